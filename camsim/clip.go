@@ -1,0 +1,106 @@
+package camsim
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+)
+
+//go:embed clips/*.h264 clips/*.h265
+var clips embed.FS
+
+// Clip names shipped with the package.
+const (
+	ClipH264Sub  = "h264_640x360_25.h264"  // 640x360, 25 fps, GOP 2 s, no B-frames
+	ClipH264Main = "h264_1280x720_25.h264" // 1280x720, 25 fps, 2 Mbit/s, GOP 2 s
+	ClipH265Sub  = "h265_640x360_25.h265"  // 640x360 H.265, 25 fps, GOP 2 s
+)
+
+// Clip is an elementary stream split into access units.
+type Clip struct {
+	Name  string
+	Codec string // "H264" or "H265"
+	FPS   int
+	// AUs are the access units in decode order, without delimiters.
+	AUs [][][]byte
+	// Params are the parameter sets (H264: SPS, PPS; H265: VPS, SPS, PPS).
+	Params [][]byte
+}
+
+// LoadClip loads one of the embedded clips.
+func LoadClip(name string) (*Clip, error) {
+	buf, err := clips.ReadFile("clips/" + name)
+	if err != nil {
+		return nil, err
+	}
+	return ParseClip(name, buf, 25)
+}
+
+// ParseClip splits an Annex-B stream written with access-unit delimiters.
+func ParseClip(name string, buf []byte, fps int) (*Clip, error) {
+	var nalus h264.AnnexB
+	if err := nalus.Unmarshal(buf); err != nil {
+		return nil, fmt.Errorf("clip %s: %w", name, err)
+	}
+	c := &Clip{Name: name, Codec: "H264", FPS: fps}
+	isAUD := func(n []byte) bool { return h264.NALUType(n[0]&0x1f) == h264.NALUTypeAccessUnitDelimiter }
+	if strings.HasSuffix(name, ".h265") {
+		c.Codec = "H265"
+		isAUD = func(n []byte) bool { return h265.NALUType((n[0]>>1)&0x3f) == h265.NALUType_AUD_NUT }
+	}
+	var cur [][]byte
+	for _, n := range nalus {
+		if len(n) == 0 {
+			continue
+		}
+		if isAUD(n) {
+			if len(cur) > 0 {
+				c.AUs = append(c.AUs, cur)
+			}
+			cur = nil
+			continue
+		}
+		c.noteParam(n)
+		cur = append(cur, n)
+	}
+	if len(cur) > 0 {
+		c.AUs = append(c.AUs, cur)
+	}
+	if len(c.AUs) == 0 || len(c.Params) == 0 {
+		return nil, errors.New("clip " + name + ": no access units or parameter sets")
+	}
+	return c, nil
+}
+
+func (c *Clip) noteParam(n []byte) {
+	if c.Codec == "H264" {
+		switch h264.NALUType(n[0] & 0x1f) {
+		case h264.NALUTypeSPS:
+			c.setParam(0, n, 2)
+		case h264.NALUTypePPS:
+			c.setParam(1, n, 2)
+		}
+		return
+	}
+	switch h265.NALUType((n[0] >> 1) & 0x3f) {
+	case h265.NALUType_VPS_NUT:
+		c.setParam(0, n, 3)
+	case h265.NALUType_SPS_NUT:
+		c.setParam(1, n, 3)
+	case h265.NALUType_PPS_NUT:
+		c.setParam(2, n, 3)
+	}
+}
+
+func (c *Clip) setParam(i int, n []byte, count int) {
+	if c.Params == nil {
+		c.Params = make([][]byte, count)
+	}
+	if c.Params[i] == nil {
+		c.Params[i] = n
+	}
+}

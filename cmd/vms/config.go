@@ -1,0 +1,130 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tianyan/vms/server"
+)
+
+// settings binds each configuration key to a flag, an env var VMS_<KEY>
+// and a YAML key. Precedence: flag > env > YAML file > default.
+type setting struct {
+	key   string // also the flag name and YAML key
+	usage string
+	set   func(cfg *server.Config, v string) error
+}
+
+func list(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func duration(dst *time.Duration) func(string) error {
+	return func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		if d <= 0 {
+			return fmt.Errorf("must be positive")
+		}
+		*dst = d
+		return nil
+	}
+}
+
+var settings = []setting{
+	{"data", "data directory (bbolt file inside)", func(c *server.Config, v string) error { c.DataDir = v; return nil }},
+	{"http", "HTTP listen address (API, WHEP, UI)", func(c *server.Config, v string) error { c.HTTPAddr = v; return nil }},
+	{"rtsp", "RTSP listen address (publish and read)", func(c *server.Config, v string) error { c.RTSPAddr = v; return nil }},
+	{"webrtc", "WebRTC ICE address: one UDP port, ICE-TCP on the same number", func(c *server.Config, v string) error { c.WebRTCAddr = v; return nil }},
+	{"public-ip", "comma-separated IPs advertised as ICE host candidates (NAT 1:1)", func(c *server.Config, v string) error { c.PublicIPs = list(v); return nil }},
+	{"tls-cert", "TLS certificate file (HTTPS and RTSPS)", func(c *server.Config, v string) error { c.TLSCert = v; return nil }},
+	{"tls-key", "TLS key file", func(c *server.Config, v string) error { c.TLSKey = v; return nil }},
+	{"idle-grace", "how long an on-demand source runs without viewers", func(c *server.Config, v string) error { return duration(&c.IdleGrace)(v) }},
+	{"start-timeout", "how long a viewer waits for a source to start", func(c *server.Config, v string) error { return duration(&c.StartTimeout)(v) }},
+	{"ice-servers", "comma-separated STUN/TURN URLs", func(c *server.Config, v string) error { c.ICEServers = list(v); return nil }},
+	{"turn-username", "TURN username", func(c *server.Config, v string) error { c.TURNUsername = v; return nil }},
+	{"turn-credential", "TURN credential", func(c *server.Config, v string) error { c.TURNCredential = v; return nil }},
+	{"ice-interfaces", "comma-separated interfaces for ICE host candidates (default all)", func(c *server.Config, v string) error { c.ICEInterfaces = list(v); return nil }},
+}
+
+func envName(key string) string { return "VMS_" + strings.ToUpper(strings.ReplaceAll(key, "-", "_")) }
+
+// loadConfig parses args for a command that serves.
+func loadConfig(name string, args []string, base server.Config) (server.Config, *flag.FlagSet, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	configFile := fs.String("config", os.Getenv("VMS_CONFIG"), "optional YAML config file (keys as the flag names)")
+	values := map[string]*string{}
+	for _, s := range settings {
+		values[s.key] = fs.String(s.key, "", s.usage+" (env "+envName(s.key)+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return base, fs, err
+	}
+	cfg := base
+	if *configFile != "" {
+		raw, err := os.ReadFile(*configFile)
+		if err != nil {
+			return cfg, fs, err
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(raw, &m); err != nil {
+			return cfg, fs, fmt.Errorf("%s: %w", *configFile, err)
+		}
+		for k, v := range m {
+			s, ok := find(k)
+			if !ok {
+				return cfg, fs, fmt.Errorf("%s: unknown key %q", *configFile, k)
+			}
+			str := fmt.Sprint(v)
+			if items, ok := v.([]any); ok {
+				parts := make([]string, len(items))
+				for i, it := range items {
+					parts[i] = fmt.Sprint(it)
+				}
+				str = strings.Join(parts, ",")
+			}
+			if err := s.set(&cfg, str); err != nil {
+				return cfg, fs, fmt.Errorf("%s: %s: %w", *configFile, k, err)
+			}
+		}
+	}
+	for _, s := range settings {
+		if v, ok := os.LookupEnv(envName(s.key)); ok {
+			if err := s.set(&cfg, v); err != nil {
+				return cfg, fs, fmt.Errorf("%s: %w", envName(s.key), err)
+			}
+		}
+	}
+	var ferr error
+	fs.Visit(func(f *flag.Flag) {
+		if s, ok := find(f.Name); ok && ferr == nil {
+			if err := s.set(&cfg, *values[s.key]); err != nil {
+				ferr = fmt.Errorf("--%s: %w", s.key, err)
+			}
+		}
+	})
+	cfg.AdminPassword = os.Getenv("VMS_ADMIN_PASSWORD")
+	return cfg, fs, ferr
+}
+
+func find(key string) (setting, bool) {
+	for _, s := range settings {
+		if s.key == key {
+			return s, true
+		}
+	}
+	return setting{}, false
+}

@@ -1,0 +1,210 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/tianyan/vms/accounts"
+	"github.com/tianyan/vms/catalog"
+	"github.com/tianyan/vms/permissions"
+	"github.com/tianyan/vms/store"
+	"github.com/tianyan/vms/streaming"
+	"github.com/tianyan/vms/web"
+)
+
+// App is a running central server.
+type App struct {
+	cfg Config
+	log *slog.Logger
+
+	DB       *store.DB
+	Catalog  *catalog.Catalog
+	Accounts *accounts.Accounts
+	Hub      *streaming.Hub
+	WebRTC   *streaming.WebRTC
+	RTSP     *streaming.RTSPServer
+
+	httpSrv *http.Server
+	httpLn  net.Listener
+	httpErr chan error
+	tls     bool
+
+	// GeneratedAdminPassword is set when this start created user admin
+	// with a generated password; print it once and forget it.
+	GeneratedAdminPassword string
+}
+
+// SourceOf translates a catalog point into what the hub needs.
+func SourceOf(p catalog.Point) streaming.SourceConfig {
+	return streaming.SourceConfig{Type: p.Source.Type, URL: p.Source.URL, Transport: p.Source.Transport, OnDemand: p.OnDemand}
+}
+
+// Start opens the store and starts every listener. On error everything
+// already started is closed again.
+func Start(cfg Config) (a *App, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	a = &App{cfg: cfg, log: cfg.Logger, httpErr: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			a.Close(context.Background())
+			a = nil
+		}
+	}()
+
+	if a.DB, err = store.Open(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	a.Catalog = catalog.New(a.DB)
+	a.Accounts = accounts.New(a.DB, accounts.Options{Argon: cfg.Argon})
+	gen, created, err := a.Accounts.EnsureAdmin(cfg.AdminPassword)
+	if err != nil {
+		return nil, fmt.Errorf("create admin: %w", err)
+	}
+	if created {
+		a.GeneratedAdminPassword = gen
+	}
+	perm := permissions.New()
+
+	var tlsCfg *tls.Config
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		a.tls = true
+	}
+
+	a.Hub = streaming.NewHub(streaming.HubConfig{IdleGrace: cfg.IdleGrace, StartTimeout: cfg.StartTimeout, Logger: a.log})
+	a.WebRTC, err = streaming.NewWebRTC(streaming.WebRTCConfig{
+		ListenAddr: cfg.WebRTCAddr, PublicIPs: cfg.PublicIPs, Interfaces: cfg.ICEInterfaces,
+		ICEServers: iceServers(cfg), Logger: a.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.RTSP, err = streaming.NewRTSPServer(a.Hub, streaming.RTSPServerConfig{
+		Address: cfg.RTSPAddr, TLS: tlsCfg, Logger: a.log,
+		Authorizer: &rtspAuthorizer{acc: a.Accounts, cat: a.Catalog, perm: perm},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rtsp: %w", err)
+	}
+
+	points, err := a.Catalog.List()
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range points {
+		a.Hub.SetPoint(p.ID, SourceOf(p))
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newStreamCollector(a.Hub, a.WebRTC))
+	api := web.New(web.Deps{
+		Catalog: a.Catalog, Accounts: a.Accounts, Permissions: perm, Hub: a.Hub, WebRTC: a.WebRTC,
+		Metrics:       reg,
+		PointChanged:  func(p catalog.Point) { a.Hub.SetPoint(p.ID, SourceOf(p)) },
+		PointDeleted:  a.Hub.RemovePoint,
+		SecureCookies: a.tls,
+		Logger:        a.log,
+	})
+	a.httpSrv = &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		TLSConfig:         tlsCfg,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+	}
+	if a.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("http: %w", err)
+	}
+	go func() {
+		var err error
+		if a.tls {
+			err = a.httpSrv.ServeTLS(a.httpLn, "", "")
+		} else {
+			err = a.httpSrv.Serve(a.httpLn)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		a.httpErr <- err
+	}()
+	a.log.Info("tianyan vms serving", "http", a.HTTPURL(), "rtsp", a.RTSP.Addr(), "webrtc_port", a.WebRTC.Port(),
+		"points", len(points), "data", cfg.DataDir)
+	return a, nil
+}
+
+func iceServers(cfg Config) []webrtc.ICEServer {
+	var out []webrtc.ICEServer
+	for _, u := range cfg.ICEServers {
+		u = strings.TrimSpace(u)
+		if u == "" {
+			continue
+		}
+		s := webrtc.ICEServer{URLs: []string{u}}
+		if strings.HasPrefix(u, "turn") {
+			s.Username, s.Credential = cfg.TURNUsername, cfg.TURNCredential
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// HTTPURL is the base URL of the API.
+func (a *App) HTTPURL() string {
+	scheme := "http"
+	if a.tls {
+		scheme = "https"
+	}
+	addr := a.httpLn.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return fmt.Sprintf("%s://%s", scheme, net.JoinHostPort(host, fmt.Sprint(addr.Port)))
+}
+
+// Wait returns when the HTTP server fails.
+func (a *App) Wait() <-chan error { return a.httpErr }
+
+// Close stops accepting, ends sessions and sources, and closes the store,
+// in that order. It waits for every goroutine the app owns.
+func (a *App) Close(ctx context.Context) {
+	if a.httpSrv != nil {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_ = a.httpSrv.Shutdown(sctx)
+		cancel()
+	}
+	if a.RTSP != nil {
+		a.RTSP.Close()
+	}
+	if a.WebRTC != nil {
+		a.WebRTC.Close()
+	}
+	if a.Hub != nil {
+		a.Hub.Close()
+	}
+	if a.DB != nil {
+		if err := a.DB.Close(); err != nil {
+			a.log.Error("closing store", "err", err)
+		}
+	}
+}

@@ -1,0 +1,53 @@
+package server
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/tianyan/vms/accounts"
+)
+
+// Config is everything `vms serve` can be told.
+type Config struct {
+	// DataDir holds the bbolt file.
+	DataDir string `yaml:"data"`
+	// HTTPAddr serves the API, WHEP and the UI.
+	HTTPAddr string `yaml:"http"`
+	// RTSPAddr accepts publishers and readers (RTSPS when TLS is set).
+	RTSPAddr string `yaml:"rtsp"`
+	// WebRTCAddr is the one UDP port (and ICE-TCP port) for every viewer.
+	WebRTCAddr string `yaml:"webrtc"`
+	// PublicIPs are advertised as ICE host candidates (NAT 1:1).
+	PublicIPs []string `yaml:"public-ip"`
+	// TLSCert and TLSKey switch HTTP to HTTPS and RTSP to RTSPS.
+	TLSCert string `yaml:"tls-cert"`
+	TLSKey  string `yaml:"tls-key"`
+	// IdleGrace is how long an on-demand source runs without viewers.
+	IdleGrace time.Duration `yaml:"idle-grace"`
+	// StartTimeout bounds how long a viewer waits for a source to start.
+	StartTimeout time.Duration `yaml:"start-timeout"`
+	// ICEServers are STUN/TURN URLs for phones behind carrier NAT.
+	ICEServers []string `yaml:"ice-servers"`
+	// TURNUsername and TURNCredential go with turn: URLs.
+	TURNUsername   string `yaml:"turn-username"`
+	TURNCredential string `yaml:"turn-credential"`
+	// ICEInterfaces limits ICE host candidates to these interfaces.
+	ICEInterfaces []string `yaml:"ice-interfaces"`
+	// AdminPassword is used when the first start creates user admin.
+	AdminPassword string `yaml:"-"`
+	// Argon overrides password hashing cost (tests only).
+	Argon  accounts.Argon2Params `yaml:"-"`
+	Logger *slog.Logger          `yaml:"-"`
+}
+
+// Defaults returns the configuration a bare `vms serve` runs with.
+func Defaults() Config {
+	return Config{
+		DataDir:      "./data",
+		HTTPAddr:     ":8080",
+		RTSPAddr:     ":8554",
+		WebRTCAddr:   ":8189",
+		IdleGrace:    15 * time.Second,
+		StartTimeout: 10 * time.Second,
+	}
+}

@@ -1,0 +1,354 @@
+package streaming
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/headers"
+	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
+	"github.com/pion/rtp"
+)
+
+// RTSP actions an Authorizer decides on.
+const (
+	ActionRead    = "read"
+	ActionPublish = "publish"
+)
+
+// Errors an Authorizer returns.
+var (
+	ErrUnauthenticated = errors.New("credentials missing or wrong")
+	ErrForbidden       = errors.New("not allowed")
+)
+
+// RTSPCredentials are what an RTSP client presented.
+type RTSPCredentials struct {
+	// Username is empty when no credentials were sent.
+	Username string
+	// Method is "basic" or "digest".
+	Method   string
+	ClientIP net.IP
+
+	password string
+	conn     *gortsplib.ServerConn
+	req      *base.Request
+}
+
+// BasicPassword is the cleartext password when Basic auth was used.
+func (c *RTSPCredentials) BasicPassword() (string, bool) {
+	return c.password, c.Method == "basic"
+}
+
+// VerifySecret checks the credentials against a shared secret: it works for
+// Digest (which never reveals the secret) and Basic alike.
+func (c *RTSPCredentials) VerifySecret(secret string) bool {
+	if secret == "" || c.Username == "" {
+		return false
+	}
+	return c.conn.VerifyCredentials(c.req, c.Username, secret)
+}
+
+// Authorizer decides who may read and publish over RTSP. It is implemented
+// outside this package, by the code that owns accounts and grants.
+type Authorizer interface {
+	// AuthenticateRTSP returns the user the credentials prove, or ErrUnauthenticated.
+	AuthenticateRTSP(c *RTSPCredentials) (user string, err error)
+	// AuthorizeRTSP returns nil if user may do action on point, ErrForbidden,
+	// or ErrUnknownPoint.
+	AuthorizeRTSP(user, action, pointID string) error
+}
+
+// RTSPServerConfig configures the RTSP server.
+type RTSPServerConfig struct {
+	Address string
+	// TLS, when set, makes the listener speak RTSPS only.
+	TLS         *tls.Config
+	Authorizer  Authorizer
+	ReadTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// RTSPServer accepts publishers (ANNOUNCE/RECORD) and readers
+// (DESCRIBE/SETUP/PLAY) at rtsp://host:port/{pointID}.
+type RTSPServer struct {
+	hub  *Hub
+	cfg  RTSPServerConfig
+	log  *slog.Logger
+	srv  *gortsplib.Server
+	addr string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// connState is kept per RTSP connection.
+type connState struct {
+	mu    sync.Mutex
+	basic map[string]string // Authorization header → proven user (Basic only)
+}
+
+// sessionState is kept per RTSP session.
+type sessionState struct {
+	user      string
+	publisher bool
+	stream    *Stream
+	release   func()
+}
+
+// NewRTSPServer creates and starts an RTSP server on cfg.Address.
+func NewRTSPServer(hub *Hub, cfg RTSPServerConfig) (*RTSPServer, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 10 * time.Second
+	}
+	s := &RTSPServer{hub: hub, cfg: cfg, log: cfg.Logger}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.srv = &gortsplib.Server{
+		Handler:      s,
+		RTSPAddress:  cfg.Address,
+		TLSConfig:    cfg.TLS,
+		ReadTimeout:  cfg.ReadTimeout,
+		WriteTimeout: cfg.ReadTimeout,
+		// Queue room for ~4 s of a 4 Mbit/s stream per RTSP reader.
+		WriteQueueSize: 2048,
+		Listen: func(network, address string) (net.Listener, error) {
+			ln, err := net.Listen(network, address)
+			if err == nil {
+				s.addr = ln.Addr().String()
+			}
+			return ln, err
+		},
+	}
+	if err := s.srv.Start(); err != nil {
+		return nil, err
+	}
+	hub.setRTSPServer(s.srv)
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *RTSPServer) Addr() string {
+	return s.addr
+}
+
+// Close stops the server and ends its sessions.
+func (s *RTSPServer) Close() {
+	s.cancel()
+	s.hub.setRTSPServer(nil)
+	s.srv.Close()
+}
+
+// requestContext bounds waits inside RTSP handlers by the server's life.
+func (s *RTSPServer) requestContext() context.Context { return s.ctx }
+
+func pointFromPath(p string) string {
+	p = strings.Trim(p, "/")
+	if i := strings.IndexByte(p, '/'); i >= 0 {
+		p = p[:i]
+	}
+	return p
+}
+
+func statusFor(err error) base.StatusCode {
+	switch {
+	case errors.Is(err, ErrUnauthenticated):
+		return base.StatusUnauthorized
+	case errors.Is(err, ErrForbidden):
+		return base.StatusForbidden
+	case errors.Is(err, ErrUnknownPoint):
+		return base.StatusNotFound
+	case errors.Is(err, ErrStartTimeout):
+		return base.StatusGatewayTimeout
+	case errors.Is(err, ErrNotPublishing):
+		return base.StatusServiceUnavailable
+	}
+	return base.StatusBadRequest
+}
+
+// check authenticates and authorizes one request.
+func (s *RTSPServer) check(conn *gortsplib.ServerConn, req *base.Request, action, pointID string) (string, error) {
+	if s.cfg.Authorizer == nil {
+		return "", ErrForbidden
+	}
+	hdr := req.Header["Authorization"]
+	cs, _ := conn.UserData().(*connState)
+	if cs == nil {
+		cs = &connState{basic: map[string]string{}}
+		conn.SetUserData(cs)
+	}
+	var user string
+	if len(hdr) == 1 {
+		cs.mu.Lock()
+		user = cs.basic[hdr[0]]
+		cs.mu.Unlock()
+	}
+	if user == "" {
+		creds := &RTSPCredentials{conn: conn, req: req}
+		if tcp, ok := conn.NetConn().RemoteAddr().(*net.TCPAddr); ok {
+			creds.ClientIP = tcp.IP
+		}
+		var a headers.Authorization
+		if len(hdr) > 0 && a.Unmarshal(hdr) == nil {
+			creds.Username = a.Username
+			if a.Method == headers.AuthMethodBasic {
+				creds.Method, creds.password = "basic", a.BasicPass
+			} else {
+				creds.Method = "digest"
+			}
+		}
+		if creds.Username == "" {
+			// Makes gortsplib generate the nonce it will send with the 401.
+			conn.VerifyCredentials(req, "-", "-")
+			return "", ErrUnauthenticated
+		}
+		u, err := s.cfg.Authorizer.AuthenticateRTSP(creds)
+		if err != nil {
+			conn.VerifyCredentials(req, "-", "-")
+			s.log.Info("rtsp authentication failed", "user", creds.Username, "ip", creds.ClientIP, "point", pointID)
+			return "", ErrUnauthenticated
+		}
+		user = u
+		if creds.Method == "basic" {
+			cs.mu.Lock()
+			cs.basic[hdr[0]] = user
+			cs.mu.Unlock()
+		}
+	}
+	if err := s.cfg.Authorizer.AuthorizeRTSP(user, action, pointID); err != nil {
+		return user, err
+	}
+	return user, nil
+}
+
+func failResponse(err error) (*base.Response, error) {
+	code := statusFor(err)
+	if code == base.StatusUnauthorized {
+		return &base.Response{StatusCode: code}, liberrors.ErrServerAuth{}
+	}
+	return &base.Response{StatusCode: code}, err
+}
+
+// OnSessionClose implements gortsplib.ServerHandlerOnSessionClose.
+func (s *RTSPServer) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	st, _ := ctx.Session.UserData().(*sessionState)
+	if st == nil {
+		return
+	}
+	if st.publisher {
+		if p, err := s.hub.path(pointFromPath(ctx.Session.SetuppedPath())); err == nil {
+			p.onSourceLost(ctx.Session, ctx.Error)
+		} else if st.stream != nil {
+			st.stream.detach()
+		}
+		s.log.Info("publisher left", "user", st.user, "err", ctx.Error)
+	}
+	if st.release != nil {
+		st.release()
+	}
+}
+
+// OnDescribe implements gortsplib.ServerHandlerOnDescribe.
+func (s *RTSPServer) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	id := pointFromPath(ctx.Path)
+	if _, err := s.check(ctx.Conn, ctx.Request, ActionRead, id); err != nil {
+		res, err := failResponse(err)
+		return res, nil, err
+	}
+	// Starts an on-demand source; the idle grace keeps it up until SETUP.
+	stream, release, err := s.hub.Acquire(s.requestContext(), id)
+	if err != nil {
+		res, err := failResponse(err)
+		return res, nil, err
+	}
+	defer release()
+	rs := stream.rtspStream()
+	if rs == nil {
+		return &base.Response{StatusCode: base.StatusServiceUnavailable}, nil, errors.New("source is reconnecting")
+	}
+	return &base.Response{StatusCode: base.StatusOK}, rs, nil
+}
+
+// OnAnnounce implements gortsplib.ServerHandlerOnAnnounce.
+func (s *RTSPServer) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
+	id := pointFromPath(ctx.Path)
+	user, err := s.check(ctx.Conn, ctx.Request, ActionPublish, id)
+	if err != nil {
+		return failResponse(err)
+	}
+	p, err := s.hub.path(id)
+	if err != nil {
+		return failResponse(ErrUnknownPoint)
+	}
+	if err := p.setPublisher(ctx.Session); err != nil {
+		return &base.Response{StatusCode: base.StatusBadRequest}, err
+	}
+	stream, err := p.onSourceReady(ctx.Session, ctx.Description)
+	if err != nil {
+		p.onSourceLost(ctx.Session, err)
+		return &base.Response{StatusCode: base.StatusUnsupportedMediaType}, err
+	}
+	ctx.Session.SetUserData(&sessionState{user: user, publisher: true, stream: stream})
+	s.log.Info("publisher announced", "point", id, "user", user, "tracks", len(stream.Tracks))
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// OnSetup implements gortsplib.ServerHandlerOnSetup.
+func (s *RTSPServer) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
+		return &base.Response{StatusCode: base.StatusOK}, nil, nil
+	}
+	id := pointFromPath(ctx.Path)
+	user, err := s.check(ctx.Conn, ctx.Request, ActionRead, id)
+	if err != nil {
+		res, err := failResponse(err)
+		return res, nil, err
+	}
+	st, _ := ctx.Session.UserData().(*sessionState)
+	if st == nil {
+		stream, release, err := s.hub.Acquire(s.requestContext(), id)
+		if err != nil {
+			res, err := failResponse(err)
+			return res, nil, err
+		}
+		st = &sessionState{user: user, stream: stream, release: release}
+		ctx.Session.SetUserData(st)
+	}
+	rs := st.stream.rtspStream()
+	if rs == nil {
+		return &base.Response{StatusCode: base.StatusServiceUnavailable}, nil, errors.New("source is reconnecting")
+	}
+	return &base.Response{StatusCode: base.StatusOK}, rs, nil
+}
+
+// OnPlay implements gortsplib.ServerHandlerOnPlay.
+func (s *RTSPServer) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	if st, _ := ctx.Session.UserData().(*sessionState); st != nil {
+		s.log.Info("rtsp reader started", "point", pointFromPath(ctx.Path), "user", st.user)
+	}
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// OnRecord implements gortsplib.ServerHandlerOnRecord.
+func (s *RTSPServer) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
+	st, _ := ctx.Session.UserData().(*sessionState)
+	if st == nil || !st.publisher {
+		return &base.Response{StatusCode: base.StatusBadRequest}, errors.New("RECORD without ANNOUNCE")
+	}
+	stream := st.stream
+	ctx.Session.OnPacketRTPAny(func(m *description.Media, _ format.Format, pkt *rtp.Packet) {
+		stream.writeRTP(m, pkt)
+	})
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}

@@ -1,0 +1,167 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tianyan/vms/catalog"
+	"github.com/tianyan/vms/permissions"
+)
+
+// decodeJSON reads a bounded JSON body into v, answering 400/413 itself.
+func decodeJSON(c *gin.Context, v any) bool {
+	body := http.MaxBytesReader(c.Writer, c.Request.Body, maxJSONBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			fail(c, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
+			return false
+		}
+		fail(c, http.StatusBadRequest, "bad_json", "malformed JSON: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// pointError maps catalog errors to responses.
+func pointError(c *gin.Context, err error) {
+	var ve *catalog.ValidationError
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &ve):
+		failField(c, http.StatusUnprocessableEntity, "invalid", ve.Field, ve.Message)
+	case errors.As(err, &tooBig):
+		fail(c, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
+	case errors.Is(err, catalog.ErrNotFound):
+		notFound(c, "point")
+	case errors.Is(err, catalog.ErrExists):
+		fail(c, http.StatusConflict, "exists", "a point with this id exists")
+	default:
+		fail(c, http.StatusInternalServerError, "internal", "catalog error")
+	}
+}
+
+// visiblePoint loads a point the caller may do a on; anything else is 404
+// so that the existence of points outside a user's grants does not leak.
+func (s *Server) visiblePoint(c *gin.Context, a permissions.Action) (catalog.Point, bool) {
+	p, err := s.d.Catalog.Get(c.Param("id"))
+	if err != nil {
+		pointError(c, err)
+		return catalog.Point{}, false
+	}
+	if !s.d.Permissions.Can(currentUser(c), permissions.View, p) {
+		notFound(c, "point")
+		return catalog.Point{}, false
+	}
+	if a != permissions.View && !s.d.Permissions.Can(currentUser(c), a, p) {
+		fail(c, http.StatusForbidden, "forbidden", "not allowed on this point")
+		return catalog.Point{}, false
+	}
+	return p, true
+}
+
+func (s *Server) listPoints(c *gin.Context) {
+	all, err := s.d.Catalog.List()
+	if err != nil {
+		pointError(c, err)
+		return
+	}
+	u := currentUser(c)
+	items := make([]catalog.Point, 0, len(all))
+	for _, p := range all {
+		if s.d.Permissions.Can(u, permissions.View, p) {
+			items = append(items, p.Redacted())
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"items": items, "total": len(items)})
+}
+
+func (s *Server) getPoint(c *gin.Context) {
+	p, ok := s.visiblePoint(c, permissions.View)
+	if !ok {
+		return
+	}
+	c.JSON(http.StatusOK, p.Redacted())
+}
+
+func (s *Server) createPoint(c *gin.Context) {
+	if !s.d.Permissions.CanManage(currentUser(c)) {
+		fail(c, http.StatusForbidden, "forbidden", "not allowed to create points")
+		return
+	}
+	p, err := catalog.DecodePoint(http.MaxBytesReader(c.Writer, c.Request.Body, maxJSONBody))
+	if err != nil {
+		pointError(c, err)
+		return
+	}
+	p, err = s.d.Catalog.Create(p)
+	if err != nil {
+		pointError(c, err)
+		return
+	}
+	s.log.Info("point created", "point", p.ID, "by", currentUser(c).Username, "source", p.Source)
+	if s.d.PointChanged != nil {
+		s.d.PointChanged(p)
+	}
+	c.Header("Location", "/api/v1/points/"+p.ID)
+	c.JSON(http.StatusCreated, p.Redacted())
+}
+
+func (s *Server) patchPoint(c *gin.Context) {
+	if _, ok := s.visiblePoint(c, permissions.Manage); !ok {
+		return
+	}
+	patch, err := catalog.DecodePatch(http.MaxBytesReader(c.Writer, c.Request.Body, maxJSONBody))
+	if err != nil {
+		pointError(c, err)
+		return
+	}
+	p, err := s.d.Catalog.Update(c.Param("id"), patch)
+	if err != nil {
+		pointError(c, err)
+		return
+	}
+	s.log.Info("point changed", "point", p.ID, "by", currentUser(c).Username)
+	if s.d.PointChanged != nil {
+		s.d.PointChanged(p)
+	}
+	c.JSON(http.StatusOK, p.Redacted())
+}
+
+func (s *Server) deletePoint(c *gin.Context) {
+	p, ok := s.visiblePoint(c, permissions.Manage)
+	if !ok {
+		return
+	}
+	if err := s.d.Catalog.Delete(p.ID); err != nil {
+		pointError(c, err)
+		return
+	}
+	s.log.Info("point deleted", "point", p.ID, "by", currentUser(c).Username)
+	if s.d.PointDeleted != nil {
+		s.d.PointDeleted(p.ID)
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) pointStats(c *gin.Context) {
+	p, ok := s.visiblePoint(c, permissions.View)
+	if !ok {
+		return
+	}
+	st, err := s.d.Hub.Stats(p.ID)
+	if err != nil {
+		notFound(c, "stream")
+		return
+	}
+	c.JSON(http.StatusOK, st)
+}
+
+// drain discards what is left of a body so keep-alive connections survive.
+func drain(r io.Reader) { _, _ = io.Copy(io.Discard, io.LimitReader(r, maxJSONBody)) }

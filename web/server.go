@@ -1,0 +1,106 @@
+package web
+
+import (
+	"embed"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tianyan/vms/accounts"
+	"github.com/tianyan/vms/catalog"
+	"github.com/tianyan/vms/permissions"
+	"github.com/tianyan/vms/streaming"
+)
+
+//go:embed ui
+var uiFiles embed.FS
+
+// maxJSONBody bounds JSON request bodies.
+const maxJSONBody = 1 << 20
+
+// Deps are the domain services the API drives.
+type Deps struct {
+	Catalog     *catalog.Catalog
+	Accounts    *accounts.Accounts
+	Permissions *permissions.Decider
+	Hub         *streaming.Hub
+	WebRTC      *streaming.WebRTC
+	// Metrics is served at /metrics (admins only).
+	Metrics *prometheus.Registry
+	// PointChanged and PointDeleted keep the streaming hub in step with the catalog.
+	PointChanged func(catalog.Point)
+	PointDeleted func(id string)
+	// SecureCookies marks the session cookie Secure (set when serving TLS).
+	SecureCookies bool
+	Logger        *slog.Logger
+}
+
+// Server is the HTTP API.
+type Server struct {
+	d        Deps
+	log      *slog.Logger
+	engine   *gin.Engine
+	throttle *loginThrottle
+}
+
+// New builds the routes.
+func New(d Deps) *Server {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{d: d, log: d.Logger, engine: gin.New(), throttle: newLoginThrottle(5, time.Minute)}
+	e := s.engine
+	e.Use(gin.Recovery(), s.accessLog())
+	e.HandleMethodNotAllowed = true
+	e.NoRoute(func(c *gin.Context) { fail(c, http.StatusNotFound, "not_found", "no such endpoint") })
+	e.NoMethod(func(c *gin.Context) { fail(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed") })
+
+	api := e.Group("/api/v1")
+	api.POST("/auth/login", s.login)
+	api.POST("/auth/logout", s.logout)
+
+	authed := api.Group("", s.authenticate)
+	authed.GET("/me", s.me)
+	authed.GET("/me/stream-key", s.streamKey)
+	authed.POST("/me/stream-key", s.rotateStreamKey)
+	authed.GET("/points", s.listPoints)
+	authed.POST("/points", s.createPoint)
+	authed.GET("/points/:id", s.getPoint)
+	authed.PATCH("/points/:id", s.patchPoint)
+	authed.DELETE("/points/:id", s.deletePoint)
+	authed.GET("/points/:id/stats", s.pointStats)
+	authed.POST("/points/:id/whep", s.whepOffer)
+	authed.DELETE("/points/:id/whep/:session", s.whepDelete)
+	authed.PATCH("/points/:id/whep/:session", s.whepPatch)
+
+	if d.Metrics != nil {
+		h := promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})
+		e.GET("/metrics", s.authenticate, s.requireManage, gin.WrapH(h))
+	}
+	sub, _ := fs.Sub(uiFiles, "ui")
+	e.GET("/", func(c *gin.Context) { c.FileFromFS("/", http.FS(sub)) })
+	e.GET("/ui/*file", func(c *gin.Context) {
+		c.Header("Cache-Control", "no-cache")
+		c.FileFromFS(c.Param("file"), http.FS(sub))
+	})
+	return s
+}
+
+// Handler is the HTTP handler to serve.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+func (s *Server) accessLog() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		// Paths only: queries and bodies may carry secrets.
+		s.log.Debug("http", "method", c.Request.Method, "path", c.Request.URL.Path,
+			"status", c.Writer.Status(), "ms", time.Since(start).Milliseconds(), "ip", c.ClientIP())
+	}
+}

@@ -1,0 +1,127 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tianyan/vms/permissions"
+	"github.com/tianyan/vms/streaming"
+)
+
+// maxOfferBytes bounds a WHEP offer.
+const maxOfferBytes = 64 << 10
+
+// whepOffer answers POST /api/v1/points/{id}/whep (WHEP, RFC 9725).
+func (s *Server) whepOffer(c *gin.Context) {
+	p, ok := s.visiblePoint(c, permissions.View)
+	if !ok {
+		return
+	}
+	mt, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if mt != "application/sdp" {
+		fail(c, http.StatusUnsupportedMediaType, "bad_content_type", "send the SDP offer as application/sdp")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxOfferBytes))
+	if err != nil {
+		fail(c, http.StatusRequestEntityTooLarge, "too_large", "SDP offer too large")
+		return
+	}
+	u := currentUser(c)
+	stream, release, err := s.d.Hub.Acquire(c.Request.Context(), p.ID)
+	if err != nil {
+		switch {
+		case errors.Is(err, streaming.ErrStartTimeout):
+			fail(c, http.StatusGatewayTimeout, "start_timeout",
+				fmt.Sprintf("the camera did not start within %v", s.d.Hub.StartTimeout()))
+		case errors.Is(err, streaming.ErrNotPublishing):
+			fail(c, http.StatusServiceUnavailable, "not_publishing", "no one is publishing this point right now")
+		case errors.Is(err, streaming.ErrUnknownPoint):
+			notFound(c, "point")
+		default:
+			fail(c, http.StatusServiceUnavailable, "unavailable", err.Error())
+		}
+		return
+	}
+	started := time.Now()
+	ip := c.ClientIP()
+	sess, answer, err := s.d.WebRTC.NewSession(c.Request.Context(), stream, string(body), streaming.SessionOptions{
+		User: u.Username, ClientIP: ip,
+		OnClose: func(ss *streaming.Session) {
+			release()
+			st := ss.Stats()
+			s.log.Info("view ended", "point", ss.PointID, "user", ss.User, "ip", ss.ClientIP,
+				"secs", int(time.Since(started).Seconds()), "bytes", st.Bytes, "dropped", st.Dropped)
+		},
+	})
+	if err != nil {
+		release()
+		var ce *streaming.CodecError
+		switch {
+		case errors.As(err, &ce):
+			fail(c, http.StatusUnprocessableEntity, "codec_unsupported", ce.Error())
+		case errors.Is(err, streaming.ErrBadOffer):
+			fail(c, http.StatusBadRequest, "bad_offer", err.Error())
+		default:
+			s.log.Warn("whep session failed", "point", p.ID, "err", err)
+			fail(c, http.StatusInternalServerError, "webrtc_failed", "could not start the WebRTC session")
+		}
+		return
+	}
+	s.log.Info("view started", "point", p.ID, "user", u.Username, "ip", ip, "session", sess.ID)
+	for _, is := range s.d.WebRTC.ICEServers() {
+		for _, url := range is.URLs {
+			link := fmt.Sprintf("<%s>; rel=\"ice-server\"", url)
+			if is.Username != "" {
+				if cred, ok := is.Credential.(string); ok {
+					link += fmt.Sprintf("; username=%q; credential=%q; credential-type=\"password\"", is.Username, cred)
+				}
+			}
+			c.Writer.Header().Add("Link", link)
+		}
+	}
+	c.Header("Location", "/api/v1/points/"+p.ID+"/whep/"+sess.ID)
+	c.Header("Cache-Control", "no-store")
+	c.Data(http.StatusCreated, "application/sdp", []byte(answer))
+}
+
+// whepSession finds a session the caller owns (or may manage).
+func (s *Server) whepSession(c *gin.Context) (*streaming.Session, bool) {
+	sess, ok := s.d.WebRTC.Session(c.Param("session"))
+	if !ok || sess.PointID != c.Param("id") {
+		notFound(c, "session")
+		return nil, false
+	}
+	u := currentUser(c)
+	if sess.User != u.Username && !s.d.Permissions.CanManage(u) {
+		notFound(c, "session")
+		return nil, false
+	}
+	return sess, true
+}
+
+func (s *Server) whepDelete(c *gin.Context) {
+	sess, ok := s.whepSession(c)
+	if !ok {
+		return
+	}
+	sess.Close()
+	c.Status(http.StatusOK)
+}
+
+// whepPatch: trickle ICE is not needed (the answer carries every candidate
+// of our single port), so PATCH is refused as WHEP allows.
+func (s *Server) whepPatch(c *gin.Context) {
+	if _, ok := s.whepSession(c); !ok {
+		return
+	}
+	c.Header("Allow", strings.Join([]string{http.MethodDelete}, ", "))
+	fail(c, http.StatusMethodNotAllowed, "no_trickle", "trickle ICE is not supported; send a complete offer")
+}
