@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/auth"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
@@ -130,6 +131,12 @@ func NewRTSPServer(hub *Hub, cfg RTSPServerConfig) (*RTSPServer, error) {
 			}
 			return ln, err
 		},
+	}
+	if cfg.TLS != nil {
+		// Inside TLS, Basic is safe and lets people use their password;
+		// clients that see Digest offered prefer it, and Digest can only
+		// check the stream key.
+		s.srv.AuthMethods = []auth.VerifyMethod{auth.VerifyMethodBasic}
 	}
 	if err := s.srv.Start(); err != nil {
 		return nil, err

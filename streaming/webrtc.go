@@ -14,7 +14,6 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 )
@@ -32,8 +31,6 @@ type WebRTCConfig struct {
 	Interfaces []string
 	// QueueUnits bounds each viewer's queue (default 256 units, ~5 s of video).
 	QueueUnits int
-	// NACKHistory is how many sent packets each viewer keeps for retransmission (default 256).
-	NACKHistory uint16
 	// GatherTimeout bounds ICE gathering per session (default 3 s).
 	GatherTimeout time.Duration
 	Logger        *slog.Logger
@@ -62,9 +59,6 @@ func NewWebRTC(cfg WebRTCConfig) (*WebRTC, error) {
 	}
 	if cfg.QueueUnits <= 0 {
 		cfg.QueueUnits = 256
-	}
-	if cfg.NACKHistory == 0 {
-		cfg.NACKHistory = 256
 	}
 	if cfg.GatherTimeout <= 0 {
 		cfg.GatherTimeout = 3 * time.Second
@@ -207,12 +201,9 @@ func (w *WebRTC) NewSession(ctx context.Context, stream *Stream, offer string, o
 			return nil, "", err
 		}
 	}
+	// NACKs are answered by the session's own retransmitter, not pion's
+	// responder, which would keep a copy of every packet per viewer.
 	ir := &interceptor.Registry{}
-	resp, err := nack.NewResponderInterceptor(nack.ResponderSize(w.cfg.NACKHistory))
-	if err != nil {
-		return nil, "", err
-	}
-	ir.Add(resp)
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, "", err
 	}
@@ -233,6 +224,7 @@ func (w *WebRTC) NewSession(ctx context.Context, stream *Stream, offer string, o
 		stream:   stream,
 		onClose:  opts.OnClose,
 		tracks:   make([]*webrtc.TrackLocalStaticRTP, len(stream.Tracks)),
+		rtx:      make([]*retransmitter, len(stream.Tracks)),
 		done:     make(chan struct{}),
 	}
 	fail := func(err error) (*Session, string, error) {
@@ -252,13 +244,21 @@ func (w *WebRTC) NewSession(ctx context.Context, stream *Stream, offer string, o
 			return fail(err)
 		}
 		s.tracks[c.track] = tr
+		rt := &retransmitter{}
+		s.rtx[c.track] = rt
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
-			// Reading RTCP drives NACK retransmission and receiver reports.
+			// Reading RTCP drives retransmission and the report interceptors.
 			for {
-				if _, _, err := sender.ReadRTCP(); err != nil {
+				pkts, _, err := sender.ReadRTCP()
+				if err != nil {
 					return
+				}
+				if n := rt.handleRTCP(pkts, tr); n > 0 {
+					s.mu.Lock()
+					s.resent += uint64(n)
+					s.mu.Unlock()
 				}
 			}
 		}()
@@ -343,6 +343,7 @@ type Session struct {
 	pc      *webrtc.PeerConnection
 	stream  *Stream
 	tracks  []*webrtc.TrackLocalStaticRTP
+	rtx     []*retransmitter
 	onClose func(*Session)
 
 	closeOnce sync.Once
@@ -353,6 +354,7 @@ type Session struct {
 	firstSent time.Time
 	packets   uint64
 	bytes     uint64
+	resent    uint64
 }
 
 // Done is closed when the session has ended.
@@ -382,6 +384,7 @@ type SessionStats struct {
 	Packets  uint64    `json:"packets_sent"`
 	Bytes    uint64    `json:"bytes_sent"`
 	Dropped  uint64    `json:"units_dropped"`
+	Resent   uint64    `json:"packets_resent"`
 	Duration float64   `json:"duration_secs"`
 }
 
@@ -390,7 +393,7 @@ func (s *Session) Stats() SessionStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := SessionStats{ID: s.ID, PointID: s.PointID, User: s.User, Created: s.Created,
-		State: s.pc.ConnectionState().String(), Packets: s.packets, Bytes: s.bytes,
+		State: s.pc.ConnectionState().String(), Packets: s.packets, Bytes: s.bytes, Resent: s.resent,
 		Duration: time.Since(s.Created).Seconds()}
 	if s.reader != nil {
 		st.Dropped = s.reader.Dropped()
@@ -418,12 +421,14 @@ func (s *Session) send() {
 		if tr == nil {
 			return true
 		}
+		rt := s.rtx[u.Track]
 		n := 0
 		for _, p := range u.Packets {
 			out.Header = p.Header
 			out.Header.SequenceNumber = seq[u.Track]
 			out.Header.Timestamp = ts
 			out.Payload = p.Payload
+			rt.remember(p, seq[u.Track], ts)
 			seq[u.Track]++
 			if err := tr.WriteRTP(&out.Packet); err != nil {
 				return false
