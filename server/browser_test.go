@@ -211,6 +211,7 @@ func TestBrowserPlaysLiveVideo(t *testing.T) {
 		t.Errorf("#status = %q, want it to say 直播中 (live)", s)
 	}
 
+	step("scroll to top", 5*time.Second, chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 	sctx, scancel := context.WithTimeout(bctx, 10*time.Second)
 	png, err := chromedp.Run(sctx, chromedp.CaptureScreenshot())
 	scancel()
