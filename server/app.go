@@ -56,10 +56,12 @@ func Start(cfg Config) (a *App, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	a = &App{cfg: cfg, log: cfg.Logger, httpErr: make(chan error, 1)}
+	app := &App{cfg: cfg, log: cfg.Logger, httpErr: make(chan error, 1)}
+	a = app
 	defer func() {
 		if err != nil {
-			a.Close(context.Background())
+			// Not a: every error return has already set it to nil.
+			app.Close(context.Background())
 			a = nil
 		}
 	}()

@@ -37,6 +37,14 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
+// store, accounts and catalog log to slog's default logger (and gortsplib to
+// the log package, which follows it): quiet them too unless VMS_TEST_LOG is set.
+func init() {
+	if os.Getenv("VMS_TEST_LOG") == "" {
+		slog.SetDefault(testLogger())
+	}
+}
+
 // testApp is a running App with an HTTP client of its own.
 type testApp struct {
 	*App
@@ -608,6 +616,45 @@ func TestCloseWithLiveViewerIsPromptAndLeavesNoGoroutines(t *testing.T) {
 			t.Fatalf("%d goroutines after Close, baseline %d (+%d allowed):\n%s", n, baseline, slack, buf.String())
 		}
 	}
+}
+
+func TestStartThatFailsReturnsErrorAndReleasesWhatItOpened(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := testConfig(t)
+	cfg.RTSPAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg.HTTPAddr = busy.Addr().String() // HTTP is the last listener Start opens
+
+	app, err := func() (app *App, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("Start panicked: %v", r)
+			}
+		}()
+		return Start(cfg)
+	}()
+	if err == nil {
+		app.Close(context.Background())
+		t.Fatal("Start succeeded on a busy HTTP address")
+	}
+	if app != nil || !strings.Contains(err.Error(), "http") {
+		t.Fatalf("Start = %v, %v; want nil and the HTTP listen error", app, err)
+	}
+	// Everything opened before the failure was closed again.
+	ln, err := net.Listen("tcp", cfg.RTSPAddr)
+	if err != nil {
+		t.Fatalf("RTSP port still held after the failed Start: %v", err)
+	}
+	ln.Close()
+	cfg.HTTPAddr = "127.0.0.1:0"
+	app, err = Start(cfg)
+	if err != nil {
+		t.Fatalf("second Start on the same data directory (store left locked?): %v", err)
+	}
+	app.Close(context.Background())
 }
 
 // freePort returns a TCP port on 127.0.0.1 that nothing listens on.

@@ -66,16 +66,27 @@ func NewWebRTC(cfg WebRTCConfig) (*WebRTC, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	udpConn, err := net.ListenPacket("udp", cfg.ListenAddr)
-	if err != nil {
-		return nil, fmt.Errorf("webrtc udp: %w", err)
-	}
-	// ICE-TCP on the same port number as the UDP mux.
-	tcpAddr := net.JoinHostPort(hostOf(cfg.ListenAddr), fmt.Sprint(udpConn.LocalAddr().(*net.UDPAddr).Port))
-	tcpLn, err := net.Listen("tcp", tcpAddr)
-	if err != nil {
+	var (
+		udpConn net.PacketConn
+		tcpLn   net.Listener
+	)
+	for attempt := 1; ; attempt++ {
+		var err error
+		udpConn, err = net.ListenPacket("udp", cfg.ListenAddr)
+		if err != nil {
+			return nil, fmt.Errorf("webrtc udp: %w", err)
+		}
+		// ICE-TCP on the same port number as the UDP mux.
+		tcpAddr := net.JoinHostPort(hostOf(cfg.ListenAddr), fmt.Sprint(udpConn.LocalAddr().(*net.UDPAddr).Port))
+		tcpLn, err = net.Listen("tcp", tcpAddr)
+		if err == nil {
+			break
+		}
 		udpConn.Close()
-		return nil, fmt.Errorf("webrtc tcp: %w", err)
+		// A random UDP port (":0") may be taken for TCP: draw another.
+		if _, port, _ := net.SplitHostPort(cfg.ListenAddr); port != "0" || attempt == 20 {
+			return nil, fmt.Errorf("webrtc tcp: %w", err)
+		}
 	}
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelError

@@ -34,6 +34,10 @@ func pointError(c *gin.Context, err error) {
 	var ve *catalog.ValidationError
 	var tooBig *http.MaxBytesError
 	switch {
+	case errors.As(err, &ve) && ve.Field == "body":
+		// The body is not the JSON object we read (empty, truncated,
+		// malformed): a bad request, as for every other JSON endpoint.
+		failField(c, http.StatusBadRequest, "bad_json", ve.Field, ve.Message)
 	case errors.As(err, &ve):
 		failField(c, http.StatusUnprocessableEntity, "invalid", ve.Field, ve.Message)
 	case errors.As(err, &tooBig):
