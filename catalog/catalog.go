@@ -1,16 +1,24 @@
-// Package catalog owns the camera points of Tianyan VMS: their identity,
-// name, video source and on-demand flag, persisted in store.BucketPoints.
+// Package catalog owns the camera points and administrative regions of
+// Tianyan VMS, persisted in store.BucketPoints and store.BucketRegions: their
+// validation, bulk import and export (CSV, GeoJSON), and search with facets
+// over an in-memory index, restricted by a Scope that the caller derives
+// from its grants.
 //
-// It validates every point before it is written and is the only package that
-// writes BucketPoints. It must never import web, gin, permissions or
-// streaming, and must never log or return in errors a raw source URL (which
-// may carry camera credentials): use Source.Redacted.
+// It is the only package that writes those buckets, and every write goes
+// through Catalog so that the index stays equal to what bbolt holds. It
+// decides nothing about who may see what: it only evaluates the Scope it is
+// handed. It must never import web, gin, permissions, accounts or streaming,
+// and must never log or return in errors a raw source URL (which may carry
+// camera credentials): use Source.Redacted.
 package catalog
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -26,157 +34,265 @@ var (
 	ErrExists = errors.New("point already exists")
 )
 
-// GB/T 28181-style generated IDs: region 44030700, industry 00, type 132
-// (IPC), network 0, then a 6-digit serial.
-const (
-	generatedIDPrefix = "44030700" + "00" + "132" + "0"
-	maxSerial         = 999999
-)
-
-// Catalog reads and writes camera points.
+// Catalog reads and writes camera points and regions.
 type Catalog struct {
 	db  *store.DB
 	now func() time.Time
+
+	// wmu serialises writers for the whole bbolt transaction and the index
+	// update after it, so the index applies commits in commit order. mu is
+	// held only while the index itself is read or changed, never across
+	// bbolt I/O, so searches do not wait for fsync.
+	wmu sync.Mutex
+	mu  sync.RWMutex
+	idx *index
 }
 
-// New returns a Catalog backed by db.
-func New(db *store.DB) *Catalog {
-	return &Catalog{db: db, now: time.Now}
-}
-
-// Create validates p, assigns an ID when p.ID is empty, stamps times and stores it.
-func (c *Catalog) Create(p Point) (Point, error) {
-	p.normalize()
-	now := c.now().UTC()
-	p.CreatedAt, p.UpdatedAt = now, now
-	err := c.db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(store.BucketPoints)
-		if p.ID == "" {
-			id, err := nextID(b)
+// New loads every point and region from db into the search index and returns the Catalog.
+//
+// Points stored before kinds, categories and sub streams existed (with
+// "source" instead of "main") are upgraded in place.
+func New(db *store.DB) (*Catalog, error) {
+	c := &Catalog{db: db, now: time.Now}
+	var points []Point
+	var regions []Region
+	var migrated []int
+	err := db.View(func(tx *bbolt.Tx) error {
+		err := tx.Bucket(store.BucketPoints).ForEach(func(k, v []byte) error {
+			p, upgraded, err := decodeStored(v)
 			if err != nil {
-				return err
-			}
-			p.ID = id
-		}
-		if err := p.validate(); err != nil {
-			return err
-		}
-		if b.Get([]byte(p.ID)) != nil {
-			return fmt.Errorf("catalog: point %q: %w", p.ID, ErrExists)
-		}
-		return store.PutJSON(tx, store.BucketPoints, []byte(p.ID), p)
-	})
-	if err != nil {
-		return Point{}, err
-	}
-	slog.Info("point created", "id", p.ID, "source", p.Source)
-	return p, nil
-}
-
-// nextID returns the next free generated ID, consuming the bucket sequence.
-func nextID(b *bbolt.Bucket) (string, error) {
-	for {
-		seq, err := b.NextSequence()
-		if err != nil {
-			return "", fmt.Errorf("catalog: next sequence: %w", err)
-		}
-		if seq > maxSerial {
-			return "", errors.New("catalog: generated point IDs exhausted; supply an id")
-		}
-		id := fmt.Sprintf("%s%06d", generatedIDPrefix, seq)
-		if b.Get([]byte(id)) == nil {
-			return id, nil
-		}
-	}
-}
-
-// Get returns the point with the given ID, or ErrNotFound.
-func (c *Catalog) Get(id string) (Point, error) {
-	var p Point
-	err := c.db.View(func(tx *bbolt.Tx) error {
-		var err error
-		p, err = get(tx, id)
-		return err
-	})
-	return p, err
-}
-
-func get(tx *bbolt.Tx, id string) (Point, error) {
-	var p Point
-	if id == "" {
-		return p, fmt.Errorf("catalog: point %q: %w", id, ErrNotFound)
-	}
-	found, err := store.GetJSON(tx, store.BucketPoints, []byte(id), &p)
-	if err != nil {
-		return Point{}, err
-	}
-	if !found {
-		return Point{}, fmt.Errorf("catalog: point %q: %w", id, ErrNotFound)
-	}
-	return p, nil
-}
-
-// List returns every point sorted by ID; it is never nil.
-func (c *Catalog) List() ([]Point, error) {
-	points := []Point{}
-	err := c.db.View(func(tx *bbolt.Tx) error {
-		var p Point
-		return tx.Bucket(store.BucketPoints).ForEach(func(k, _ []byte) error {
-			p = Point{}
-			if _, err := store.GetJSON(tx, store.BucketPoints, k, &p); err != nil {
-				return err
+				return fmt.Errorf("catalog: decode point %q: %w", k, err)
 			}
 			points = append(points, p)
+			if upgraded {
+				migrated = append(migrated, len(points)-1)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(store.BucketRegions).ForEach(func(k, v []byte) error {
+			var r Region
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("catalog: decode region %q: %w", k, err)
+			}
+			regions = append(regions, r)
 			return nil
 		})
 	})
 	if err != nil {
 		return nil, err
 	}
-	return points, nil
+	if len(migrated) > 0 {
+		err := db.Update(func(tx *bbolt.Tx) error {
+			for _, i := range migrated {
+				if err := putPoint(tx, &points[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("catalog: upgrade stored points: %w", err)
+		}
+		slog.Info("catalog points upgraded", "count", len(migrated))
+	}
+	c.idx = newIndex(points, regions)
+	slog.Info("catalog loaded", "points", len(points), "regions", len(regions))
+	return c, nil
 }
 
-// Update applies patch to the point id in one transaction; an invalid patch writes nothing.
+// storedPoint reads both the current and the first stored form of a point.
+type storedPoint struct {
+	Point
+	LegacySource *Source `json:"source,omitempty"`
+}
+
+// decodeStored decodes a stored point, reporting whether it needed upgrading.
+func decodeStored(raw []byte) (Point, bool, error) {
+	var sp storedPoint
+	if err := json.Unmarshal(raw, &sp); err != nil {
+		return Point{}, false, err
+	}
+	p := sp.Point
+	upgraded := false
+	if sp.LegacySource != nil && p.Main.Type == "" {
+		p.Main = *sp.LegacySource
+		upgraded = true
+	}
+	if p.Category == "" {
+		p.Category = DefaultCategory
+		upgraded = true
+	}
+	if p.Kind == "" || p.Level == 0 || p.Status.State == "" {
+		upgraded = true
+	}
+	p.normalize()
+	return p, upgraded, nil
+}
+
+func putPoint(tx *bbolt.Tx, p *Point) error {
+	return store.PutJSON(tx, store.BucketPoints, []byte(p.ID), p)
+}
+
+// Create validates p, assigns an ID when p.ID is empty, stamps times and stores it.
 //
-// A source URL whose password is "***" (as produced by Redacted) keeps the
-// stored password when scheme, host and username are unchanged.
-func (c *Catalog) Update(id string, patch PointPatch) (Point, error) {
-	var p Point
+// A generated ID is a GB/T 28181 ID: the first 8 digits of p.Region (zero
+// padded; the district 44030700 for unassigned points), industry 00, type 131
+// for panoramic or 132 for hd points, network 0 and a 6-digit serial from a
+// bbolt sequence, skipping IDs already taken. Status starts as unknown.
+func (c *Catalog) Create(p Point) (Point, error) {
+	p = p.clone()
+	p.normalize()
+	now := c.now().UTC()
+	p.CreatedAt, p.UpdatedAt = now, now
+	p.Status = Status{State: StateUnknown, Since: now}
+	if probs := p.problems(true); len(probs) > 0 {
+		return Point{}, probs[0]
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	err := c.db.Update(func(tx *bbolt.Tx) error {
-		var err error
-		p, err = get(tx, id)
-		if err != nil {
+		b := tx.Bucket(store.BucketPoints)
+		if err := regionExists(tx, p.Region); err != nil {
 			return err
 		}
-		if patch.Name != nil {
-			p.Name = *patch.Name
-		}
-		if patch.Source != nil {
-			src := *patch.Source
-			if src.Type == SourceRTSP && p.Source.Type == SourceRTSP {
-				src.URL = keepRedactedPassword(p.Source.URL, src.URL)
+		if p.ID == "" {
+			id, err := nextID(b, idPrefix(p.Region, p.Kind), nil)
+			if err != nil {
+				return err
 			}
-			p.Source = src
+			p.ID = id
 		}
-		if patch.OnDemand != nil {
-			p.OnDemand = *patch.OnDemand
+		if b.Get([]byte(p.ID)) != nil {
+			return fmt.Errorf("catalog: point %q: %w", p.ID, ErrExists)
 		}
-		p.normalize()
-		if err := p.validate(); err != nil {
-			return err
-		}
-		p.UpdatedAt = c.now().UTC()
-		return store.PutJSON(tx, store.BucketPoints, []byte(p.ID), p)
+		return putPoint(tx, &p)
 	})
 	if err != nil {
 		return Point{}, err
 	}
-	slog.Info("point updated", "id", p.ID, "source", p.Source)
-	return p, nil
+	c.indexPut(p)
+	slog.Info("point created", "point", p)
+	return p.clone(), nil
+}
+
+// regionExists fails with a ValidationError on field "region" unless code is empty or stored.
+func regionExists(tx *bbolt.Tx, code string) error {
+	if code == "" || tx.Bucket(store.BucketRegions).Get([]byte(code)) != nil {
+		return nil
+	}
+	return invalid("region", "is not a known region code")
+}
+
+// indexPut publishes a committed point to the index; p is owned by the index afterwards.
+func (c *Catalog) indexPut(p Point) {
+	c.mu.Lock()
+	c.idx.put(&p)
+	c.mu.Unlock()
+}
+
+// Get returns the point with the given ID, or ErrNotFound.
+func (c *Catalog) Get(id string) (Point, error) {
+	c.mu.RLock()
+	p, ok := c.idx.get(id)
+	c.mu.RUnlock()
+	if !ok {
+		return Point{}, fmt.Errorf("catalog: point %q: %w", id, ErrNotFound)
+	}
+	return p.clone(), nil
+}
+
+// List returns every point sorted by ID; it is never nil.
+func (c *Catalog) List() ([]Point, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	points := make([]Point, len(c.idx.points))
+	for i, p := range c.idx.points {
+		points[i] = p.clone()
+	}
+	return points, nil
+}
+
+// Len returns the number of points.
+func (c *Catalog) Len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.idx.ids)
+}
+
+// Update applies patch to the point id in one transaction; an invalid patch writes nothing.
+//
+// A main or sub URL whose password is "***" (as produced by Redacted) keeps
+// the stored password when scheme, host and username are unchanged.
+func (c *Catalog) Update(id string, patch PointPatch) (Point, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.mu.RLock()
+	cur, ok := c.idx.get(id)
+	c.mu.RUnlock()
+	if !ok {
+		return Point{}, fmt.Errorf("catalog: point %q: %w", id, ErrNotFound)
+	}
+	p := cur.clone()
+	patch.apply(&p)
+	p.normalize()
+	if err := p.validate(); err != nil {
+		return Point{}, err
+	}
+	p.UpdatedAt = c.now().UTC()
+	err := c.db.Update(func(tx *bbolt.Tx) error {
+		if err := regionExists(tx, p.Region); err != nil {
+			return err
+		}
+		return putPoint(tx, &p)
+	})
+	if err != nil {
+		return Point{}, err
+	}
+	c.indexPut(p)
+	slog.Info("point updated", "point", p)
+	return p.clone(), nil
+}
+
+// SetStatus records that the point id entered state ("online", "offline" or
+// "unknown") at since; the zero since means now. Reporting the state the
+// point is already in changes nothing, so Since keeps when it was entered.
+// UpdatedAt is not touched: it tracks configuration changes.
+func (c *Catalog) SetStatus(id, state string, since time.Time) error {
+	if !slices.Contains(states, state) {
+		return invalid("state", "must be %q, %q or %q", StateOnline, StateOffline, StateUnknown)
+	}
+	if since.IsZero() {
+		since = c.now()
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.mu.RLock()
+	cur, ok := c.idx.get(id)
+	c.mu.RUnlock()
+	if !ok {
+		return fmt.Errorf("catalog: point %q: %w", id, ErrNotFound)
+	}
+	if cur.Status.State == state {
+		return nil
+	}
+	p := cur.clone()
+	p.Status = Status{State: state, Since: since.UTC()}
+	p.intern()
+	if err := c.db.Update(func(tx *bbolt.Tx) error { return putPoint(tx, &p) }); err != nil {
+		return err
+	}
+	c.indexPut(p)
+	slog.Debug("point status", "id", id, "state", state)
+	return nil
 }
 
 // Delete removes the point id, or returns ErrNotFound.
 func (c *Catalog) Delete(id string) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	err := c.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(store.BucketPoints)
 		if id == "" || b.Get([]byte(id)) == nil {
@@ -187,6 +303,9 @@ func (c *Catalog) Delete(id string) error {
 	if err != nil {
 		return err
 	}
+	c.mu.Lock()
+	c.idx.remove(id)
+	c.mu.Unlock()
 	slog.Info("point deleted", "id", id)
 	return nil
 }

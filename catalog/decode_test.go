@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -21,10 +22,8 @@ func TestDecodePointKeepsExplicitOnDemandFalse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Point{ID: "cam", Name: "Gate", Source: Source{Type: "rtsp", URL: "rtsp://h/x", Transport: "udp"}}
-	if p != want {
-		t.Errorf("DecodePoint = %+v, want %+v", p, want)
-	}
+	want := Point{ID: "cam", Name: "Gate", Category: DefaultCategory, Level: MinLevel, Main: Source{Type: "rtsp", URL: "rtsp://h/x", Transport: "udp"}}
+	wantSamePoint(t, p, want)
 }
 
 func TestDecodePointRejectsUnknownAndReadOnlyFields(t *testing.T) {
@@ -64,18 +63,18 @@ func TestDecodePatchLeavesAbsentFieldsNil(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Name == nil || *p.Name != "New" || p.Source != nil || p.OnDemand != nil {
+	if p.Name == nil || *p.Name != "New" || p.Main != nil || p.OnDemand != nil {
 		t.Errorf("DecodePatch = %+v", p)
 	}
 	p, err = DecodePatch(strings.NewReader(`{"on_demand":false,"source":{"type":"publish"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Name != nil || p.OnDemand == nil || *p.OnDemand || p.Source == nil || p.Source.Type != "publish" {
+	if p.Name != nil || p.OnDemand == nil || *p.OnDemand || p.Main == nil || p.Main.Type != "publish" {
 		t.Errorf("DecodePatch = %+v", p)
 	}
 	p, err = DecodePatch(strings.NewReader(`{}`))
-	if err != nil || p != (PointPatch{}) {
+	if err != nil || !reflect.DeepEqual(p, PointPatch{}) {
 		t.Errorf("DecodePatch({}) = %+v, %v", p, err)
 	}
 }
@@ -89,6 +88,12 @@ func TestDecodePatchRejectsNullsUnknownFieldsAndBadTypes(t *testing.T) {
 		{`{"name":1}`, "name"},
 		{`{"on_demand":"no"}`, "on_demand"},
 		{`{"source":{"type":"rtsp","pass":"x"}}`, "source.pass"},
+		{`{"main":{"type":"publish"},"source":{"type":"publish"}}`, "source"},
+		{`{"status":{"state":"online"}}`, "status"},
+		{`{"lat":null,"lon":114}`, "lat"},
+		{`{"lon":null}`, "lon"},
+		{`{"level":0}`, "level"},
+		{`{"tags":"a;b"}`, "tags"},
 		{`null`, "body"},
 		{`[1]`, "body"},
 		{`{"name":"a"}x`, "body"},
@@ -103,6 +108,45 @@ func TestDecodePatchRejectsNullsUnknownFieldsAndBadTypes(t *testing.T) {
 		if ve.Field != tt.field {
 			t.Errorf("DecodePatch(%s) field = %q (%v), want %q", tt.body, ve.Field, ve, tt.field)
 		}
+	}
+}
+
+func TestDecodePointReadsEveryFieldAndAcceptsMainOrSourceButNotBoth(t *testing.T) {
+	p, err := DecodePoint(strings.NewReader(`{"id":"44030700001310000007","name":"Mast","kind":"panoramic","category":"reservoir",
+		"region":"440307001","lat":22.55,"lon":113.9,"address":"Dam road 1","level":3,"tags":["dam","north"],"ptz":true,
+		"main":{"type":"rtsp","url":"rtsp://h/main"},"sub":{"type":"rtsp","url":"rtsp://h/sub","transport":"udp"},
+		"agent":"edge-7","camera":"ch2","on_demand":false}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Point{ID: "44030700001310000007", Name: "Mast", Kind: KindPanoramic, Category: "reservoir", Region: "440307001",
+		Lat: new(22.55), Lon: new(113.9), Address: "Dam road 1", Level: 3, Tags: []string{"dam", "north"}, PTZ: true,
+		Main: Source{Type: SourceRTSP, URL: "rtsp://h/main"}, Sub: &Source{Type: SourceRTSP, URL: "rtsp://h/sub", Transport: "udp"},
+		Agent: "edge-7", Camera: "ch2"}
+	wantSamePoint(t, p, want)
+
+	alias, err := DecodePoint(strings.NewReader(`{"name":"Old client","source":{"type":"publish"}}`))
+	if err != nil || alias.Main.Type != SourcePublish {
+		t.Fatalf("DecodePoint with source = %+v, %v", alias, err)
+	}
+	_, err = DecodePoint(strings.NewReader(`{"name":"x","main":{"type":"publish"},"source":{"type":"publish"}}`))
+	wantValidationError(t, err, "source")
+}
+
+func TestDecodePointRejectsStatusAndExplicitLevelZero(t *testing.T) {
+	_, err := DecodePoint(strings.NewReader(`{"name":"x","status":{"state":"online"}}`))
+	wantValidationError(t, err, "status")
+	_, err = DecodePoint(strings.NewReader(`{"name":"x","level":0}`))
+	wantValidationError(t, err, "level")
+}
+
+func TestDecodePatchNullLocationAndSubClearThem(t *testing.T) {
+	p, err := DecodePatch(strings.NewReader(`{"lat":null,"lon":null,"sub":null,"source":{"type":"publish"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.ClearLocation || !p.ClearSub || p.Lat != nil || p.Sub != nil || p.Main == nil || p.Main.Type != SourcePublish {
+		t.Errorf("DecodePatch = %+v", p)
 	}
 }
 
@@ -127,10 +171,10 @@ func FuzzDecodePoint(f *testing.F) {
 		}
 		p.normalize()
 		_ = p.validate()
-		r := p.Source.Redacted()
+		r := p.Main.Redacted()
 		if u, err := url.Parse(r.URL); err == nil && u.User != nil {
 			if pass, ok := u.User.Password(); ok && pass != RedactedPassword {
-				t.Fatalf("Redacted(%q) = %q still has a password", p.Source.URL, r.URL)
+				t.Fatalf("Redacted(%q) = %q still has a password", p.Main.URL, r.URL)
 			}
 		}
 		_, _ = DecodePatch(strings.NewReader(string(data)))

@@ -1,15 +1,10 @@
 package catalog
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"maps"
+	"math"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,16 +29,49 @@ const (
 	TransportUDP = "udp"
 )
 
+// Point kinds.
+const (
+	// KindHD is a fixed or dome HD camera (the default).
+	KindHD = "hd"
+	// KindPanoramic is a high-altitude panoramic PTZ mast.
+	KindPanoramic = "panoramic"
+)
+
+// Status states.
+const (
+	// StateUnknown means no edge agent or stream has reported on the point yet (the default).
+	StateUnknown = "unknown"
+	// StateOnline means the point's stream was last seen working.
+	StateOnline = "online"
+	// StateOffline means the point's stream was last seen failing.
+	StateOffline = "offline"
+)
+
+// Point levels: access rules grant levels up to a maximum, so MaxLevel is the most restricted.
+const (
+	// MinLevel is the lowest (least restricted) point level and the default.
+	MinLevel = 1
+	// MaxLevel is the highest (most restricted) point level.
+	MaxLevel = 4
+)
+
 // RedactedPassword replaces URL passwords in Source.Redacted output.
 const RedactedPassword = "***"
 
+// Per-field limits; import applies the same ones.
 const (
-	maxNameRunes = 128
-	maxURLBytes  = 2048
-	maxBodyBytes = 1 << 20
+	maxNameRunes    = 128
+	maxAddressRunes = 256
+	maxTags         = 16
+	maxTagRunes     = 32
+	maxBindingBytes = 128
+	maxURLBytes     = 2048
+	maxBodyBytes    = 1 << 20
 )
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+var kinds = []string{KindHD, KindPanoramic}
+
+var states = []string{StateOnline, StateOffline, StateUnknown}
 
 // Source describes where a point's video comes from.
 type Source struct {
@@ -52,21 +80,60 @@ type Source struct {
 	Transport string `json:"transport,omitempty"` // "tcp" (default when rtsp) | "udp"
 }
 
+// Status is the last known liveness of a point's stream.
+type Status struct {
+	State string    `json:"state"`          // "online" | "offline" | "unknown"
+	Since time.Time `json:"since,omitzero"` // when State was entered
+}
+
 // Point is one camera point of the catalog.
+//
+// ID is a 20-digit GB/T 28181 device ID, or for compatibility a short ID
+// matching ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$ such as "cam1"; see Create for
+// generated IDs. Lat and Lon are WGS-84 and either both set or both nil.
 type Point struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
-	Source    Source    `json:"source"`
+	Kind      string    `json:"kind"`     // "hd" | "panoramic"
+	Category  string    `json:"category"` // a code from Categories
+	Region    string    `json:"region"`   // a region code, or "" for unassigned
+	Lat       *float64  `json:"lat,omitempty"`
+	Lon       *float64  `json:"lon,omitempty"`
+	Address   string    `json:"address,omitempty"`
+	Level     int       `json:"level"` // 1..4
+	Tags      []string  `json:"tags,omitempty"`
+	PTZ       bool      `json:"ptz"`
+	Main      Source    `json:"main"`
+	Sub       *Source   `json:"sub,omitempty"`
+	Agent     string    `json:"agent,omitempty"`  // edge agent binding
+	Camera    string    `json:"camera,omitempty"` // camera binding within the agent
 	OnDemand  bool      `json:"on_demand"`
+	Status    Status    `json:"status"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// PointPatch is a partial update: nil fields are left unchanged; Source replaces the whole source.
+// PointPatch is a partial update: nil fields are left unchanged; Main and Sub replace the whole source.
 type PointPatch struct {
-	Name     *string `json:"name,omitempty"`
-	Source   *Source `json:"source,omitempty"`
-	OnDemand *bool   `json:"on_demand,omitempty"`
+	Name     *string   `json:"name,omitempty"`
+	Kind     *string   `json:"kind,omitempty"`
+	Category *string   `json:"category,omitempty"`
+	Region   *string   `json:"region,omitempty"` // "" unassigns
+	Lat      *float64  `json:"lat,omitempty"`
+	Lon      *float64  `json:"lon,omitempty"`
+	Address  *string   `json:"address,omitempty"`
+	Level    *int      `json:"level,omitempty"`
+	Tags     *[]string `json:"tags,omitempty"` // an empty list clears
+	PTZ      *bool     `json:"ptz,omitempty"`
+	Main     *Source   `json:"main,omitempty"`
+	Sub      *Source   `json:"sub,omitempty"`
+	Agent    *string   `json:"agent,omitempty"`
+	Camera   *string   `json:"camera,omitempty"`
+	OnDemand *bool     `json:"on_demand,omitempty"`
+	// ClearLocation removes Lat and Lon (JSON: "lat":null,"lon":null).
+	ClearLocation bool `json:"-"`
+	// ClearSub removes the sub stream (JSON: "sub":null).
+	ClearSub bool `json:"-"`
 }
 
 // ValidationError reports input that was rejected, naming the offending field.
@@ -84,10 +151,27 @@ func invalid(field, format string, args ...any) *ValidationError {
 	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-// Redacted returns a copy of p whose source URL has its password masked.
+// Redacted returns a copy of p whose main and sub URLs have their passwords masked.
 func (p Point) Redacted() Point {
-	p.Source = p.Source.Redacted()
+	p.Main = p.Main.Redacted()
+	if p.Sub != nil {
+		sub := p.Sub.Redacted()
+		p.Sub = &sub
+	}
 	return p
+}
+
+// LogValue makes slog print a point's identity and only the redacted form of its sources.
+func (p Point) LogValue() slog.Value {
+	attrs := []slog.Attr{
+		slog.String("id", p.ID),
+		slog.String("name", p.Name),
+		slog.Any("main", p.Main),
+	}
+	if p.Sub != nil {
+		attrs = append(attrs, slog.Any("sub", *p.Sub))
+	}
+	return slog.GroupValue(attrs...)
 }
 
 // Redacted returns a copy of s whose URL password is replaced by "***"; use it for API responses and logs.
@@ -104,6 +188,22 @@ func (s Source) LogValue() slog.Value {
 		slog.String("url", r.URL),
 		slog.String("transport", r.Transport),
 	)
+}
+
+// clone returns a deep copy of p, so callers never share slices or
+// pointers with the index.
+func (p Point) clone() Point {
+	p.Tags = slices.Clone(p.Tags)
+	if p.Lat != nil {
+		p.Lat = new(*p.Lat)
+	}
+	if p.Lon != nil {
+		p.Lon = new(*p.Lon)
+	}
+	if p.Sub != nil {
+		p.Sub = new(*p.Sub)
+	}
+	return p
 }
 
 // redactURL masks the password of raw. Anything it cannot confidently
@@ -137,88 +237,226 @@ func redactURL(raw string) string {
 	return prefix + url.User(u.User.Username()).String() + ":" + RedactedPassword + "@" + strings.TrimPrefix(s, prefix)
 }
 
-// normalize trims the name and fills the default transport.
+// normalize trims text fields and fills defaults: kind hd, level 1, state
+// unknown, transport tcp; tags are trimmed, de-duplicated and nil when empty.
 func (p *Point) normalize() {
 	p.Name = strings.TrimSpace(p.Name)
-	if p.Source.Type == SourceRTSP && p.Source.Transport == "" {
-		p.Source.Transport = TransportTCP
+	p.Region = strings.TrimSpace(p.Region)
+	p.Address = strings.TrimSpace(p.Address)
+	p.Agent = strings.TrimSpace(p.Agent)
+	p.Camera = strings.TrimSpace(p.Camera)
+	if p.Kind == "" {
+		p.Kind = KindHD
+	}
+	if p.Level == 0 {
+		p.Level = MinLevel
+	}
+	if p.Status.State == "" {
+		p.Status.State = StateUnknown
+	}
+	p.Main.normalize()
+	if p.Sub != nil {
+		p.Sub.normalize()
+	}
+	p.Tags = normalizeTags(p.Tags)
+	p.intern()
+}
+
+// intern swaps enumerated strings for the shared constants, so a large index
+// does not hold one copy of "public-security" per point.
+func (p *Point) intern() {
+	if i, ok := lookupCategory(p.Category); ok {
+		p.Category = Categories[i].Code
+	}
+	if i := slices.Index(kinds, p.Kind); i >= 0 {
+		p.Kind = kinds[i]
+	}
+	if i := slices.Index(states, p.Status.State); i >= 0 {
+		p.Status.State = states[i]
 	}
 }
 
-// validate checks a normalized point.
+func normalizeTags(tags []string) []string {
+	var out []string
+	for _, t := range tags {
+		t = strings.TrimSpace(t)
+		if t != "" && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func (s *Source) normalize() {
+	if s.Type == SourceRTSP && s.Transport == "" {
+		s.Transport = TransportTCP
+	}
+}
+
+// validate checks a normalized point and returns its first problem.
 func (p *Point) validate() error {
-	if !idPattern.MatchString(p.ID) {
-		return invalid("id", "must match %s", idPattern)
-	}
-	if err := validateName(p.Name); err != nil {
-		return err
-	}
-	return p.Source.validate()
-}
-
-func validateName(name string) error {
-	switch {
-	case name == "":
-		return invalid("name", "is required")
-	case !utf8.ValidString(name):
-		return invalid("name", "must be valid UTF-8")
-	case utf8.RuneCountInString(name) > maxNameRunes:
-		return invalid("name", "must be at most %d characters", maxNameRunes)
-	case strings.ContainsFunc(name, unicode.IsControl):
-		return invalid("name", "must not contain control characters")
+	if probs := p.problems(false); len(probs) > 0 {
+		return probs[0]
 	}
 	return nil
 }
 
-func (s *Source) validate() error {
+// problems checks a normalized point and returns every problem found, one
+// per field; skipID leaves an empty ID to be generated later. Region
+// existence is checked by the catalog, which knows the regions.
+func (p *Point) problems(skipID bool) []*ValidationError {
+	var out []*ValidationError
+	add := func(e *ValidationError) {
+		if e != nil {
+			out = append(out, e)
+		}
+	}
+	if !skipID || p.ID != "" {
+		add(validateID(p.ID))
+	}
+	add(validateName(p.Name))
+	if !slices.Contains(kinds, p.Kind) {
+		add(invalid("kind", "must be %q or %q", KindHD, KindPanoramic))
+	}
+	switch _, ok := lookupCategory(p.Category); {
+	case p.Category == "":
+		add(invalid("category", "is required"))
+	case !ok:
+		add(invalid("category", "is not a known category code"))
+	}
+	if p.Region != "" {
+		add(validateRegionCode("region", p.Region))
+	}
+	add(validateLocation(p.Lat, p.Lon))
+	add(validateText("address", p.Address, maxAddressRunes))
+	if p.Level < MinLevel || p.Level > MaxLevel {
+		add(invalid("level", "must be between %d and %d", MinLevel, MaxLevel))
+	}
+	add(validateTags(p.Tags))
+	add(p.Main.validate("main"))
+	if p.Sub != nil {
+		if p.Sub.Type != SourceRTSP {
+			// A sub stream is always pulled; edge agents publish main only.
+			add(invalid("sub.type", "must be %q", SourceRTSP))
+		} else {
+			add(p.Sub.validate("sub"))
+		}
+	}
+	add(validateBinding("agent", p.Agent))
+	add(validateBinding("camera", p.Camera))
+	if !slices.Contains(states, p.Status.State) {
+		add(invalid("status.state", "must be %q, %q or %q", StateOnline, StateOffline, StateUnknown))
+	}
+	return out
+}
+
+func validateName(name string) *ValidationError {
+	if name == "" {
+		return invalid("name", "is required")
+	}
+	return validateText("name", name, maxNameRunes)
+}
+
+// validateText checks an optional single-line text field.
+func validateText(field, s string, maxRunes int) *ValidationError {
+	switch {
+	case !utf8.ValidString(s):
+		return invalid(field, "must be valid UTF-8")
+	case utf8.RuneCountInString(s) > maxRunes:
+		return invalid(field, "must be at most %d characters", maxRunes)
+	case strings.ContainsFunc(s, unicode.IsControl):
+		return invalid(field, "must not contain control characters")
+	}
+	return nil
+}
+
+func validateBinding(field, s string) *ValidationError {
+	if len(s) > maxBindingBytes {
+		return invalid(field, "must be at most %d bytes", maxBindingBytes)
+	}
+	return validateText(field, s, maxBindingBytes)
+}
+
+func validateTags(tags []string) *ValidationError {
+	if len(tags) > maxTags {
+		return invalid("tags", "must be at most %d tags", maxTags)
+	}
+	for _, t := range tags {
+		if err := validateText("tags", t, maxTagRunes); err != nil {
+			return err
+		}
+		if strings.Contains(t, ";") {
+			return invalid("tags", "must not contain ';' (the CSV tag separator)")
+		}
+	}
+	return nil
+}
+
+func validateLocation(lat, lon *float64) *ValidationError {
+	switch {
+	case lat == nil && lon == nil:
+		return nil
+	case lat == nil:
+		return invalid("lat", "is required when lon is set")
+	case lon == nil:
+		return invalid("lon", "is required when lat is set")
+	case math.IsNaN(*lat) || *lat < -90 || *lat > 90:
+		return invalid("lat", "must be a WGS-84 latitude between -90 and 90")
+	case math.IsNaN(*lon) || *lon < -180 || *lon > 180:
+		return invalid("lon", "must be a WGS-84 longitude between -180 and 180")
+	}
+	return nil
+}
+
+func (s *Source) validate(field string) *ValidationError {
 	switch s.Type {
 	case SourceRTSP:
 		if s.URL == "" {
-			return invalid("source.url", "is required when source.type is %q", SourceRTSP)
+			return invalid(field+".url", "is required when %s.type is %q", field, SourceRTSP)
 		}
-		if err := validateRTSPURL(s.URL); err != nil {
+		if err := validateRTSPURL(field+".url", s.URL); err != nil {
 			return err
 		}
 		if s.Transport != TransportTCP && s.Transport != TransportUDP {
-			return invalid("source.transport", "must be %q or %q", TransportTCP, TransportUDP)
+			return invalid(field+".transport", "must be %q or %q", TransportTCP, TransportUDP)
 		}
 	case SourcePublish:
 		if s.URL != "" {
-			return invalid("source.url", "must be empty when source.type is %q", SourcePublish)
+			return invalid(field+".url", "must be empty when %s.type is %q", field, SourcePublish)
 		}
 		if s.Transport != "" {
-			return invalid("source.transport", "must be empty when source.type is %q", SourcePublish)
+			return invalid(field+".transport", "must be empty when %s.type is %q", field, SourcePublish)
 		}
 	case "":
-		return invalid("source.type", "is required")
+		return invalid(field+".type", "is required")
 	default:
-		return invalid("source.type", "must be %q or %q", SourceRTSP, SourcePublish)
+		return invalid(field+".type", "must be %q or %q", SourceRTSP, SourcePublish)
 	}
 	return nil
 }
 
 // validateRTSPURL never echoes the URL back: it may contain a password.
-func validateRTSPURL(raw string) error {
+func validateRTSPURL(field, raw string) *ValidationError {
 	if len(raw) > maxURLBytes {
-		return invalid("source.url", "must be at most %d bytes", maxURLBytes)
+		return invalid(field, "must be at most %d bytes", maxURLBytes)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return invalid("source.url", "is not a valid URL")
+		return invalid(field, "is not a valid URL")
 	}
 	if u.Scheme != "rtsp" && u.Scheme != "rtsps" {
-		return invalid("source.url", "scheme must be rtsp or rtsps")
+		return invalid(field, "scheme must be rtsp or rtsps")
 	}
 	if u.Opaque != "" || u.Hostname() == "" {
-		return invalid("source.url", "must include a host")
+		return invalid(field, "must include a host")
 	}
 	if pass, ok := u.User.Password(); ok && pass == RedactedPassword {
-		return invalid("source.url", "password is the redaction placeholder %q; send the real password", RedactedPassword)
+		return invalid(field, "password is the redaction placeholder %q; send the real password", RedactedPassword)
 	}
 	if port := u.Port(); port != "" {
 		n, err := strconv.Atoi(port)
 		if err != nil || n < 1 || n > 65535 {
-			return invalid("source.url", "port must be between 1 and 65535")
+			return invalid(field, "port must be between 1 and 65535")
 		}
 	}
 	return nil
@@ -248,99 +486,51 @@ func keepRedactedPassword(prev, next string) string {
 	return nu.String()
 }
 
-// pointInput is the client-settable wire form of a Point.
-type pointInput struct {
-	ID       string `json:"id"`
-	Name     string `json:"name"`
-	Source   Source `json:"source"`
-	OnDemand *bool  `json:"on_demand"`
+// patchSource applies a replacement source, keeping a redacted password of prev.
+func patchSource(prev *Source, next Source) Source {
+	if prev != nil && next.Type == SourceRTSP && prev.Type == SourceRTSP {
+		next.URL = keepRedactedPassword(prev.URL, next.URL)
+	}
+	return next
 }
 
-// DecodePoint reads a Point from JSON, rejecting unknown fields; on_demand defaults to true when absent.
-func DecodePoint(r io.Reader) (Point, error) {
-	var in pointInput
-	if err := decodeStrict(r, &in); err != nil {
-		return Point{}, err
+// apply changes p as patch says.
+func (patch *PointPatch) apply(p *Point) {
+	setIf(&p.Name, patch.Name)
+	setIf(&p.Kind, patch.Kind)
+	setIf(&p.Category, patch.Category)
+	setIf(&p.Region, patch.Region)
+	setIf(&p.Address, patch.Address)
+	setIf(&p.Level, patch.Level)
+	setIf(&p.PTZ, patch.PTZ)
+	setIf(&p.Agent, patch.Agent)
+	setIf(&p.Camera, patch.Camera)
+	setIf(&p.OnDemand, patch.OnDemand)
+	if patch.Tags != nil {
+		p.Tags = slices.Clone(*patch.Tags)
 	}
-	p := Point{ID: in.ID, Name: in.Name, Source: in.Source, OnDemand: true}
-	if in.OnDemand != nil {
-		p.OnDemand = *in.OnDemand
+	if patch.ClearLocation {
+		p.Lat, p.Lon = nil, nil
 	}
-	return p, nil
+	if patch.Lat != nil {
+		p.Lat = new(*patch.Lat)
+	}
+	if patch.Lon != nil {
+		p.Lon = new(*patch.Lon)
+	}
+	if patch.Main != nil {
+		p.Main = patchSource(&p.Main, *patch.Main)
+	}
+	if patch.ClearSub {
+		p.Sub = nil
+	}
+	if patch.Sub != nil {
+		p.Sub = new(patchSource(p.Sub, *patch.Sub))
+	}
 }
 
-// DecodePatch reads a PointPatch from JSON, rejecting unknown fields and explicit nulls.
-func DecodePatch(r io.Reader) (PointPatch, error) {
-	var raw map[string]json.RawMessage
-	if err := decodeStrict(r, &raw); err != nil {
-		return PointPatch{}, err
+func setIf[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
 	}
-	if raw == nil {
-		return PointPatch{}, invalid("body", "must be a JSON object")
-	}
-	var patch PointPatch
-	for _, key := range slices.Sorted(maps.Keys(raw)) {
-		val := raw[key]
-		if bytes.Equal(bytes.TrimSpace(val), []byte("null")) {
-			return PointPatch{}, invalid(key, "must not be null")
-		}
-		var dst any
-		switch key {
-		case "name":
-			patch.Name = new(string)
-			dst = patch.Name
-		case "source":
-			patch.Source = new(Source)
-			dst = patch.Source
-		case "on_demand":
-			patch.OnDemand = new(bool)
-			dst = patch.OnDemand
-		default:
-			return PointPatch{}, invalid(key, "unknown or read-only field")
-		}
-		if err := decodeStrict(bytes.NewReader(val), dst); err != nil {
-			var ve *ValidationError
-			if errors.As(err, &ve) && ve.Field == "body" {
-				ve.Field = key
-			} else if ve != nil {
-				ve.Field = key + "." + ve.Field
-			}
-			return PointPatch{}, err
-		}
-	}
-	return patch, nil
-}
-
-// decodeStrict decodes exactly one JSON value from r into v, turning every
-// failure into a *ValidationError.
-func decodeStrict(r io.Reader, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r, maxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return invalid("body", "unexpected data after JSON value")
-	}
-	return nil
-}
-
-func jsonError(err error) *ValidationError {
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case errors.Is(err, io.EOF):
-		return invalid("body", "is empty")
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return invalid("body", "is truncated JSON")
-	case errors.As(err, &typeErr) && typeErr.Field != "":
-		return invalid(typeErr.Field, "has the wrong JSON type")
-	}
-	msg := strings.TrimPrefix(err.Error(), "json: ")
-	if name, ok := strings.CutPrefix(msg, "unknown field "); ok {
-		if unq, err := strconv.Unquote(name); err == nil {
-			name = unq
-		}
-		return invalid(name, "unknown field")
-	}
-	return invalid("body", "malformed JSON: %s", msg)
 }

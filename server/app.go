@@ -47,7 +47,7 @@ type App struct {
 
 // SourceOf translates a catalog point into what the hub needs.
 func SourceOf(p catalog.Point) streaming.SourceConfig {
-	return streaming.SourceConfig{Type: p.Source.Type, URL: p.Source.URL, Transport: p.Source.Transport, OnDemand: p.OnDemand}
+	return streaming.SourceConfig{Type: p.Main.Type, URL: p.Main.URL, Transport: p.Main.Transport, OnDemand: p.OnDemand}
 }
 
 // Start opens the store and starts every listener. On error everything
@@ -69,7 +69,9 @@ func Start(cfg Config) (a *App, err error) {
 	if a.DB, err = store.Open(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	a.Catalog = catalog.New(a.DB)
+	if a.Catalog, err = catalog.New(a.DB); err != nil {
+		return nil, err
+	}
 	a.Accounts = accounts.New(a.DB, accounts.Options{Argon: cfg.Argon})
 	gen, created, err := a.Accounts.EnsureAdmin(cfg.AdminPassword)
 	if err != nil {

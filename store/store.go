@@ -31,6 +31,8 @@ const lockTimeout = 2 * time.Second
 var (
 	// BucketPoints holds camera points keyed by point ID (owned by catalog).
 	BucketPoints = []byte("points")
+	// BucketRegions holds administrative regions keyed by region code (owned by catalog).
+	BucketRegions = []byte("regions")
 	// BucketUsers holds user records keyed by username (owned by accounts).
 	BucketUsers = []byte("users")
 	// BucketSessions holds login sessions keyed by token hash (owned by accounts).
@@ -39,7 +41,7 @@ var (
 	BucketMeta = []byte("meta")
 )
 
-var allBuckets = [][]byte{BucketPoints, BucketUsers, BucketSessions, BucketMeta}
+var allBuckets = [][]byte{BucketPoints, BucketRegions, BucketUsers, BucketSessions, BucketMeta}
 
 // ErrLocked reports that another process holds the database file lock.
 var ErrLocked = errors.New("data dir locked by another process")

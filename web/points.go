@@ -109,7 +109,7 @@ func (s *Server) createPoint(c *gin.Context) {
 		pointError(c, err)
 		return
 	}
-	s.log.Info("point created", "point", p.ID, "by", currentUser(c).Username, "source", p.Source)
+	s.log.Info("point created", "point", p.ID, "by", currentUser(c).Username, "main", p.Main)
 	if s.d.PointChanged != nil {
 		s.d.PointChanged(p)
 	}

@@ -107,7 +107,7 @@ func registerDemoPoints(baseURL, password string, cams []*camsim.RTSPCamera) err
 	for i, c := range demoCameras {
 		point := map[string]any{
 			"id": c.id, "name": c.name, "on_demand": true,
-			"source": map[string]string{"type": "rtsp", "url": cams[i].URL(map[bool]string{true: "main", false: "sub"}[c.clip == camsim.ClipH264Main]), "transport": "tcp"},
+			"main": map[string]string{"type": "rtsp", "url": cams[i].URL(map[bool]string{true: "main", false: "sub"}[c.clip == camsim.ClipH264Main]), "transport": "tcp"},
 		}
 		b, _ := json.Marshal(point)
 		req, _ := http.NewRequest(http.MethodPost, baseURL+"/api/v1/points", bytes.NewReader(b))
@@ -119,8 +119,8 @@ func registerDemoPoints(baseURL, password string, cams []*camsim.RTSPCamera) err
 		}
 		res.Body.Close()
 		if res.StatusCode == http.StatusConflict {
-			// Camera ports change on every run: update the source.
-			patch, _ := json.Marshal(map[string]any{"source": point["source"]})
+			// Camera ports change on every run: update the main source.
+			patch, _ := json.Marshal(map[string]any{"main": point["main"]})
 			req, _ := http.NewRequest(http.MethodPatch, baseURL+"/api/v1/points/"+c.id, bytes.NewReader(patch))
 			req.Header.Set("Authorization", "Bearer "+tok.Token)
 			req.Header.Set("Content-Type", "application/json")
