@@ -50,6 +50,12 @@ func newFixture(t *testing.T, opts Options) fixture {
 	a := New(db, opts)
 	c := &clock{t: time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)}
 	a.now = c.now
+	// Roles the tests hand out; "admin" is built in.
+	for _, r := range []string{"operator", "viewer"} {
+		if err := a.CreateRole(Role{Name: r}); err != nil {
+			t.Fatalf("CreateRole(%q): %v", r, err)
+		}
+	}
 	return fixture{a: a, db: db, clock: c}
 }
 
@@ -62,8 +68,8 @@ func (f fixture) mustCreate(t *testing.T, name, password string, roles ...string
 	return u
 }
 
-// setDisabled flips the stored Disabled flag directly in bbolt (there is no
-// admin API for it yet).
+// setDisabled flips the stored Disabled flag directly in bbolt, bypassing
+// UpdateUser's side effects, to test what authentication does on its own.
 func (f fixture) setDisabled(t *testing.T, name string, disabled bool) {
 	t.Helper()
 	err := f.db.Update(func(tx *bbolt.Tx) error {
@@ -92,3 +98,23 @@ func (f fixture) rawBucket(t *testing.T, bucket []byte) (keys []string, all []by
 	})
 	return keys, all
 }
+
+func (f fixture) login(t *testing.T, name, password string) string {
+	t.Helper()
+	token, _, _, err := f.a.Login(name, password)
+	if err != nil {
+		t.Fatalf("Login(%q): %v", name, err)
+	}
+	return token
+}
+
+func (f fixture) mustToken(t *testing.T, name string) (string, TokenInfo) {
+	t.Helper()
+	token, info, err := f.a.CreateToken(name, "ci", time.Time{})
+	if err != nil {
+		t.Fatalf("CreateToken(%q): %v", name, err)
+	}
+	return token, info
+}
+
+func ptr[T any](v T) *T { return &v }

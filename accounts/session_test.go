@@ -189,3 +189,95 @@ func TestSessionsSurviveReopeningTheStore(t *testing.T) {
 		t.Fatalf("SessionUser after reopen = %+v, %v", u, err)
 	}
 }
+
+func TestListSessionsShowsLiveSessionsByShortIDWithoutTokens(t *testing.T) {
+	f := newFixture(t, Options{SessionTTL: time.Hour})
+	f.mustCreate(t, "alice", "wonderland-42")
+	f.mustCreate(t, "bob", "builder-4242")
+	t1 := f.login(t, "alice", "wonderland-42")
+	f.clock.advance(time.Minute)
+	t2 := f.login(t, "alice", "wonderland-42")
+	f.login(t, "bob", "builder-4242")
+	sessions, err := f.a.ListSessions("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sessions) != 2 {
+		t.Fatalf("sessions = %+v, want alice's two", sessions)
+	}
+	for i, tok := range []string{t1, t2} {
+		s := sessions[i]
+		if want := string(sessionKey(tok)[:8]); s.ID != want {
+			t.Errorf("session %d ID = %q, want first 8 hex of sha256(token) %q", i, s.ID, want)
+		}
+		if !s.Expires.Equal(s.Created.Add(time.Hour)) {
+			t.Errorf("session %d created %v expires %v", i, s.Created, s.Expires)
+		}
+	}
+	if !sessions[0].Created.Before(sessions[1].Created) {
+		t.Error("sessions not oldest first")
+	}
+	f.clock.advance(59*time.Minute + time.Second)
+	if sessions, _ := f.a.ListSessions("alice"); len(sessions) != 1 || sessions[0].ID != string(sessionKey(t2)[:8]) {
+		t.Errorf("after the first expired: %+v", sessions)
+	}
+	if _, err := f.a.ListSessions("ghost"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown user: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestRevokeSessionEndsOnlyThatSessionOfThatUser(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.mustCreate(t, "alice", "wonderland-42")
+	f.mustCreate(t, "bob", "builder-4242")
+	t1 := f.login(t, "alice", "wonderland-42")
+	t2 := f.login(t, "alice", "wonderland-42")
+	bob := f.login(t, "bob", "builder-4242")
+	bobID := string(sessionKey(bob)[:8])
+	if err := f.a.RevokeSession("alice", bobID); !errors.Is(err, ErrNoSession) {
+		t.Errorf("alice revoking bob's session: err = %v, want ErrNoSession", err)
+	}
+	for _, id := range []string{"", "zzzzzzzz", "0123", string(sessionKey(t1))} {
+		if err := f.a.RevokeSession("alice", id); !errors.Is(err, ErrNoSession) {
+			t.Errorf("RevokeSession(%q) err = %v, want ErrNoSession", id, err)
+		}
+	}
+	if err := f.a.RevokeSession("alice", string(sessionKey(t1)[:8])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.a.Resolve(t1); !errors.Is(err, ErrNoSession) {
+		t.Errorf("revoked session works: %v", err)
+	}
+	for _, tok := range []string{t2, bob} {
+		if _, err := f.a.Resolve(tok); err != nil {
+			t.Errorf("other session ended: %v", err)
+		}
+	}
+}
+
+func TestRevokeAllSessionsEndsEverySessionOfTheUserAndCountsThem(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.mustCreate(t, "alice", "wonderland-42")
+	f.mustCreate(t, "bob", "builder-4242")
+	for range 3 {
+		f.login(t, "alice", "wonderland-42")
+	}
+	bob := f.login(t, "bob", "builder-4242")
+	token, _ := f.mustToken(t, "alice")
+	n, err := f.a.RevokeAllSessions("alice")
+	if err != nil || n != 3 {
+		t.Fatalf("RevokeAllSessions = %d, %v; want 3", n, err)
+	}
+	if s, _ := f.a.ListSessions("alice"); len(s) != 0 {
+		t.Errorf("sessions left: %+v", s)
+	}
+	if _, err := f.a.Resolve(bob); err != nil {
+		t.Errorf("bob's session ended: %v", err)
+	}
+	if _, err := f.a.Resolve(token); err != nil {
+		t.Errorf("API tokens are not sessions, yet: %v", err)
+	}
+	if _, err := f.a.RevokeAllSessions("ghost"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown user: err = %v, want ErrNotFound", err)
+	}
+}

@@ -1,16 +1,20 @@
-// Package accounts owns the users of Tianyan VMS: their records, argon2id
-// password hashes, login sessions and per-user RTSP stream keys, persisted
-// in store.BucketUsers and store.BucketSessions.
+// Package accounts owns the users of Tianyan VMS: their records, roles,
+// argon2id password hashes, login sessions, API tokens for integrations,
+// per-user RTSP stream keys and the in-memory login Throttle. It persists
+// them in store.BucketUsers, BucketRoles, BucketSessions and BucketTokens.
 //
-// It must never import web or gin, and must never log (or put into errors)
-// passwords, password hashes, session tokens or stream keys. Only the SHA-256
-// of a session token is stored; stream keys are stored retrievably because
-// RTSP Digest authentication needs the shared secret.
+// Accounts says who a caller is and which roles they hold; what a role may do
+// is decided by permissions. It must never import web, gin, streaming,
+// catalog or permissions, and must never log (or put into errors) passwords,
+// password hashes, session or API tokens, or stream keys. Only the SHA-256
+// of a session or API token is stored; stream keys are stored retrievably
+// because RTSP Digest authentication needs the shared secret.
 package accounts
 
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +42,8 @@ var (
 	ErrNoSession = errors.New("no valid session")
 	// ErrDisabled reports that the operation is refused because the user is disabled.
 	ErrDisabled = errors.New("user disabled")
+	// ErrLastAdmin reports a change that would leave no enabled user holding the admin role.
+	ErrLastAdmin = errors.New("would remove the last enabled admin")
 )
 
 // RoleAdmin is the role that grants administrator rights.
@@ -97,7 +103,7 @@ type Options struct {
 	Argon      Argon2Params  // password hashing cost; zero = production defaults (tests may lower it)
 }
 
-// Accounts manages users, sessions and stream keys.
+// Accounts manages users, roles, sessions, API tokens and stream keys.
 type Accounts struct {
 	db    *store.DB
 	ttl   time.Duration
@@ -106,6 +112,11 @@ type Accounts struct {
 
 	dummyOnce sync.Once
 	dummyHash string
+
+	// touching holds the keys of API tokens whose LastUsed write is in flight,
+	// so a burst of requests with one token costs one write, not one each.
+	touchMu  sync.Mutex
+	touching map[string]bool
 }
 
 // New returns Accounts backed by db.
@@ -114,15 +125,34 @@ func New(db *store.DB, opts Options) *Accounts {
 	if ttl <= 0 {
 		ttl = defaultSessionTTL
 	}
-	return &Accounts{db: db, ttl: ttl, argon: opts.Argon.withDefaults(), now: time.Now}
+	return &Accounts{db: db, ttl: ttl, argon: opts.Argon.withDefaults(), now: time.Now, touching: map[string]bool{}}
 }
 
-// EnsureAdmin creates user "admin" if absent, with password or, when empty, a generated one returned in generated.
+// EnsureAdmin creates user "admin" when no enabled user holds the admin role, with password or, when empty, a generated one returned in generated.
+//
+// It looks for any enabled admin rather than for the username, so an
+// administrator who deleted the bootstrap account does not see it come back,
+// with a fresh password, at the next start.
 func (a *Accounts) EnsureAdmin(password string) (generated string, created bool, err error) {
-	if _, err := a.GetUser(AdminUsername); err == nil {
-		return "", false, nil
-	} else if !errors.Is(err, ErrNotFound) {
+	var haveAdmin, nameTaken bool
+	err = a.db.View(func(tx *bbolt.Tx) error {
+		nameTaken = tx.Bucket(store.BucketUsers).Get([]byte(AdminUsername)) != nil
+		return forEachUser(tx, func(rec userRecord) error {
+			haveAdmin = haveAdmin || isEnabledAdmin(rec.User)
+			return nil
+		})
+	})
+	if err != nil {
 		return "", false, err
+	}
+	if haveAdmin {
+		return "", false, nil
+	}
+	if nameTaken {
+		// Someone disabled or demoted it on purpose (outside this package's
+		// rules); resetting it silently would undo that.
+		slog.Warn("no enabled admin exists, and user admin exists but is not one; not bootstrapping", "user", AdminUsername)
+		return "", false, nil
 	}
 	pw := password
 	if pw == "" {
@@ -145,6 +175,9 @@ func (a *Accounts) EnsureAdmin(password string) (generated string, created bool,
 }
 
 // CreateUser validates u and password, hashes the password and stores the user; ErrExists if taken.
+//
+// Every role in u.Roles must exist (ListRoles); an unknown one is a
+// *ValidationError on field "roles".
 func (a *Accounts) CreateUser(u User, password string) (User, error) {
 	if err := validateUser(&u); err != nil {
 		return User{}, err
@@ -163,6 +196,9 @@ func (a *Accounts) CreateUser(u User, password string) (User, error) {
 		if tx.Bucket(store.BucketUsers).Get([]byte(u.Username)) != nil {
 			return fmt.Errorf("accounts: user %q: %w", u.Username, ErrExists)
 		}
+		if err := checkRolesExist(tx, u.Roles); err != nil {
+			return err
+		}
 		return store.PutJSON(tx, store.BucketUsers, []byte(u.Username), rec)
 	})
 	if err != nil {
@@ -176,25 +212,30 @@ func validateUser(u *User) error {
 	if !usernamePattern.MatchString(u.Username) {
 		return &ValidationError{"username", "must match " + usernamePattern.String()}
 	}
-	switch {
-	case !utf8.ValidString(u.DisplayName):
-		return &ValidationError{"display_name", "must be valid UTF-8"}
-	case utf8.RuneCountInString(u.DisplayName) > maxDisplayName:
-		return &ValidationError{"display_name", fmt.Sprintf("must be at most %d characters", maxDisplayName)}
-	case containsControl(u.DisplayName):
-		return &ValidationError{"display_name", "must not contain control characters"}
+	if msg := validateText(u.DisplayName, maxDisplayName); msg != "" {
+		return &ValidationError{"display_name", msg}
 	}
-	roles := make([]string, 0, len(u.Roles))
-	for _, r := range u.Roles {
+	roles, err := normalizeRoles(u.Roles)
+	if err != nil {
+		return err
+	}
+	u.Roles = roles
+	return nil
+}
+
+// normalizeRoles checks role names and drops duplicates, keeping the first
+// occurrence's order; it never returns nil.
+func normalizeRoles(in []string) ([]string, error) {
+	roles := make([]string, 0, len(in))
+	for _, r := range in {
 		if !rolePattern.MatchString(r) {
-			return &ValidationError{"roles", "each role must match " + rolePattern.String()}
+			return nil, &ValidationError{"roles", "each role must match " + rolePattern.String()}
 		}
 		if !slices.Contains(roles, r) {
 			roles = append(roles, r)
 		}
 	}
-	u.Roles = roles
-	return nil
+	return roles, nil
 }
 
 func validatePassword(pw string) error {
@@ -245,8 +286,228 @@ func getRecord(tx *bbolt.Tx, name string) (userRecord, error) {
 	return rec, nil
 }
 
+// ListUsers returns every user sorted by username.
+func (a *Accounts) ListUsers() ([]User, error) {
+	users := []User{}
+	err := a.db.View(func(tx *bbolt.Tx) error {
+		return forEachUser(tx, func(rec userRecord) error {
+			users = append(users, rec.User)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	// bbolt iterates keys in byte order, which is username order already.
+	return users, nil
+}
+
+// forEachUser calls fn with every stored user record in username order.
+func forEachUser(tx *bbolt.Tx, fn func(userRecord) error) error {
+	return tx.Bucket(store.BucketUsers).ForEach(func(k, v []byte) error {
+		var rec userRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			// The value holds secrets: name the key only.
+			return fmt.Errorf("accounts: decode user %q: %w", k, err)
+		}
+		if rec.Roles == nil {
+			rec.Roles = []string{}
+		}
+		return fn(rec)
+	})
+}
+
+// UserPatch lists what UpdateUser changes; nil fields stay as they are.
+type UserPatch struct {
+	DisplayName *string   `json:"display_name,omitempty"`
+	Roles       *[]string `json:"roles,omitempty"`
+	Disabled    *bool     `json:"disabled,omitempty"`
+}
+
+// UpdateUser applies p to the user and returns the result; disabling ends every session of the user.
+//
+// API tokens of a disabled user are kept but refused by Resolve until the
+// user is enabled again (they stay visible and revocable in ListTokens).
+// Disabling or removing the admin role from the last enabled admin fails
+// with ErrLastAdmin; unknown roles are a *ValidationError on "roles".
+func (a *Accounts) UpdateUser(name string, p UserPatch) (User, error) {
+	if p.DisplayName != nil {
+		if msg := validateText(*p.DisplayName, maxDisplayName); msg != "" {
+			return User{}, &ValidationError{"display_name", msg}
+		}
+	}
+	var roles []string
+	if p.Roles != nil {
+		var err error
+		if roles, err = normalizeRoles(*p.Roles); err != nil {
+			return User{}, err
+		}
+	}
+	var (
+		rec     userRecord
+		revoked int
+	)
+	err := a.db.Update(func(tx *bbolt.Tx) error {
+		var err error
+		if rec, err = getRecord(tx, name); err != nil {
+			return err
+		}
+		wasAdmin := isEnabledAdmin(rec.User)
+		if p.DisplayName != nil {
+			rec.DisplayName = *p.DisplayName
+		}
+		if p.Roles != nil {
+			if err := checkRolesExist(tx, roles); err != nil {
+				return err
+			}
+			rec.Roles = roles
+		}
+		if p.Disabled != nil {
+			rec.Disabled = *p.Disabled
+		}
+		if wasAdmin && !isEnabledAdmin(rec.User) {
+			if err := requireOtherAdmin(tx, name); err != nil {
+				return err
+			}
+		}
+		if rec.Disabled {
+			if revoked, err = deleteUserSessions(tx, name); err != nil {
+				return err
+			}
+		}
+		return store.PutJSON(tx, store.BucketUsers, []byte(name), rec)
+	})
+	if err != nil {
+		return User{}, err
+	}
+	slog.Info("user updated", "user", name, "roles", rec.Roles, "disabled", rec.Disabled, "sessions_revoked", revoked)
+	return rec.User, nil
+}
+
+// DeleteUser removes the user with their sessions and API tokens; ErrLastAdmin for the last enabled admin.
+func (a *Accounts) DeleteUser(name string) error {
+	var sessions, tokens int
+	err := a.db.Update(func(tx *bbolt.Tx) error {
+		rec, err := getRecord(tx, name)
+		if err != nil {
+			return err
+		}
+		if isEnabledAdmin(rec.User) {
+			if err := requireOtherAdmin(tx, name); err != nil {
+				return err
+			}
+		}
+		if sessions, err = deleteUserSessions(tx, name); err != nil {
+			return err
+		}
+		if tokens, err = deleteUserTokens(tx, name); err != nil {
+			return err
+		}
+		return tx.Bucket(store.BucketUsers).Delete([]byte(name))
+	})
+	if err != nil {
+		return err
+	}
+	slog.Info("user deleted", "user", name, "sessions_revoked", sessions, "tokens_revoked", tokens)
+	return nil
+}
+
+func isEnabledAdmin(u User) bool {
+	return !u.Disabled && u.IsAdmin()
+}
+
+// requireOtherAdmin fails with ErrLastAdmin unless an enabled admin other than name exists.
+func requireOtherAdmin(tx *bbolt.Tx, name string) error {
+	errFound := errors.New("found")
+	err := forEachUser(tx, func(rec userRecord) error {
+		if rec.Username != name && isEnabledAdmin(rec.User) {
+			return errFound // stop early
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	return fmt.Errorf("accounts: user %q: %w", name, ErrLastAdmin)
+}
+
+// ChangePassword replaces the user's password after checking the old one, and ends all their sessions.
+//
+// A wrong old password, an unknown or a disabled user all yield
+// ErrBadCredentials, as in Authenticate; callers should throttle it like a
+// login. The caller's own session ends too: the client logs in again.
+func (a *Accounts) ChangePassword(name, oldPassword, newPassword string) error {
+	if err := validatePassword(newPassword); err != nil {
+		return err
+	}
+	rec, err := a.checkPassword(name, oldPassword)
+	if err != nil {
+		return err
+	}
+	hash, err := HashPassword(newPassword, a.argon)
+	if err != nil {
+		return err
+	}
+	revoked, err := a.setPassword(name, hash, rec.PasswordHash)
+	if err != nil {
+		return err
+	}
+	slog.Info("password changed", "user", name, "sessions_revoked", revoked)
+	return nil
+}
+
+// ResetPassword sets the user's password without the old one (an admin action) and ends all their sessions.
+func (a *Accounts) ResetPassword(name, newPassword string) error {
+	if err := validatePassword(newPassword); err != nil {
+		return err
+	}
+	hash, err := HashPassword(newPassword, a.argon)
+	if err != nil {
+		return err
+	}
+	revoked, err := a.setPassword(name, hash, "")
+	if err != nil {
+		return err
+	}
+	slog.Info("password reset", "user", name, "sessions_revoked", revoked)
+	return nil
+}
+
+// setPassword stores hash and deletes the user's sessions. With a non-empty
+// expect, it fails with ErrBadCredentials if the stored hash is no longer the
+// one the old password was checked against (a concurrent change won).
+func (a *Accounts) setPassword(name, hash, expect string) (revoked int, err error) {
+	err = a.db.Update(func(tx *bbolt.Tx) error {
+		rec, err := getRecord(tx, name)
+		if err != nil {
+			return err
+		}
+		if expect != "" && rec.PasswordHash != expect {
+			return ErrBadCredentials
+		}
+		rec.PasswordHash = hash
+		if revoked, err = deleteUserSessions(tx, name); err != nil {
+			return err
+		}
+		return store.PutJSON(tx, store.BucketUsers, []byte(name), rec)
+	})
+	return revoked, err
+}
+
 // Authenticate checks username and password; unknown, wrong and disabled all yield ErrBadCredentials.
 func (a *Accounts) Authenticate(username, password string) (User, error) {
+	rec, err := a.checkPassword(username, password)
+	if err != nil {
+		return User{}, err
+	}
+	return rec.User, nil
+}
+
+// checkPassword returns the stored record of an enabled user whose password is pw.
+func (a *Accounts) checkPassword(username, pw string) (userRecord, error) {
 	var rec userRecord
 	err := a.db.View(func(tx *bbolt.Tx) error {
 		var err error
@@ -255,21 +516,21 @@ func (a *Accounts) Authenticate(username, password string) (User, error) {
 	})
 	if errors.Is(err, ErrNotFound) {
 		// Spend the same argon2 work so timing does not reveal whether the user exists.
-		_, _ = VerifyPassword(password, a.dummy())
-		return User{}, ErrBadCredentials
+		_, _ = VerifyPassword(pw, a.dummy())
+		return userRecord{}, ErrBadCredentials
 	}
 	if err != nil {
-		return User{}, err
+		return userRecord{}, err
 	}
-	ok, err := VerifyPassword(password, rec.PasswordHash)
+	ok, err := VerifyPassword(pw, rec.PasswordHash)
 	if err != nil {
 		slog.Error("stored password hash is unusable", "user", username, "err", err)
-		return User{}, fmt.Errorf("accounts: user %q: %w", username, err)
+		return userRecord{}, fmt.Errorf("accounts: user %q: %w", username, err)
 	}
 	if !ok || rec.Disabled {
-		return User{}, ErrBadCredentials
+		return userRecord{}, ErrBadCredentials
 	}
-	return rec.User, nil
+	return rec, nil
 }
 
 // dummy returns a hash with the current parameters for timing equalisation.

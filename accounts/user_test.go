@@ -249,3 +249,296 @@ func TestLoginWithUnknownUserStillSpendsArgon2Work(t *testing.T) {
 		t.Fatalf("dummy hash %q not computed with the configured params", f.a.dummyHash)
 	}
 }
+
+func TestListUsersReturnsEveryUserSortedByUsername(t *testing.T) {
+	f := newFixture(t, Options{})
+	for _, name := range []string{"carol", "alice", "bob"} {
+		f.mustCreate(t, name, "password-1")
+	}
+	users, err := f.a.ListUsers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, u := range users {
+		names = append(names, u.Username)
+		if u.Roles == nil {
+			t.Errorf("%s has nil roles", u.Username)
+		}
+	}
+	if strings.Join(names, ",") != "alice,bob,carol" {
+		t.Fatalf("users = %v", names)
+	}
+}
+
+func TestListUsersOfEmptyStoreIsEmptyNotNil(t *testing.T) {
+	f := newFixture(t, Options{})
+	users, err := f.a.ListUsers()
+	if err != nil || users == nil || len(users) != 0 {
+		t.Fatalf("ListUsers = %v, %v", users, err)
+	}
+}
+
+func TestUpdateUserChangesOnlyThePatchedFields(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.mustCreate(t, "alice", "wonderland-42", "viewer")
+	u, err := f.a.UpdateUser("alice", UserPatch{DisplayName: ptr("Alice Wang")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.DisplayName != "Alice Wang" || strings.Join(u.Roles, ",") != "viewer" || u.Disabled {
+		t.Fatalf("after display name patch: %+v", u)
+	}
+	u, err = f.a.UpdateUser("alice", UserPatch{Roles: ptr([]string{"operator", "viewer", "operator"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.DisplayName != "Alice Wang" || strings.Join(u.Roles, ",") != "operator,viewer" {
+		t.Fatalf("after roles patch: %+v", u)
+	}
+	got, _ := f.a.GetUser("alice")
+	if got.DisplayName != u.DisplayName || strings.Join(got.Roles, ",") != "operator,viewer" {
+		t.Errorf("stored %+v, returned %+v", got, u)
+	}
+	if _, err := f.a.Authenticate("alice", "wonderland-42"); err != nil {
+		t.Errorf("password lost by UpdateUser: %v", err)
+	}
+}
+
+func TestUpdateUserWithInvalidOrUnknownInputChangesNothing(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.mustCreate(t, "alice", "wonderland-42", "viewer")
+	for _, tc := range []struct {
+		field string
+		p     UserPatch
+	}{
+		{"display_name", UserPatch{DisplayName: ptr("bad\nname"), Roles: ptr([]string{"operator"})}},
+		{"roles", UserPatch{Roles: ptr([]string{"Operator"})}},
+		{"roles", UserPatch{DisplayName: ptr("Alice"), Roles: ptr([]string{"auditor"})}},
+	} {
+		var ve *ValidationError
+		if _, err := f.a.UpdateUser("alice", tc.p); !errors.As(err, &ve) || ve.Field != tc.field {
+			t.Errorf("err = %v, want ValidationError on %q", err, tc.field)
+		}
+	}
+	if u, _ := f.a.GetUser("alice"); u.DisplayName != "alice" || strings.Join(u.Roles, ",") != "viewer" {
+		t.Errorf("user changed: %+v", u)
+	}
+	if _, err := f.a.UpdateUser("ghost", UserPatch{}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown user: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestDisablingAUserEndsTheirSessionsAndStopsTheirAPITokens(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.mustCreate(t, "alice", "wonderland-42")
+	f.mustCreate(t, "bob", "builder-4242")
+	session := f.login(t, "alice", "wonderland-42")
+	bobSession := f.login(t, "bob", "builder-4242")
+	token, _ := f.mustToken(t, "alice")
+	if _, err := f.a.UpdateUser("alice", UserPatch{Disabled: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.sessionsOf(t, "alice")); n != 0 {
+		t.Errorf("%d sessions left after disabling", n)
+	}
+	for _, tok := range []string{session, token} {
+		if _, err := f.a.Resolve(tok); !errors.Is(err, ErrNoSession) {
+			t.Errorf("Resolve after disabling: err = %v, want ErrNoSession", err)
+		}
+	}
+	if _, _, _, err := f.a.Login("alice", "wonderland-42"); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("disabled user logged in: %v", err)
+	}
+	if _, err := f.a.Resolve(bobSession); err != nil {
+		t.Errorf("bob's session died with alice's: %v", err)
+	}
+
+	// Enabling again restores the integration's token, not the old session.
+	if _, err := f.a.UpdateUser("alice", UserPatch{Disabled: ptr(false)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.a.Resolve(session); !errors.Is(err, ErrNoSession) {
+		t.Errorf("old session revived: %v", err)
+	}
+	if u, err := f.a.Resolve(token); err != nil || u.Username != "alice" {
+		t.Errorf("API token after re-enabling = %+v, %v", u, err)
+	}
+}
+
+// sessionsOf returns the stored session records of username, dead or alive.
+func (f fixture) sessionsOf(t *testing.T, username string) []sessionRecord {
+	t.Helper()
+	var out []sessionRecord
+	_ = f.db.View(func(tx *bbolt.Tx) error {
+		return forEachSession(tx, username, func(_ []byte, s sessionRecord) error {
+			out = append(out, s)
+			return nil
+		})
+	})
+	return out
+}
+
+func TestTheLastEnabledAdminCannotBeDisabledDemotedOrDeleted(t *testing.T) {
+	f := newFixture(t, Options{})
+	if _, _, err := f.a.EnsureAdmin("admin-password"); err != nil {
+		t.Fatal(err)
+	}
+	f.mustCreate(t, "root", "root-password", RoleAdmin, "viewer")
+	if _, err := f.a.UpdateUser("root", UserPatch{Disabled: ptr(true)}); err != nil {
+		t.Fatalf("disabling one of two admins: %v", err)
+	}
+	for name, change := range map[string]func() error{
+		"disable": func() error { _, err := f.a.UpdateUser("admin", UserPatch{Disabled: ptr(true)}); return err },
+		"demote":  func() error { _, err := f.a.UpdateUser("admin", UserPatch{Roles: ptr([]string{"viewer"})}); return err },
+		"delete":  func() error { return f.a.DeleteUser("admin") },
+	} {
+		if err := change(); !errors.Is(err, ErrLastAdmin) {
+			t.Errorf("%s last admin: err = %v, want ErrLastAdmin", name, err)
+		}
+	}
+	if u, _ := f.a.GetUser("admin"); !isEnabledAdmin(u) {
+		t.Fatalf("admin changed anyway: %+v", u)
+	}
+	// A disabled admin may still be changed freely, and once another admin
+	// is enabled the first may go.
+	if _, err := f.a.UpdateUser("root", UserPatch{Roles: ptr([]string{"viewer"})}); err != nil {
+		t.Errorf("demoting a disabled admin: %v", err)
+	}
+	if _, err := f.a.UpdateUser("root", UserPatch{Roles: ptr([]string{RoleAdmin}), Disabled: ptr(false)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.a.DeleteUser("admin"); err != nil {
+		t.Errorf("deleting one of two enabled admins: %v", err)
+	}
+}
+
+func TestEnsureAdminDoesNotRecreateADeletedBootstrapAdmin(t *testing.T) {
+	f := newFixture(t, Options{})
+	if _, _, err := f.a.EnsureAdmin("admin-password"); err != nil {
+		t.Fatal(err)
+	}
+	f.mustCreate(t, "root", "root-password", RoleAdmin)
+	if err := f.a.DeleteUser("admin"); err != nil {
+		t.Fatal(err)
+	}
+	generated, created, err := f.a.EnsureAdmin("")
+	if err != nil || created || generated != "" {
+		t.Fatalf("EnsureAdmin = %q, %v, %v; want no-op while root is admin", generated, created, err)
+	}
+	if _, err := f.a.GetUser("admin"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("admin recreated: %v", err)
+	}
+}
+
+func TestDeleteUserRemovesTheUserTheirSessionsAndTheirTokens(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.mustCreate(t, "alice", "wonderland-42", "viewer")
+	f.mustCreate(t, "bob", "builder-4242")
+	session := f.login(t, "alice", "wonderland-42")
+	token, _ := f.mustToken(t, "alice")
+	bobToken, _ := f.mustToken(t, "bob")
+	if err := f.a.DeleteUser("alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.a.GetUser("alice"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetUser after delete: %v", err)
+	}
+	if keys, _ := f.rawBucket(t, store.BucketSessions); len(keys) != 0 {
+		t.Errorf("sessions left: %v", keys)
+	}
+	if keys, _ := f.rawBucket(t, store.BucketTokens); len(keys) != 1 {
+		t.Errorf("tokens left: %v, want only bob's", keys)
+	}
+	for _, tok := range []string{session, token} {
+		if _, err := f.a.Resolve(tok); !errors.Is(err, ErrNoSession) {
+			t.Errorf("Resolve after delete: %v", err)
+		}
+	}
+	if _, err := f.a.Resolve(bobToken); err != nil {
+		t.Errorf("bob's token broken: %v", err)
+	}
+	if err := f.a.DeleteUser("alice"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second delete: err = %v, want ErrNotFound", err)
+	}
+	// The name is free again and a new alice inherits nothing.
+	f.mustCreate(t, "alice", "new-password-1")
+	if _, err := f.a.Resolve(token); !errors.Is(err, ErrNoSession) {
+		t.Errorf("old token works for the new alice: %v", err)
+	}
+}
+
+func TestChangePasswordWithTheRightOldPasswordEndsEverySession(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.mustCreate(t, "alice", "wonderland-42")
+	s1 := f.login(t, "alice", "wonderland-42")
+	s2 := f.login(t, "alice", "wonderland-42")
+	token, _ := f.mustToken(t, "alice")
+	if err := f.a.ChangePassword("alice", "wonderland-42", "looking-glass-7"); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{s1, s2} {
+		if _, err := f.a.Resolve(s); !errors.Is(err, ErrNoSession) {
+			t.Errorf("session survived the password change: %v", err)
+		}
+	}
+	if _, err := f.a.Resolve(token); err != nil {
+		t.Errorf("API token should survive a password change: %v", err)
+	}
+	if _, err := f.a.Authenticate("alice", "wonderland-42"); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("old password still works: %v", err)
+	}
+	if _, err := f.a.Authenticate("alice", "looking-glass-7"); err != nil {
+		t.Errorf("new password refused: %v", err)
+	}
+}
+
+func TestChangePasswordWithAWrongOldPasswordFailsAndChangesNothing(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.mustCreate(t, "alice", "wonderland-42")
+	s := f.login(t, "alice", "wonderland-42")
+	for _, tc := range []struct{ user, old string }{
+		{"alice", "wonderland-43"},
+		{"ghost", "wonderland-42"},
+	} {
+		if err := f.a.ChangePassword(tc.user, tc.old, "looking-glass-7"); err != ErrBadCredentials {
+			t.Errorf("ChangePassword(%q, %q) err = %v, want exactly ErrBadCredentials", tc.user, tc.old, err)
+		}
+	}
+	if _, err := f.a.Authenticate("alice", "wonderland-42"); err != nil {
+		t.Errorf("password changed anyway: %v", err)
+	}
+	if _, err := f.a.Resolve(s); err != nil {
+		t.Errorf("session ended by a failed change: %v", err)
+	}
+}
+
+func TestChangePasswordToAnInvalidPasswordFailsWithValidationError(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.mustCreate(t, "alice", "wonderland-42")
+	var ve *ValidationError
+	if err := f.a.ChangePassword("alice", "wonderland-42", "short"); !errors.As(err, &ve) || ve.Field != "password" {
+		t.Fatalf("err = %v, want ValidationError on password", err)
+	}
+	if err := f.a.ResetPassword("alice", strings.Repeat("p", 1025)); !errors.As(err, &ve) || ve.Field != "password" {
+		t.Fatalf("reset err = %v, want ValidationError on password", err)
+	}
+}
+
+func TestResetPasswordNeedsNoOldPasswordAndEndsEverySession(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.mustCreate(t, "alice", "wonderland-42")
+	s := f.login(t, "alice", "wonderland-42")
+	if err := f.a.ResetPassword("alice", "reset-by-admin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.a.Resolve(s); !errors.Is(err, ErrNoSession) {
+		t.Errorf("session survived the reset: %v", err)
+	}
+	if _, err := f.a.Authenticate("alice", "reset-by-admin"); err != nil {
+		t.Errorf("new password refused: %v", err)
+	}
+	if err := f.a.ResetPassword("ghost", "reset-by-admin"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("reset of unknown user: err = %v, want ErrNotFound", err)
+	}
+}

@@ -4,7 +4,7 @@
 // It is the only package that opens the bbolt file or creates buckets; every
 // other package receives a *DB and works inside the transactions it hands
 // out. Store knows nothing about what the buckets contain beyond the generic
-// JSON helpers: it must never import domain packages (catalog, accounts,
+// JSON helpers: it must never import domain packages (catalog, accounts, audit,
 // streaming, web) and must never log stored values, which may hold secrets.
 package store
 
@@ -39,9 +39,15 @@ var (
 	BucketSessions = []byte("sessions")
 	// BucketMeta holds small server-wide metadata values.
 	BucketMeta = []byte("meta")
+	// BucketRoles holds role definitions keyed by role name (owned by accounts).
+	BucketRoles = []byte("roles")
+	// BucketTokens holds API tokens keyed by token hash (owned by accounts).
+	BucketTokens = []byte("tokens")
+	// BucketAudit holds the hash-chained audit log keyed by big-endian sequence number (owned by audit).
+	BucketAudit = []byte("audit")
 )
 
-var allBuckets = [][]byte{BucketPoints, BucketRegions, BucketUsers, BucketSessions, BucketMeta}
+var allBuckets = [][]byte{BucketPoints, BucketRegions, BucketUsers, BucketSessions, BucketMeta, BucketRoles, BucketTokens, BucketAudit}
 
 // ErrLocked reports that another process holds the database file lock.
 var ErrLocked = errors.New("data dir locked by another process")
