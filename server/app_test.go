@@ -211,7 +211,7 @@ type pointJSON struct {
 		Type      string `json:"type"`
 		URL       string `json:"url"`
 		Transport string `json:"transport"`
-	} `json:"source"`
+	} `json:"main"`
 	OnDemand bool `json:"on_demand"`
 }
 
@@ -481,8 +481,8 @@ func TestPointCRUDOverHTTPNeverShowsCameraPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stored.Source.URL != camURL {
-		t.Fatalf("stored url after PATCH with the redacted url = %q, want the original", stored.Source.URL)
+	if stored.Main.URL != camURL {
+		t.Fatalf("stored url after PATCH with the redacted url = %q, want the original", stored.Main.URL)
 	}
 
 	res = a.admin(http.MethodDelete, "/api/v1/points/gate-1", nil)
@@ -513,8 +513,8 @@ func TestPointWithInvalidFieldIs422NamingTheField(t *testing.T) {
 	}{
 		{map[string]any{"id": "bad id!", "name": "x", "source": map[string]string{"type": "publish"}}, "id"},
 		{map[string]any{"id": "ok", "name": "", "source": map[string]string{"type": "publish"}}, "name"},
-		{map[string]any{"id": "ok", "name": "x", "source": map[string]string{"type": "rtsp", "url": "http://cam/x"}}, "source.url"},
-		{map[string]any{"id": "ok", "name": "x", "source": map[string]string{"type": "ftp"}}, "source.type"},
+		{map[string]any{"id": "ok", "name": "x", "source": map[string]string{"type": "rtsp", "url": "http://cam/x"}}, "main.url"},
+		{map[string]any{"id": "ok", "name": "x", "source": map[string]string{"type": "ftp"}}, "main.type"},
 		{map[string]any{"id": "ok", "name": "x", "source": map[string]string{"type": "publish"}, "colour": "red"}, "colour"},
 	} {
 		res := a.admin(http.MethodPost, "/api/v1/points", tc.body)
