@@ -9,8 +9,8 @@ import (
 )
 
 // retransmitHistory is how many sent packets per track a viewer can resend
-// on NACK: ~1 s of a 2 Mbit/s stream.
-const retransmitHistory = 256
+// on NACK: ~4 s of a 2 Mbit/s stream, enough to cover a whole joining GOP.
+const retransmitHistory = 1024
 
 // retransmitter answers NACKs from a ring of references to the shared,
 // already-packetized packets: a viewer keeps 24 bytes per remembered packet

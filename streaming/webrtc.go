@@ -342,6 +342,10 @@ func newSessionID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// burstPacing spaces the cached GOP's frames on a join: ~50 frames go out
+// in ~100 ms instead of one burst of several hundred packets.
+const burstPacing = 2 * time.Millisecond
+
 // Session is one WebRTC viewer.
 type Session struct {
 	ID       string
@@ -459,6 +463,13 @@ func (s *Session) send() {
 		last := snap[len(snap)-1].Timestamp
 		for i, u := range snap {
 			if !write(u, last-uint32(len(snap)-1-i)) {
+				return
+			}
+			// The keyframe goes at once; the rest of the GOP is paced so
+			// a 2 s burst does not overflow the viewer's socket buffer.
+			select {
+			case <-time.After(burstPacing):
+			case <-s.done:
 				return
 			}
 		}
