@@ -68,6 +68,8 @@ func serve(args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	stopProfiler := startProfiler(log)
+	defer stopProfiler()
 	if app.GeneratedAdminPassword != "" {
 		// Printed once, to the terminal only; it is stored hashed.
 		fmt.Printf("\nCreated user admin with password: %s\n(set VMS_ADMIN_PASSWORD to choose one; change it after logging in)\n\n", app.GeneratedAdminPassword)
