@@ -215,3 +215,11 @@ func (s *Stream) h264ProfileIDC() byte {
 	}
 	return 0
 }
+
+// ValidateOffer checks an SDP offer before any source is started for it.
+func ValidateOffer(raw string) error {
+	if _, err := parseOffer(raw); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadOffer, err)
+	}
+	return nil
+}

@@ -34,6 +34,11 @@ func (s *Server) whepOffer(c *gin.Context) {
 		fail(c, http.StatusRequestEntityTooLarge, "too_large", "SDP offer too large")
 		return
 	}
+	// A malformed offer must not start a camera.
+	if err := streaming.ValidateOffer(string(body)); err != nil {
+		fail(c, http.StatusBadRequest, "bad_offer", err.Error())
+		return
+	}
 	u := currentUser(c)
 	stream, release, err := s.d.Hub.Acquire(c.Request.Context(), p.ID)
 	if err != nil {
