@@ -25,7 +25,9 @@ const (
 	Audit     Action = "audit"
 )
 
-// Decider decides whether a user may do an action on a point.
+// Decider decides whether a user may do an action on a point. It is still
+// admin-only; the grant rules (Grants, Allows, ScopeOf in grant.go) are
+// built and property-tested but not yet wired in (issue [2/5]).
 type Decider struct{}
 
 // New returns a Decider.

@@ -45,9 +45,11 @@ var (
 	BucketTokens = []byte("tokens")
 	// BucketAudit holds the hash-chained audit log keyed by big-endian sequence number (owned by audit).
 	BucketAudit = []byte("audit")
+	// BucketGrants holds access grants keyed by grant ID (owned by permissions).
+	BucketGrants = []byte("grants")
 )
 
-var allBuckets = [][]byte{BucketPoints, BucketRegions, BucketUsers, BucketSessions, BucketMeta, BucketRoles, BucketTokens, BucketAudit}
+var allBuckets = [][]byte{BucketPoints, BucketRegions, BucketUsers, BucketSessions, BucketMeta, BucketRoles, BucketTokens, BucketAudit, BucketGrants}
 
 // ErrLocked reports that another process holds the database file lock.
 var ErrLocked = errors.New("data dir locked by another process")
