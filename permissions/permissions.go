@@ -2,11 +2,14 @@
 // that reads or changes a point (API, WHEP, RTSP) asks Decider. Decisions
 // deny unless something grants.
 //
-// It must never import web or streaming; it reads point attributes from
-// catalog and user roles from accounts.
+// It must never import web or streaming; it reads point attributes and
+// region ancestry from catalog and user roles from accounts.
 package permissions
 
 import (
+	"sync"
+	"time"
+
 	"github.com/tianyan/vms/accounts"
 	"github.com/tianyan/vms/catalog"
 )
@@ -25,24 +28,76 @@ const (
 	Audit     Action = "audit"
 )
 
-// Decider decides whether a user may do an action on a point. It is still
-// admin-only; the grant rules (Grants, Allows, ScopeOf in grant.go) are
-// built and property-tested but not yet wired in (issue [2/5]).
-type Decider struct{}
+// Decider decides whether a user may do an action on a point, from the
+// grants it keeps cached in memory (writes go through it).
+type Decider struct {
+	store *Grants
+	cat   *catalog.Catalog
 
-// New returns a Decider.
-func New() *Decider { return &Decider{} }
+	mu     sync.RWMutex
+	grants []Grant
+}
 
-// Can reports whether u may do a on p. The admin role holds everything;
-// anyone else is denied until grants exist for them.
+// New loads the grants and returns a Decider.
+func New(store *Grants, cat *catalog.Catalog) (*Decider, error) {
+	d := &Decider{store: store, cat: cat}
+	return d, d.reload()
+}
+
+func (d *Decider) reload() error {
+	gs, err := d.store.List()
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.grants = gs
+	d.mu.Unlock()
+	return nil
+}
+
+func (d *Decider) snapshot() []Grant {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.grants
+}
+
+// Can reports whether u may do a on p now. The admin role holds everything.
 func (d *Decider) Can(u accounts.User, a Action, p catalog.Point) bool {
 	if u.Disabled {
 		return false
 	}
-	return u.IsAdmin()
+	if u.IsAdmin() {
+		return true
+	}
+	return Allows(d.snapshot(), u, a, p, d.cat.RegionPath(p.Region), time.Now())
 }
 
-// CanManage reports whether u may change points, users and settings.
+// Scope is what u may do a on, for lists and facets.
+func (d *Decider) Scope(u accounts.User, a Action) catalog.Scope {
+	return ScopeOf(d.snapshot(), u, a, time.Now())
+}
+
+// CanManage reports whether u may change points, users, grants and settings.
 func (d *Decider) CanManage(u accounts.User) bool {
 	return !u.Disabled && u.IsAdmin()
 }
+
+// CreateGrant stores a grant and applies it at once.
+func (d *Decider) CreateGrant(g Grant) (Grant, error) {
+	g, err := d.store.Create(g, time.Now())
+	if err != nil {
+		return g, err
+	}
+	return g, d.reload()
+}
+
+// DeleteGrant removes a grant and applies that at once.
+func (d *Decider) DeleteGrant(id string) error {
+	if err := d.store.Delete(id); err != nil {
+		return err
+	}
+	return d.reload()
+}
+
+// Grants lists every grant.
+func (d *Decider) Grants() []Grant { return append([]Grant(nil), d.snapshot()...) }

@@ -38,7 +38,9 @@ type App struct {
 	httpSrv *http.Server
 	httpLn  net.Listener
 	httpErr chan error
-	tls     bool
+
+	watchStop, watchDone chan struct{}
+	tls                  bool
 
 	// GeneratedAdminPassword is set when this start created user admin
 	// with a generated password; print it once and forget it.
@@ -80,7 +82,10 @@ func Start(cfg Config) (a *App, err error) {
 	if created {
 		a.GeneratedAdminPassword = gen
 	}
-	perm := permissions.New()
+	perm, err := permissions.New(permissions.NewGrants(a.DB), a.Catalog)
+	if err != nil {
+		return nil, err
+	}
 
 	var tlsCfg *tls.Config
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
@@ -151,6 +156,8 @@ func Start(cfg Config) (a *App, err error) {
 		}
 		a.httpErr <- err
 	}()
+	a.watchStop, a.watchDone = make(chan struct{}), make(chan struct{})
+	go a.watchGrants(perm)
 	a.log.Info("tianyan vms serving", "http", a.HTTPURL(), "rtsp", a.RTSP.Addr(), "webrtc_port", a.WebRTC.Port(),
 		"points", len(points), "data", cfg.DataDir)
 	return a, nil
@@ -196,6 +203,11 @@ func (a *App) Close(ctx context.Context) {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_ = a.httpSrv.Shutdown(sctx)
 		cancel()
+	}
+	if a.watchStop != nil {
+		close(a.watchStop)
+		<-a.watchDone
+		a.watchStop = nil
 	}
 	if a.RTSP != nil {
 		a.RTSP.Close()

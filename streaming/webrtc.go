@@ -487,3 +487,14 @@ func (s *Session) send() {
 		}
 	}
 }
+
+// Sessions lists the live sessions.
+func (w *WebRTC) Sessions() []*Session {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]*Session, 0, len(w.sessions))
+	for _, s := range w.sessions {
+		out = append(out, s)
+	}
+	return out
+}

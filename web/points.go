@@ -71,19 +71,36 @@ func (s *Server) visiblePoint(c *gin.Context, a permissions.Action) (catalog.Poi
 }
 
 func (s *Server) listPoints(c *gin.Context) {
-	all, err := s.d.Catalog.List()
+	q, err := catalog.ParseQuery(c.Request.URL.Query())
+	if err != nil {
+		fail(c, http.StatusBadRequest, "bad_query", err.Error())
+		return
+	}
+	res, err := s.d.Catalog.Search(q, s.d.Permissions.Scope(currentUser(c), permissions.View))
 	if err != nil {
 		pointError(c, err)
 		return
 	}
-	u := currentUser(c)
-	items := make([]catalog.Point, 0, len(all))
-	for _, p := range all {
-		if s.d.Permissions.Can(u, permissions.View, p) {
-			items = append(items, p.Redacted())
-		}
+	for i := range res.Items {
+		res.Items[i] = res.Items[i].Redacted()
 	}
-	c.JSON(http.StatusOK, gin.H{"items": items, "total": len(items)})
+	c.JSON(http.StatusOK, res)
+}
+
+// pointFacets answers GET /api/v1/points/facets: counts by category,
+// status and region tree over what the caller may see.
+func (s *Server) pointFacets(c *gin.Context) {
+	q, err := catalog.ParseQuery(c.Request.URL.Query())
+	if err != nil {
+		fail(c, http.StatusBadRequest, "bad_query", err.Error())
+		return
+	}
+	f, err := s.d.Catalog.Facets(q, s.d.Permissions.Scope(currentUser(c), permissions.View))
+	if err != nil {
+		pointError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, f)
 }
 
 func (s *Server) getPoint(c *gin.Context) {

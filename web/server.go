@@ -71,6 +71,7 @@ func New(d Deps) *Server {
 	authed.POST("/me/stream-key", s.rotateStreamKey)
 	authed.GET("/points", s.listPoints)
 	authed.POST("/points", s.createPoint)
+	authed.GET("/points/facets", s.pointFacets)
 	authed.GET("/points/:id", s.getPoint)
 	authed.PATCH("/points/:id", s.patchPoint)
 	authed.DELETE("/points/:id", s.deletePoint)
@@ -78,6 +79,10 @@ func New(d Deps) *Server {
 	authed.POST("/points/:id/whep", s.whepOffer)
 	authed.DELETE("/points/:id/whep/:session", s.whepDelete)
 	authed.PATCH("/points/:id/whep/:session", s.whepPatch)
+
+	authed.GET("/grants", s.requireManage, s.listGrants)
+	authed.POST("/grants", s.requireManage, s.createGrant)
+	authed.DELETE("/grants/:id", s.requireManage, s.deleteGrant)
 
 	if d.Metrics != nil {
 		h := promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})

@@ -1,0 +1,37 @@
+package server
+
+import (
+	"time"
+
+	"github.com/tianyan/vms/permissions"
+)
+
+// revokeInterval is how often live views are re-checked against grants; a
+// removed or expired grant ends the views it allowed within this time.
+const revokeInterval = 2 * time.Second
+
+// watchGrants ends WebRTC views whose user has lost access to the point
+// (grant removed or expired, user disabled or deleted, point deleted).
+func (a *App) watchGrants(perm *permissions.Decider) {
+	defer close(a.watchDone)
+	t := time.NewTicker(revokeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.watchStop:
+			return
+		case <-t.C:
+		}
+		for _, s := range a.WebRTC.Sessions() {
+			u, err := a.Accounts.GetUser(s.User)
+			if err == nil {
+				p, perr := a.Catalog.Get(s.PointID)
+				if perr == nil && perm.Can(u, permissions.View, p) {
+					continue
+				}
+			}
+			a.log.Info("view ended: access revoked", "point", s.PointID, "user", s.User)
+			s.Close()
+		}
+	}
+}
