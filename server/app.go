@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/tianyan/vms/accounts"
+	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
 	"github.com/tianyan/vms/store"
@@ -31,6 +32,7 @@ type App struct {
 	DB       *store.DB
 	Catalog  *catalog.Catalog
 	Accounts *accounts.Accounts
+	Audit    *audit.Log
 	Hub      *streaming.Hub
 	WebRTC   *streaming.WebRTC
 	RTSP     *streaming.RTSPServer
@@ -124,7 +126,11 @@ func Start(cfg Config) (a *App, err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newStreamCollector(a.Hub, a.WebRTC))
+	if a.Audit, err = audit.New(a.DB, audit.Options{}); err != nil {
+		return nil, err
+	}
 	api := web.New(web.Deps{
+		Audit:   a.Audit,
 		Catalog: a.Catalog, Accounts: a.Accounts, Permissions: perm, Hub: a.Hub, WebRTC: a.WebRTC,
 		Metrics:       reg,
 		PointChanged:  func(p catalog.Point) { a.Hub.SetPoint(p.ID, SourceOf(p)) },

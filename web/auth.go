@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tianyan/vms/accounts"
+	"github.com/tianyan/vms/audit"
 )
 
 // sessionCookie carries the login token for browsers.
@@ -39,6 +40,7 @@ func (s *Server) login(c *gin.Context) {
 		if errors.Is(err, accounts.ErrBadCredentials) {
 			s.throttle.fail(key)
 			s.log.Info("login failed", "user", req.Username, "ip", c.ClientIP())
+			s.record(audit.Record{User: req.Username, Action: "login.fail", ClientIP: c.ClientIP()})
 			fail(c, http.StatusUnauthorized, "bad_credentials", "wrong username or password")
 			return
 		}
@@ -48,6 +50,7 @@ func (s *Server) login(c *gin.Context) {
 	}
 	s.throttle.reset(key)
 	s.log.Info("login", "user", u.Username, "ip", c.ClientIP())
+	s.record(audit.Record{User: u.Username, Action: "login.ok", ClientIP: c.ClientIP()})
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name: sessionCookie, Value: token, Path: "/", Expires: exp,
 		HttpOnly: true, Secure: s.d.SecureCookies, SameSite: http.SameSiteStrictMode,
@@ -85,7 +88,7 @@ func (s *Server) authenticate(c *gin.Context) {
 		fail(c, http.StatusUnauthorized, "unauthenticated", "log in first")
 		return
 	}
-	u, err := s.d.Accounts.SessionUser(tok)
+	u, err := s.d.Accounts.Resolve(tok)
 	if err != nil {
 		c.Header("WWW-Authenticate", `Bearer realm="tianyan", error="invalid_token"`)
 		fail(c, http.StatusUnauthorized, "unauthenticated", "session expired or invalid; log in again")

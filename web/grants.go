@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/permissions"
 )
 
@@ -26,6 +27,8 @@ func (s *Server) createGrant(c *gin.Context) {
 		return
 	}
 	s.log.Info("grant created", "grant", g.ID, "user", g.User, "role", g.Role, "by", g.CreatedBy)
+	s.record(audit.Record{User: g.CreatedBy, Action: "grant.create", ClientIP: c.ClientIP(),
+		Detail: map[string]string{"grant": g.ID, "to_user": g.User, "to_role": g.Role}})
 	c.JSON(http.StatusCreated, g)
 }
 
@@ -39,5 +42,7 @@ func (s *Server) deleteGrant(c *gin.Context) {
 		return
 	}
 	s.log.Info("grant deleted", "grant", c.Param("id"), "by", currentUser(c).Username)
+	s.record(audit.Record{User: currentUser(c).Username, Action: "grant.delete", ClientIP: c.ClientIP(),
+		Detail: map[string]string{"grant": c.Param("id")}})
 	c.Status(http.StatusNoContent)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
 )
@@ -127,6 +128,7 @@ func (s *Server) createPoint(c *gin.Context) {
 		return
 	}
 	s.log.Info("point created", "point", p.ID, "by", currentUser(c).Username, "main", p.Main)
+	s.record(audit.Record{User: currentUser(c).Username, Action: "point.create", Point: p.ID, ClientIP: c.ClientIP()})
 	if s.d.PointChanged != nil {
 		s.d.PointChanged(p)
 	}
@@ -149,6 +151,7 @@ func (s *Server) patchPoint(c *gin.Context) {
 		return
 	}
 	s.log.Info("point changed", "point", p.ID, "by", currentUser(c).Username)
+	s.record(audit.Record{User: currentUser(c).Username, Action: "point.update", Point: p.ID, ClientIP: c.ClientIP()})
 	if s.d.PointChanged != nil {
 		s.d.PointChanged(p)
 	}
@@ -165,6 +168,7 @@ func (s *Server) deletePoint(c *gin.Context) {
 		return
 	}
 	s.log.Info("point deleted", "point", p.ID, "by", currentUser(c).Username)
+	s.record(audit.Record{User: currentUser(c).Username, Action: "point.delete", Point: p.ID, ClientIP: c.ClientIP()})
 	if s.d.PointDeleted != nil {
 		s.d.PointDeleted(p.ID)
 	}

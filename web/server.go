@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tianyan/vms/accounts"
+	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
 	"github.com/tianyan/vms/streaming"
@@ -32,6 +33,8 @@ type Deps struct {
 	WebRTC      *streaming.WebRTC
 	// Metrics is served at /metrics (admins only).
 	Metrics *prometheus.Registry
+	// Audit receives logins, views and every change.
+	Audit *audit.Log
 	// PointChanged and PointDeleted keep the streaming hub in step with the catalog.
 	PointChanged func(catalog.Point)
 	PointDeleted func(id string)
@@ -80,6 +83,9 @@ func New(d Deps) *Server {
 	authed.DELETE("/points/:id/whep/:session", s.whepDelete)
 	authed.PATCH("/points/:id/whep/:session", s.whepPatch)
 
+	if d.Audit != nil {
+		authed.GET("/audit", s.requireManage, s.auditQuery)
+	}
 	authed.GET("/grants", s.requireManage, s.listGrants)
 	authed.POST("/grants", s.requireManage, s.createGrant)
 	authed.DELETE("/grants/:id", s.requireManage, s.deleteGrant)

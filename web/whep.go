@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/permissions"
 	"github.com/tianyan/vms/streaming"
 )
@@ -64,6 +65,8 @@ func (s *Server) whepOffer(c *gin.Context) {
 			st := ss.Stats()
 			s.log.Info("view ended", "point", ss.PointID, "user", ss.User, "ip", ss.ClientIP,
 				"secs", int(time.Since(started).Seconds()), "bytes", st.Bytes, "dropped", st.Dropped)
+			s.record(audit.Record{User: ss.User, Action: "view.stop", Point: ss.PointID, ClientIP: ss.ClientIP,
+				DurationMs: time.Since(started).Milliseconds()})
 		},
 	})
 	if err != nil {
@@ -81,6 +84,7 @@ func (s *Server) whepOffer(c *gin.Context) {
 		return
 	}
 	s.log.Info("view started", "point", p.ID, "user", u.Username, "ip", ip, "session", sess.ID)
+	s.record(audit.Record{User: u.Username, Action: "view.start", Point: p.ID, ClientIP: ip})
 	for _, is := range s.d.WebRTC.ICEServers() {
 		for _, url := range is.URLs {
 			link := fmt.Sprintf("<%s>; rel=\"ice-server\"", url)

@@ -1,0 +1,67 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tianyan/vms/audit"
+)
+
+// record appends to the audit log; a failure is logged, never shown to the
+// caller, and never blocks the action that was already done.
+func (s *Server) record(r audit.Record) {
+	if s.d.Audit == nil {
+		return
+	}
+	if _, err := s.d.Audit.Append(r); err != nil {
+		s.log.Error("audit append failed", "action", r.Action, "err", err)
+	}
+}
+
+// auditQuery answers GET /api/v1/audit?user=&point=&action=&from=&to=&limit=&before=&format=csv.
+func (s *Server) auditQuery(c *gin.Context) {
+	f := audit.Filter{User: c.Query("user"), Point: c.Query("point"), Action: c.Query("action")}
+	for _, tv := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &f.From}, {"to", &f.To}} {
+		if v := c.Query(tv.name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				fail(c, http.StatusBadRequest, "bad_query", tv.name+" must be RFC3339")
+				return
+			}
+			*tv.dst = t
+		}
+	}
+	for _, iv := range []struct {
+		name string
+		set  func(uint64)
+	}{{"limit", func(n uint64) { f.Limit = int(min(n, audit.MaxLimit)) }}, {"before", func(n uint64) { f.Before = n }}} {
+		if v := c.Query(iv.name); v != "" {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				fail(c, http.StatusBadRequest, "bad_query", iv.name+" must be a whole number")
+				return
+			}
+			iv.set(n)
+		}
+	}
+	if c.Query("format") == "csv" {
+		c.Header("Content-Type", "text/csv; charset=utf-8")
+		c.Header("Content-Disposition", `attachment; filename="tianyan-audit.csv"`)
+		if err := s.d.Audit.ExportCSV(c.Writer, f); err != nil {
+			s.log.Error("audit export", "err", err)
+		}
+		return
+	}
+	recs, next, err := s.d.Audit.Query(f)
+	if err != nil {
+		fail(c, http.StatusInternalServerError, "internal", "audit query failed")
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"items": recs, "next_before": next})
+}
