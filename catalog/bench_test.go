@@ -3,11 +3,8 @@ package catalog
 import (
 	"fmt"
 	"math/rand/v2"
-	"runtime"
-	"slices"
 	"sync"
 	"testing"
-	"time"
 )
 
 // District sizes of the benchmarks: the report's 13,000 HD + 635 panoramic
@@ -78,36 +75,5 @@ func BenchmarkInScope(b *testing.B) {
 	p := *c.idx.points[0]
 	for b.Loop() {
 		c.InScope(p, benchScope)
-	}
-}
-
-// TestReportSearchLatency logs p50/p99 of search+facets over 1000 runs and
-// the index's memory; it runs only with -v and without -race or -short.
-// The benchmarks are the source of truth for figures.
-func TestReportSearchLatency(t *testing.T) {
-	if !testing.Verbose() || testing.Short() || raceEnabled {
-		t.Skip("report only: run with -v, without -race")
-	}
-	for _, n := range benchSizes {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		points := syntheticPoints(rand.New(rand.NewPCG(7, uint64(n))), n)
-		c := memCatalog(points, syntheticRegions())
-		points = nil
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		heap := after.HeapAlloc - before.HeapAlloc
-		durations := make([]time.Duration, 1000)
-		for i := range durations {
-			start := time.Now()
-			searchAndFacets(t, c, benchQuery, benchScope)
-			durations[i] = time.Since(start)
-		}
-		slices.Sort(durations)
-		res, _ := c.Search(benchQuery, benchScope)
-		t.Logf("points=%d: search+facets p50 %v p99 %v max %v (total matches %d); index heap %.1f MiB (%d B/point)",
-			n, durations[500], durations[990], durations[999], res.Total, float64(heap)/(1<<20), heap/uint64(n))
-		runtime.KeepAlive(c)
 	}
 }

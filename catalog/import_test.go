@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 )
 
 const csvHeader = "id,name,kind,category,region,lat,lon,level,address,tags,ptz,main_url,sub_url\n"
@@ -339,22 +338,6 @@ func BenchmarkImport13635(b *testing.B) {
 		if err != nil || n != len(points) {
 			b.Fatalf("import: %d, %v, %v", n, rowErrs, err)
 		}
-	}
-}
-
-func TestImportOf13635RowsTakesUnderTwoSeconds(t *testing.T) {
-	if testing.Short() || raceEnabled {
-		t.Skip("timing is meaningless under -race or -short; BenchmarkImport13635 is the measure")
-	}
-	points := syntheticPoints(rand.New(rand.NewPCG(1, 2)), 13635)
-	c := newCatalog(t)
-	if _, _, err := c.ImportRegionsCSV(strings.NewReader(regionsCSV(syntheticRegions())), false); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	mustImport(t, c, string(pointsCSV(t, points)), ContentTypeCSV)
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("import took %v, want < 2s", d)
 	}
 }
 
