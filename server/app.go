@@ -42,6 +42,7 @@ type App struct {
 	httpErr chan error
 
 	watchStop, watchDone chan struct{}
+	pruneStop, pruneDone chan struct{}
 	tls                  bool
 
 	// GeneratedAdminPassword is set when this start created user admin
@@ -126,11 +127,12 @@ func Start(cfg Config) (a *App, err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newStreamCollector(a.Hub, a.WebRTC))
-	if a.Audit, err = audit.New(a.DB, audit.Options{}); err != nil {
+	if a.Audit, err = audit.New(a.DB, audit.Options{Retention: cfg.AuditRetention}); err != nil {
 		return nil, err
 	}
 	api := web.New(web.Deps{
 		Audit:   a.Audit,
+		Store:   a.DB,
 		Catalog: a.Catalog, Accounts: a.Accounts, Permissions: perm, Hub: a.Hub, WebRTC: a.WebRTC,
 		Metrics:       reg,
 		PointChanged:  func(p catalog.Point) { a.Hub.SetPoint(p.ID, SourceOf(p)) },
@@ -164,6 +166,8 @@ func Start(cfg Config) (a *App, err error) {
 	}()
 	a.watchStop, a.watchDone = make(chan struct{}), make(chan struct{})
 	go a.watchGrants(perm)
+	a.pruneStop, a.pruneDone = make(chan struct{}), make(chan struct{})
+	go a.pruneAudit()
 	a.log.Info("tianyan vms serving", "http", a.HTTPURL(), "rtsp", a.RTSP.Addr(), "webrtc_port", a.WebRTC.Port(),
 		"points", len(points), "data", cfg.DataDir)
 	return a, nil
@@ -214,6 +218,11 @@ func (a *App) Close(ctx context.Context) {
 		close(a.watchStop)
 		<-a.watchDone
 		a.watchStop = nil
+	}
+	if a.pruneStop != nil {
+		close(a.pruneStop)
+		<-a.pruneDone
+		a.pruneStop = nil
 	}
 	if a.RTSP != nil {
 		a.RTSP.Close()

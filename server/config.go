@@ -33,6 +33,9 @@ type Config struct {
 	TURNCredential string `yaml:"turn-credential"`
 	// ICEInterfaces limits ICE host candidates to these interfaces.
 	ICEInterfaces []string `yaml:"ice-interfaces"`
+	// AuditRetention is how long audit records are kept (0 keeps them
+	// forever); older ones are pruned hourly, leaving the chain verifiable.
+	AuditRetention time.Duration `yaml:"audit-retention"`
 	// AdminPassword is used when the first start creates user admin.
 	AdminPassword string `yaml:"-"`
 	// Argon overrides password hashing cost (tests only).
@@ -49,5 +52,8 @@ func Defaults() Config {
 		WebRTCAddr:   ":8189",
 		IdleGrace:    15 * time.Second,
 		StartTimeout: 10 * time.Second,
+		// Two years: longer than the six months China's Cybersecurity Law
+		// asks network logs to be kept.
+		AuditRetention: 2 * 365 * 24 * time.Hour,
 	}
 }

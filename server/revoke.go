@@ -35,3 +35,26 @@ func (a *App) watchGrants(perm *permissions.Decider) {
 		}
 	}
 }
+
+// pruneInterval is how often audit records past the retention are removed.
+const pruneInterval = time.Hour
+
+// pruneAudit removes audit records past the retention, once at start and
+// then hourly.
+func (a *App) pruneAudit() {
+	defer close(a.pruneDone)
+	t := time.NewTicker(pruneInterval)
+	defer t.Stop()
+	for {
+		if _, err := a.Audit.Prune(time.Now()); err != nil {
+			// A broken chain is evidence: Prune refuses to delete it, and
+			// the operator must look.
+			a.log.Error("audit prune refused", "err", err)
+		}
+		select {
+		case <-a.pruneStop:
+			return
+		case <-t.C:
+		}
+	}
+}

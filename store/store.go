@@ -9,9 +9,11 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"os"
@@ -158,6 +160,176 @@ func PutJSON(tx *bbolt.Tx, bucket, key []byte, v any) error {
 	}
 	if err := b.Put(key, raw); err != nil {
 		return fmt.Errorf("store: put %s/%q: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// OpenFile opens a database file read-only (a backup, or the data file of
+// a stopped server) and checks that it holds every Tianyan bucket. A file
+// that a running server holds is refused with ErrLocked after a short wait.
+func OpenFile(path string) (*DB, error) {
+	// bbolt maps the file into memory and trusts its page count: a torn
+	// file would fault (SIGBUS) on the first read past its end, which no
+	// recover() catches. So check the size against the header first.
+	if err := checkSize(path); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	b, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: lockTimeout})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, fmt.Errorf("store: open %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	err = b.View(func(tx *bbolt.Tx) error {
+		for _, name := range allBuckets {
+			if tx.Bucket(name) == nil {
+				return fmt.Errorf("bucket %s missing: not a Tianyan database", name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		_ = b.Close()
+		return nil, fmt.Errorf("store: %s: %w", path, err)
+	}
+	return &DB{bolt: b}, nil
+}
+
+// Check reads every page of the database and reports the first
+// inconsistency bbolt finds (a torn or corrupted file).
+func (db *DB) Check() error {
+	return db.bolt.View(func(tx *bbolt.Tx) error {
+		// Drain the channel: its producer goroutine ends only when it has
+		// sent every error.
+		var first error
+		for err := range tx.Check() {
+			if first == nil {
+				first = fmt.Errorf("store: check: %w", err)
+			}
+		}
+		return first
+	})
+}
+
+// Restore replaces the database of dataDir with the backup file at src.
+// The backup is checked first (opens, holds every bucket, passes bbolt's
+// consistency check); the data dir must not be in use by a running server.
+// The previous database, if any, is kept beside it and its name returned.
+func Restore(dataDir, src string) (previous string, err error) {
+	db, err := OpenFile(src)
+	if err != nil {
+		return "", fmt.Errorf("store: restore: backup unusable: %w", err)
+	}
+	cerr := db.Check()
+	_ = db.Close()
+	if cerr != nil {
+		return "", fmt.Errorf("store: restore: backup unusable: %w", cerr)
+	}
+	// Taking the lock proves no server is using the data dir, and keeps
+	// one from starting while the file is swapped.
+	cur, err := open(dataDir, lockTimeout)
+	if err != nil {
+		return "", fmt.Errorf("store: restore: %w", err)
+	}
+	defer cur.Close()
+
+	dst := filepath.Join(dataDir, FileName)
+	tmp := dst + ".restore-tmp"
+	if err := copyFile(tmp, src); err != nil {
+		_ = os.Remove(tmp)
+		return "", fmt.Errorf("store: restore: %w", err)
+	}
+	previous = dst + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
+	if err := os.Link(dst, previous); err != nil {
+		_ = os.Remove(tmp)
+		return "", fmt.Errorf("store: restore: keep previous database: %w", err)
+	}
+	// rename is atomic: the data dir holds either the old or the new file.
+	if err := os.Rename(tmp, dst); err != nil {
+		_ = os.Remove(tmp)
+		return "", fmt.Errorf("store: restore: %w", err)
+	}
+	return previous, nil
+}
+
+func copyFile(dst, src string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		_ = out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		_ = out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// boltMagic marks a bbolt meta page.
+const boltMagic = 0xED0CDAED
+
+// checkSize reads the two bbolt meta pages and refuses a file shorter than
+// the page count the newest valid meta records.
+func checkSize(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	const pageHeader, metaLen = 16, 64
+	var head [pageHeader + metaLen]byte
+	var best struct {
+		txid, pages uint64
+		pageSize    uint32
+		ok          bool
+	}
+	for i := range 2 {
+		off := int64(0)
+		if i == 1 {
+			if !best.ok {
+				break
+			}
+			off = int64(best.pageSize)
+		}
+		if _, err := f.ReadAt(head[:], off); err != nil {
+			continue
+		}
+		m := head[pageHeader:]
+		le := binary.LittleEndian
+		if le.Uint32(m[0:]) != boltMagic {
+			continue
+		}
+		h := fnv.New64a()
+		h.Write(m[:56])
+		if h.Sum64() != le.Uint64(m[56:]) {
+			continue
+		}
+		pageSize, pages, txid := le.Uint32(m[8:]), le.Uint64(m[40:]), le.Uint64(m[48:])
+		if pageSize < 512 || pageSize > 1<<20 {
+			continue
+		}
+		if !best.ok || txid > best.txid {
+			best.txid, best.pages, best.pageSize, best.ok = txid, pages, pageSize, true
+		}
+	}
+	if !best.ok {
+		return errors.New("not a bbolt database (no valid meta page)")
+	}
+	if need := best.pages * uint64(best.pageSize); uint64(st.Size()) < need {
+		return fmt.Errorf("file is truncated: %d bytes, its header needs %d", st.Size(), need)
 	}
 	return nil
 }

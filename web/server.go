@@ -15,6 +15,7 @@ import (
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
+	"github.com/tianyan/vms/store"
 	"github.com/tianyan/vms/streaming"
 )
 
@@ -35,6 +36,8 @@ type Deps struct {
 	Metrics *prometheus.Registry
 	// Audit receives logins, views and every change.
 	Audit *audit.Log
+	// Store is snapshotted by GET /api/v1/backup.
+	Store *store.DB
 	// PointChanged and PointDeleted keep the streaming hub in step with the catalog.
 	PointChanged func(catalog.Point)
 	PointDeleted func(id string)
@@ -85,7 +88,9 @@ func New(d Deps) *Server {
 
 	if d.Audit != nil {
 		authed.GET("/audit", s.requireManage, s.auditQuery)
+		authed.GET("/audit/verify", s.requireManage, s.auditVerify)
 	}
+	authed.GET("/backup", s.requireManage, s.backup)
 	authed.GET("/grants", s.requireManage, s.listGrants)
 	authed.POST("/grants", s.requireManage, s.createGrant)
 	authed.DELETE("/grants/:id", s.requireManage, s.deleteGrant)

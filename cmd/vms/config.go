@@ -54,6 +54,14 @@ var settings = []setting{
 	{"tls-key", "TLS key file", func(c *server.Config, v string) error { c.TLSKey = v; return nil }},
 	{"idle-grace", "how long an on-demand source runs without viewers", func(c *server.Config, v string) error { return duration(&c.IdleGrace)(v) }},
 	{"start-timeout", "how long a viewer waits for a source to start", func(c *server.Config, v string) error { return duration(&c.StartTimeout)(v) }},
+	{"audit-retention", "how long audit records are kept, e.g. 17520h (0 keeps them forever)", func(c *server.Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("want a duration like 17520h, got %q", v)
+		}
+		c.AuditRetention = d
+		return nil
+	}},
 	{"ice-servers", "comma-separated STUN/TURN URLs", func(c *server.Config, v string) error { c.ICEServers = list(v); return nil }},
 	{"turn-username", "TURN username", func(c *server.Config, v string) error { c.TURNUsername = v; return nil }},
 	{"turn-credential", "TURN credential", func(c *server.Config, v string) error { c.TURNCredential = v; return nil }},

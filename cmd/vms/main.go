@@ -2,6 +2,9 @@
 //
 //	vms serve   run the server (flags, VMS_* env, or --config YAML)
 //	vms demo    run a self-contained demo with simulated cameras
+//	vms backup  download a consistent backup from a running server
+//	vms restore put a backup in place of a stopped server's database
+//	vms audit verify  check the audit log's hash chain
 package main
 
 import (
@@ -23,6 +26,9 @@ func usage() {
 commands:
   serve   run the central server
   demo    run a demo: server plus simulated cameras, no config needed
+  backup  --out FILE: consistent backup of a running server (VMS_TOKEN, or --user with VMS_PASSWORD)
+  restore --in FILE --data DIR: restore a backup (server stopped)
+  audit verify [--data DIR | --file F]: check the audit hash chain
 
 run "vms <command> -h" for the flags of a command`)
 }
@@ -40,6 +46,12 @@ func main() {
 		err = serve(os.Args[2:], log)
 	case "demo":
 		err = demo(os.Args[2:], log)
+	case "backup":
+		err = backupCmd(os.Args[2:])
+	case "restore":
+		err = restoreCmd(os.Args[2:])
+	case "audit":
+		err = auditCmd(os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 		return
