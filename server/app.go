@@ -85,6 +85,9 @@ func Start(cfg Config) (a *App, err error) {
 	if created {
 		a.GeneratedAdminPassword = gen
 	}
+	if a.Audit, err = audit.New(a.DB, audit.Options{Retention: cfg.AuditRetention}); err != nil {
+		return nil, err
+	}
 	perm, err := permissions.New(permissions.NewGrants(a.DB), a.Catalog)
 	if err != nil {
 		return nil, err
@@ -111,6 +114,7 @@ func Start(cfg Config) (a *App, err error) {
 	a.RTSP, err = streaming.NewRTSPServer(a.Hub, streaming.RTSPServerConfig{
 		Address: cfg.RTSPAddr, TLS: tlsCfg, Logger: a.log,
 		Authorizer: &rtspAuthorizer{acc: a.Accounts, cat: a.Catalog, perm: perm},
+		OnSession:  a.auditRTSP,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rtsp: %w", err)
@@ -127,9 +131,6 @@ func Start(cfg Config) (a *App, err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newStreamCollector(a.Hub, a.WebRTC))
-	if a.Audit, err = audit.New(a.DB, audit.Options{Retention: cfg.AuditRetention}); err != nil {
-		return nil, err
-	}
 	api := web.New(web.Deps{
 		Audit:   a.Audit,
 		Store:   a.DB,
@@ -237,5 +238,25 @@ func (a *App) Close(ctx context.Context) {
 		if err := a.DB.Close(); err != nil {
 			a.log.Error("closing store", "err", err)
 		}
+	}
+}
+
+// auditRTSP records RTSP reads as views (and publishes as publish
+// sessions), like WHEP views, so every view is answerable afterwards.
+func (a *App) auditRTSP(ev streaming.RTSPSessionEvent) {
+	action := "view"
+	if ev.Session.Publisher {
+		action = "publish"
+	}
+	r := audit.Record{User: ev.Session.User, Point: ev.Session.PointID, Action: action + "." + ev.Kind,
+		Detail: map[string]string{"via": "rtsp"}}
+	if ev.Session.ClientIP != nil {
+		r.ClientIP = ev.Session.ClientIP.String()
+	}
+	if ev.Kind == "stop" {
+		r.DurationMs = ev.Duration.Milliseconds()
+	}
+	if _, err := a.Audit.Append(r); err != nil {
+		a.log.Error("audit append failed", "action", r.Action, "err", err)
 	}
 }

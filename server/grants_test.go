@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+
 	"github.com/tianyan/vms/accounts"
+	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/camsim"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/whepclient"
@@ -107,4 +110,40 @@ func TestGrantShowsItsPointsOnlyAndRevokingItEndsTheLiveView(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	wantError(t, a.do(http.MethodGet, "/api/v1/points/res1", tok, "", nil), http.StatusNotFound)
+}
+
+func TestRTSPReadFollowsGrantsAndRevokingEndsTheReader(t *testing.T) {
+	a, _ := grantsFixture(t)
+	res := a.admin(http.MethodPost, "/api/v1/grants", map[string]any{
+		"user": "water", "categories": []string{"reservoir"}, "regions": []string{"440307"},
+		"max_level": 2, "actions": []string{"view"},
+	})
+	if res.Status != http.StatusCreated {
+		t.Fatalf("create grant: %s", res)
+	}
+	var g struct{ ID string }
+	decodeInto(t, res, &g)
+
+	_, err := readRTSP(t, "rtsp://water:water-pass-123@"+a.RTSP.Addr()+"/sch1", true)
+	wantRTSPStatus(t, err, base.StatusNotFound)
+	r, err := readRTSP(t, "rtsp://water:water-pass-123@"+a.RTSP.Addr()+"/res1", true)
+	if err != nil {
+		t.Fatalf("granted RTSP read: %v", err)
+	}
+	waitFor(t, 10*time.Second, "RTP packets", func() bool { return r.packets.Load() >= 50 })
+	ended := make(chan error, 1)
+	go func() { ended <- r.client.Wait() }()
+
+	if res := a.admin(http.MethodDelete, "/api/v1/grants/"+g.ID, nil); res.Status != http.StatusNoContent {
+		t.Fatalf("delete grant: %s", res)
+	}
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("RTSP reader still connected 5 s after its grant was removed")
+	}
+	waitFor(t, 5*time.Second, "view.stop via rtsp in the audit log", func() bool {
+		recs, _, err := a.Audit.Query(audit.Filter{Action: "view.stop", Point: "res1", User: "water"})
+		return err == nil && len(recs) == 1 && recs[0].Detail["via"] == "rtsp"
+	})
 }

@@ -10,7 +10,7 @@ import (
 // removed or expired grant ends the views it allowed within this time.
 const revokeInterval = 2 * time.Second
 
-// watchGrants ends WebRTC views whose user has lost access to the point
+// watchGrants ends WebRTC views, RTSP readers and RTSP publishers whose user has lost access to the point
 // (grant removed or expired, user disabled or deleted, point deleted).
 func (a *App) watchGrants(perm *permissions.Decider) {
 	defer close(a.watchDone)
@@ -23,17 +23,36 @@ func (a *App) watchGrants(perm *permissions.Decider) {
 		case <-t.C:
 		}
 		for _, s := range a.WebRTC.Sessions() {
-			u, err := a.Accounts.GetUser(s.User)
-			if err == nil {
-				p, perr := a.Catalog.Get(s.PointID)
-				if perr == nil && perm.Can(u, permissions.View, p) {
-					continue
-				}
+			if !a.stillAllowed(perm, s.User, permissions.View, s.PointID) {
+				a.log.Info("view ended: access revoked", "point", s.PointID, "user", s.User, "via", "webrtc")
+				s.Close()
 			}
-			a.log.Info("view ended: access revoked", "point", s.PointID, "user", s.User)
-			s.Close()
+		}
+		for _, s := range a.RTSP.Sessions() {
+			action := permissions.View
+			if s.Publisher {
+				action = permissions.Publish
+			}
+			if !a.stillAllowed(perm, s.User, action, s.PointID) {
+				a.log.Info("rtsp session ended: access revoked", "point", s.PointID, "user", s.User, "publisher", s.Publisher)
+				s.Close()
+			}
 		}
 	}
+}
+
+// stillAllowed re-decides a live session: the user must still exist and be
+// enabled, the point must exist, and a grant must still allow the action.
+func (a *App) stillAllowed(perm *permissions.Decider, user string, action permissions.Action, pointID string) bool {
+	u, err := a.Accounts.GetUser(user)
+	if err != nil {
+		return false
+	}
+	p, err := a.Catalog.Get(pointID)
+	if err != nil {
+		return false
+	}
+	return perm.Can(u, action, p)
 }
 
 // pruneInterval is how often audit records past the retention are removed.

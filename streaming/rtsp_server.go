@@ -77,6 +77,32 @@ type RTSPServerConfig struct {
 	Authorizer  Authorizer
 	ReadTimeout time.Duration
 	Logger      *slog.Logger
+	// OnSession, when set, is told when a reader starts playing or a
+	// publisher starts recording, and when that session ends (for audit).
+	// It is called from RTSP handlers and must not block.
+	OnSession func(RTSPSessionEvent)
+}
+
+// RTSPSession is a playing reader or a recording publisher.
+type RTSPSession struct {
+	PointID   string
+	User      string
+	Publisher bool
+	ClientIP  net.IP
+	Started   time.Time
+
+	sess *gortsplib.ServerSession
+}
+
+// Close ends the session (the client sees the connection close).
+func (s RTSPSession) Close() { s.sess.Close() }
+
+// RTSPSessionEvent reports a session starting ("start") or ending ("stop").
+type RTSPSessionEvent struct {
+	Kind    string
+	Session RTSPSession
+	// Duration is set on "stop".
+	Duration time.Duration
 }
 
 // RTSPServer accepts publishers (ANNOUNCE/RECORD) and readers
@@ -90,6 +116,43 @@ type RTSPServer struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	sessions map[*gortsplib.ServerSession]RTSPSession
+}
+
+// Sessions lists the readers playing and the publishers recording now.
+func (s *RTSPServer) Sessions() []RTSPSession {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]RTSPSession, 0, len(s.sessions))
+	for _, rs := range s.sessions {
+		out = append(out, rs)
+	}
+	return out
+}
+
+func (s *RTSPServer) sessionStarted(sess *gortsplib.ServerSession, conn *gortsplib.ServerConn, path, user string, publisher bool) {
+	rs := RTSPSession{PointID: pointFromPath(path), User: user, Publisher: publisher, Started: time.Now(), sess: sess}
+	if tcp, ok := conn.NetConn().RemoteAddr().(*net.TCPAddr); ok {
+		rs.ClientIP = tcp.IP
+	}
+	s.mu.Lock()
+	s.sessions[sess] = rs
+	s.mu.Unlock()
+	if s.cfg.OnSession != nil {
+		s.cfg.OnSession(RTSPSessionEvent{Kind: "start", Session: rs})
+	}
+}
+
+func (s *RTSPServer) sessionEnded(sess *gortsplib.ServerSession) {
+	s.mu.Lock()
+	rs, ok := s.sessions[sess]
+	delete(s.sessions, sess)
+	s.mu.Unlock()
+	if ok && s.cfg.OnSession != nil {
+		s.cfg.OnSession(RTSPSessionEvent{Kind: "stop", Session: rs, Duration: time.Since(rs.Started)})
+	}
 }
 
 // connState is kept per RTSP connection.
@@ -114,7 +177,7 @@ func NewRTSPServer(hub *Hub, cfg RTSPServerConfig) (*RTSPServer, error) {
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = 10 * time.Second
 	}
-	s := &RTSPServer{hub: hub, cfg: cfg, log: cfg.Logger}
+	s := &RTSPServer{hub: hub, cfg: cfg, log: cfg.Logger, sessions: map[*gortsplib.ServerSession]RTSPSession{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.srv = &gortsplib.Server{
 		Handler:      s,
@@ -249,6 +312,7 @@ func failResponse(err error) (*base.Response, error) {
 
 // OnSessionClose implements gortsplib.ServerHandlerOnSessionClose.
 func (s *RTSPServer) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	s.sessionEnded(ctx.Session)
 	st, _ := ctx.Session.UserData().(*sessionState)
 	if st == nil {
 		return
@@ -343,6 +407,7 @@ func (s *RTSPServer) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Resp
 func (s *RTSPServer) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
 	if st, _ := ctx.Session.UserData().(*sessionState); st != nil {
 		s.log.Info("rtsp reader started", "point", pointFromPath(ctx.Path), "user", st.user)
+		s.sessionStarted(ctx.Session, ctx.Conn, ctx.Path, st.user, false)
 	}
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
@@ -354,6 +419,7 @@ func (s *RTSPServer) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Re
 		return &base.Response{StatusCode: base.StatusBadRequest}, errors.New("RECORD without ANNOUNCE")
 	}
 	stream := st.stream
+	s.sessionStarted(ctx.Session, ctx.Conn, ctx.Path, st.user, true)
 	ctx.Session.OnPacketRTPAny(func(m *description.Media, _ format.Format, pkt *rtp.Packet) {
 		stream.writeRTP(m, pkt)
 	})
