@@ -50,9 +50,30 @@ type App struct {
 	GeneratedAdminPassword string
 }
 
-// SourceOf translates a catalog point into what the hub needs.
+// SourceOf translates a catalog point's main source into what the hub needs.
 func SourceOf(p catalog.Point) streaming.SourceConfig {
-	return streaming.SourceConfig{Type: p.Main.Type, URL: p.Main.URL, Transport: p.Main.Transport, OnDemand: p.OnDemand}
+	return sourceConfig(p.Main, p.OnDemand)
+}
+
+func sourceConfig(s catalog.Source, onDemand bool) streaming.SourceConfig {
+	return streaming.SourceConfig{Type: s.Type, URL: s.URL, Transport: s.Transport, OnDemand: onDemand}
+}
+
+// syncPoint keeps the hub's paths for p (main, and sub when p has one) in
+// step with the catalog.
+func (a *App) syncPoint(p catalog.Point) {
+	a.Hub.SetPoint(p.ID, SourceOf(p))
+	sub := streaming.PathKey(p.ID, streaming.ProfileSub)
+	if p.Sub != nil {
+		a.Hub.SetPoint(sub, sourceConfig(*p.Sub, p.OnDemand))
+	} else {
+		a.Hub.RemovePoint(sub)
+	}
+}
+
+func (a *App) removePoint(id string) {
+	a.Hub.RemovePoint(id)
+	a.Hub.RemovePoint(streaming.PathKey(id, streaming.ProfileSub))
 }
 
 // Start opens the store and starts every listener. On error everything
@@ -125,7 +146,7 @@ func Start(cfg Config) (a *App, err error) {
 		return nil, err
 	}
 	for _, p := range points {
-		a.Hub.SetPoint(p.ID, SourceOf(p))
+		a.syncPoint(p)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -136,8 +157,8 @@ func Start(cfg Config) (a *App, err error) {
 		Store:   a.DB,
 		Catalog: a.Catalog, Accounts: a.Accounts, Permissions: perm, Hub: a.Hub, WebRTC: a.WebRTC,
 		Metrics:       reg,
-		PointChanged:  func(p catalog.Point) { a.Hub.SetPoint(p.ID, SourceOf(p)) },
-		PointDeleted:  a.Hub.RemovePoint,
+		PointChanged:  a.syncPoint,
+		PointDeleted:  a.removePoint,
 		SecureCookies: a.tls,
 		Logger:        a.log,
 	})

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/tianyan/vms/permissions"
+	"github.com/tianyan/vms/streaming"
 )
 
 // revokeInterval is how often live views are re-checked against grants; a
@@ -23,7 +24,8 @@ func (a *App) watchGrants(perm *permissions.Decider) {
 		case <-t.C:
 		}
 		for _, s := range a.WebRTC.Sessions() {
-			if !a.stillAllowed(perm, s.User, permissions.View, s.PointID) {
+			pointID, _ := streaming.SplitPathKey(s.PointID)
+			if !a.stillAllowed(perm, s.User, permissions.View, pointID) {
 				a.log.Info("view ended: access revoked", "point", s.PointID, "user", s.User, "via", "webrtc")
 				s.Close()
 			}
@@ -33,7 +35,8 @@ func (a *App) watchGrants(perm *permissions.Decider) {
 			if s.Publisher {
 				action = permissions.Publish
 			}
-			if !a.stillAllowed(perm, s.User, action, s.PointID) {
+			pointID, _ := streaming.SplitPathKey(s.PointID)
+			if !a.stillAllowed(perm, s.User, action, pointID) {
 				a.log.Info("rtsp session ended: access revoked", "point", s.PointID, "user", s.User, "publisher", s.Publisher)
 				s.Close()
 			}

@@ -36,13 +36,14 @@ func (a *rtspAuthorizer) AuthenticateRTSP(c *streaming.RTSPCredentials) (string,
 	return c.Username, nil
 }
 
-func (a *rtspAuthorizer) AuthorizeRTSP(user, action, pointID string) error {
+func (a *rtspAuthorizer) AuthorizeRTSP(user, action, key string) error {
+	pointID, profile := streaming.SplitPathKey(key)
 	u, err := a.acc.GetUser(user)
 	if err != nil {
 		return streaming.ErrUnauthenticated
 	}
 	p, err := a.cat.Get(pointID)
-	if err != nil {
+	if err != nil || profile == streaming.ProfileSub && p.Sub == nil && action == streaming.ActionRead {
 		return streaming.ErrUnknownPoint
 	}
 	if !a.perm.Can(u, permissions.View, p) {

@@ -223,12 +223,15 @@ func (s *RTSPServer) Close() {
 // requestContext bounds waits inside RTSP handlers by the server's life.
 func (s *RTSPServer) requestContext() context.Context { return s.ctx }
 
+// pointFromPath maps an RTSP URL path to its hub path key: "/{point}" and
+// "/{point}/trackID=0" to the main profile, "/{point}/sub[/…]" to the sub
+// profile (see PathKey).
 func pointFromPath(p string) string {
-	p = strings.Trim(p, "/")
-	if i := strings.IndexByte(p, '/'); i >= 0 {
-		p = p[:i]
+	segs := strings.Split(strings.Trim(p, "/"), "/")
+	if len(segs) >= 2 && segs[1] == ProfileSub {
+		return PathKey(segs[0], ProfileSub)
 	}
-	return p
+	return segs[0]
 }
 
 func statusFor(err error) base.StatusCode {

@@ -11,6 +11,7 @@ import (
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
+	"github.com/tianyan/vms/streaming"
 )
 
 // decodeJSON reads a bounded JSON body into v, answering 400/413 itself.
@@ -180,7 +181,11 @@ func (s *Server) pointStats(c *gin.Context) {
 	if !ok {
 		return
 	}
-	st, err := s.d.Hub.Stats(p.ID)
+	profile := streaming.ProfileMain
+	if c.Query("profile") == streaming.ProfileSub {
+		profile = streaming.ProfileSub
+	}
+	st, err := s.d.Hub.Stats(streaming.PathKey(p.ID, profile))
 	if err != nil {
 		notFound(c, "stream")
 		return

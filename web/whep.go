@@ -30,6 +30,20 @@ func (s *Server) whepOffer(c *gin.Context) {
 		fail(c, http.StatusUnsupportedMediaType, "bad_content_type", "send the SDP offer as application/sdp")
 		return
 	}
+	// ?profile=sub asks for the low-bitrate stream (phones, wall tiles); a
+	// point without one serves its main stream, and says so in a header.
+	profile := streaming.ProfileMain
+	switch c.Query("profile") {
+	case "", streaming.ProfileMain:
+	case streaming.ProfileSub:
+		if p.Sub != nil {
+			profile = streaming.ProfileSub
+		}
+	default:
+		fail(c, http.StatusBadRequest, "bad_profile", "profile must be main or sub")
+		return
+	}
+	c.Header("X-Tianyan-Profile", profile)
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxOfferBytes))
 	if err != nil {
 		fail(c, http.StatusRequestEntityTooLarge, "too_large", "SDP offer too large")
@@ -41,7 +55,7 @@ func (s *Server) whepOffer(c *gin.Context) {
 		return
 	}
 	u := currentUser(c)
-	stream, release, err := s.d.Hub.Acquire(c.Request.Context(), p.ID)
+	stream, release, err := s.d.Hub.Acquire(c.Request.Context(), streaming.PathKey(p.ID, profile))
 	if err != nil {
 		switch {
 		case errors.Is(err, streaming.ErrStartTimeout):
@@ -65,8 +79,8 @@ func (s *Server) whepOffer(c *gin.Context) {
 			st := ss.Stats()
 			s.log.Info("view ended", "point", ss.PointID, "user", ss.User, "ip", ss.ClientIP,
 				"secs", int(time.Since(started).Seconds()), "bytes", st.Bytes, "dropped", st.Dropped)
-			s.record(audit.Record{User: ss.User, Action: "view.stop", Point: ss.PointID, ClientIP: ss.ClientIP,
-				DurationMs: time.Since(started).Milliseconds()})
+			s.record(audit.Record{User: ss.User, Action: "view.stop", Point: p.ID, ClientIP: ss.ClientIP,
+				DurationMs: time.Since(started).Milliseconds(), Detail: map[string]string{"via": "webrtc", "profile": profile}})
 		},
 	})
 	if err != nil {
@@ -84,7 +98,8 @@ func (s *Server) whepOffer(c *gin.Context) {
 		return
 	}
 	s.log.Info("view started", "point", p.ID, "user", u.Username, "ip", ip, "session", sess.ID)
-	s.record(audit.Record{User: u.Username, Action: "view.start", Point: p.ID, ClientIP: ip})
+	s.record(audit.Record{User: u.Username, Action: "view.start", Point: p.ID, ClientIP: ip,
+		Detail: map[string]string{"via": "webrtc", "profile": profile}})
 	for _, is := range s.d.WebRTC.ICEServers() {
 		for _, url := range is.URLs {
 			link := fmt.Sprintf("<%s>; rel=\"ice-server\"", url)
@@ -104,7 +119,12 @@ func (s *Server) whepOffer(c *gin.Context) {
 // whepSession finds a session the caller owns (or may manage).
 func (s *Server) whepSession(c *gin.Context) (*streaming.Session, bool) {
 	sess, ok := s.d.WebRTC.Session(c.Param("session"))
-	if !ok || sess.PointID != c.Param("id") {
+	if ok {
+		if id, _ := streaming.SplitPathKey(sess.PointID); id != c.Param("id") {
+			ok = false
+		}
+	}
+	if !ok {
 		notFound(c, "session")
 		return nil, false
 	}
