@@ -68,6 +68,7 @@ func New(d Deps) *Server {
 	e.NoMethod(func(c *gin.Context) { fail(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed") })
 
 	api := e.Group("/api/v1")
+	api.GET("/openapi.json", s.openAPI)
 	api.POST("/auth/login", s.login)
 	api.POST("/auth/logout", s.logout)
 
@@ -107,6 +108,9 @@ func New(d Deps) *Server {
 	})
 	return s
 }
+
+// Routes lists every registered route (the OpenAPI test compares them).
+func (s *Server) Routes() gin.RoutesInfo { return s.engine.Routes() }
 
 // Handler is the HTTP handler to serve.
 func (s *Server) Handler() http.Handler { return s.engine }

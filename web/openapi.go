@@ -1,0 +1,245 @@
+package web
+
+import (
+	"net/http"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tianyan/vms/accounts"
+	"github.com/tianyan/vms/audit"
+	"github.com/tianyan/vms/catalog"
+	"github.com/tianyan/vms/permissions"
+	"github.com/tianyan/vms/streaming"
+)
+
+// apiOp documents one route. The table is the source of the OpenAPI
+// description served at /api/v1/openapi.json; a test checks that it and the
+// router list the same routes, so neither can drift from the other.
+type apiOp struct {
+	Method, Path string // Path as registered with gin (":param")
+	Tag, Summary string
+	Public       bool     // no login needed
+	Admin        bool     // administrators only
+	Query        []string // query parameters
+	Body         string   // schema name, or a media type such as "application/sdp"
+	Status       int      // success status
+	Result       string   // schema name, media type, or "" for no body
+}
+
+// apiSchemas are the named bodies, described from the Go types themselves.
+var apiSchemas = map[string]any{
+	"Point":       catalog.Point{},
+	"PointList":   catalog.Result{},
+	"Facets":      catalog.Facets{},
+	"Region":      catalog.Region{},
+	"Grant":       permissions.Grant{},
+	"User":        accounts.User{},
+	"AuditRecord": audit.Record{},
+	"StreamStats": streaming.Stats{},
+	"Login":       loginRequest{},
+	"Error": struct {
+		Error apiError `json:"error"`
+	}{},
+	"StreamKey": struct {
+		Username  string `json:"username"`
+		StreamKey string `json:"stream_key"`
+	}{},
+	"LoginResult": struct {
+		Token   string        `json:"token"`
+		Expires time.Time     `json:"expires"`
+		User    accounts.User `json:"user"`
+	}{},
+	"AuditVerify": struct {
+		OK       bool   `json:"ok"`
+		Records  int    `json:"records"`
+		HeadSeq  uint64 `json:"head_seq"`
+		HeadHash string `json:"head_hash"`
+		BrokenAt uint64 `json:"broken_at"`
+		Reason   string `json:"reason"`
+	}{},
+	"AuditPage": struct {
+		Items      []audit.Record `json:"items"`
+		NextBefore uint64         `json:"next_before"`
+	}{},
+	"GrantList": struct {
+		Items []permissions.Grant `json:"items"`
+	}{},
+}
+
+// apiOps lists every route under /api/v1.
+var apiOps = []apiOp{
+	{Method: "GET", Path: "/api/v1/openapi.json", Tag: "meta", Summary: "This description", Public: true, Result: "application/json"},
+	{Method: "POST", Path: "/api/v1/auth/login", Tag: "auth", Summary: "Log in; answers a session token and sets an HttpOnly cookie. Throttled per user and per IP (429 with Retry-After).", Public: true, Body: "Login", Result: "LoginResult"},
+	{Method: "POST", Path: "/api/v1/auth/logout", Tag: "auth", Summary: "End the session", Public: true, Status: 204},
+	{Method: "GET", Path: "/api/v1/me", Tag: "auth", Summary: "The caller", Result: "User"},
+	{Method: "GET", Path: "/api/v1/me/stream-key", Tag: "auth", Summary: "The caller's RTSP stream key (RTSP Digest/Basic secret)", Result: "StreamKey"},
+	{Method: "POST", Path: "/api/v1/me/stream-key", Tag: "auth", Summary: "Rotate the caller's RTSP stream key", Result: "StreamKey"},
+
+	{Method: "GET", Path: "/api/v1/points", Tag: "points", Summary: "Search the points the caller may view (region matches its subtree; q matches name, address, tags, pinyin initials)", Query: []string{"category", "region", "kind", "status", "level", "q", "bbox", "sort", "limit", "cursor"}, Result: "PointList"},
+	{Method: "POST", Path: "/api/v1/points", Tag: "points", Summary: "Create a point (id generated from region when absent)", Admin: true, Body: "Point", Status: 201, Result: "Point"},
+	{Method: "GET", Path: "/api/v1/points/facets", Tag: "points", Summary: "Counts by category, region tree and status, within the caller's grants", Query: []string{"category", "region", "kind", "status", "level", "q", "bbox", "sort", "limit", "cursor"}, Result: "Facets"},
+	{Method: "GET", Path: "/api/v1/points/:id", Tag: "points", Summary: "One point; 404 also when it is outside the caller's grants", Result: "Point"},
+	{Method: "PATCH", Path: "/api/v1/points/:id", Tag: "points", Summary: "Change a point", Admin: true, Body: "Point", Result: "Point"},
+	{Method: "DELETE", Path: "/api/v1/points/:id", Tag: "points", Summary: "Delete a point", Admin: true, Status: 204},
+	{Method: "GET", Path: "/api/v1/points/:id/stats", Tag: "streaming", Summary: "Live stream state of a point's main or sub profile", Query: []string{"profile"}, Result: "StreamStats"},
+	{Method: "POST", Path: "/api/v1/points/:id/whep", Tag: "streaming", Summary: "WHEP: SDP offer in, SDP answer out (201, Location of the session). profile=sub for the low-bitrate stream", Query: []string{"profile"}, Body: "application/sdp", Status: 201, Result: "application/sdp"},
+	{Method: "DELETE", Path: "/api/v1/points/:id/whep/:session", Tag: "streaming", Summary: "End a WHEP session"},
+	{Method: "PATCH", Path: "/api/v1/points/:id/whep/:session", Tag: "streaming", Summary: "Trickle ICE is not supported: always 405", Status: 405},
+
+	{Method: "GET", Path: "/api/v1/grants", Tag: "grants", Summary: "Every grant", Admin: true, Result: "GrantList"},
+	{Method: "POST", Path: "/api/v1/grants", Tag: "grants", Summary: "Grant a user or role actions on categories × regions up to a level, for a validity window", Admin: true, Body: "Grant", Status: 201, Result: "Grant"},
+	{Method: "DELETE", Path: "/api/v1/grants/:id", Tag: "grants", Summary: "Remove a grant; live sessions it allowed end within 5 s", Admin: true, Status: 204},
+
+	{Method: "GET", Path: "/api/v1/audit", Tag: "audit", Summary: "Query the audit log (format=csv to export)", Admin: true, Query: []string{"user", "point", "action", "from", "to", "limit", "before", "format"}, Result: "AuditPage"},
+	{Method: "GET", Path: "/api/v1/audit/verify", Tag: "audit", Summary: "Walk the audit hash chain", Admin: true, Result: "AuditVerify"},
+	{Method: "GET", Path: "/api/v1/backup", Tag: "ops", Summary: "A consistent snapshot of the database, taken while serving", Admin: true, Result: "application/octet-stream"},
+}
+
+var (
+	openAPIOnce sync.Once
+	openAPIDoc  map[string]any
+)
+
+// openAPI answers GET /api/v1/openapi.json.
+func (s *Server) openAPI(c *gin.Context) {
+	openAPIOnce.Do(func() { openAPIDoc = buildOpenAPI() })
+	c.JSON(http.StatusOK, openAPIDoc)
+}
+
+var ginParam = regexp.MustCompile(`:([a-zA-Z_]+)`)
+
+// openAPIPath turns "/points/:id" into "/points/{id}".
+func openAPIPath(p string) string { return ginParam.ReplaceAllString(p, "{$1}") }
+
+func buildOpenAPI() map[string]any {
+	schemas := map[string]any{}
+	for name, v := range apiSchemas {
+		schemas[name] = jsonSchema(reflect.TypeOf(v), 0)
+	}
+	paths := map[string]map[string]any{}
+	for _, op := range apiOps {
+		p := openAPIPath(op.Path)
+		if paths[p] == nil {
+			paths[p] = map[string]any{}
+		}
+		var params []any
+		for _, m := range ginParam.FindAllStringSubmatch(op.Path, -1) {
+			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+		}
+		for _, q := range op.Query {
+			params = append(params, map[string]any{"name": q, "in": "query", "schema": map[string]any{"type": "string"}})
+		}
+		status := op.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		responses := map[string]any{}
+		ok := map[string]any{"description": http.StatusText(status)}
+		if op.Result != "" {
+			ok["content"] = content(op.Result)
+		}
+		responses[strconv.Itoa(status)] = ok
+		errBody := map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}
+		if !op.Public {
+			responses["401"] = map[string]any{"description": "Not logged in", "content": errBody}
+		}
+		if op.Admin {
+			responses["403"] = map[string]any{"description": "Administrators only", "content": errBody}
+		}
+		o := map[string]any{"summary": op.Summary, "tags": []string{op.Tag}, "responses": responses,
+			"operationId": strings.ToLower(op.Method) + strings.NewReplacer("/api/v1", "", "/", "_", ":", "", ".", "_", "-", "_").Replace(op.Path)}
+		if len(params) > 0 {
+			o["parameters"] = params
+		}
+		if op.Body != "" {
+			o["requestBody"] = map[string]any{"required": true, "content": content(op.Body)}
+		}
+		if op.Public {
+			o["security"] = []any{}
+		}
+		paths[p][strings.ToLower(op.Method)] = o
+	}
+	return map[string]any{
+		"openapi": "3.1.0",
+		"info": map[string]any{"title": "Tianyan VMS API", "version": "1",
+			"description": "Central server of Tianyan: catalog, grants, accounts, audit and live video (WHEP)."},
+		"paths": paths,
+		"components": map[string]any{
+			"schemas": schemas,
+			"securitySchemes": map[string]any{
+				"bearer": map[string]any{"type": "http", "scheme": "bearer"},
+				"cookie": map[string]any{"type": "apiKey", "in": "cookie", "name": sessionCookie},
+			},
+		},
+		"security": []any{map[string]any{"bearer": []any{}}, map[string]any{"cookie": []any{}}},
+	}
+}
+
+func content(kind string) map[string]any {
+	if strings.Contains(kind, "/") {
+		return map[string]any{kind: map[string]any{}}
+	}
+	return map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/" + kind}}}
+}
+
+var timeType = reflect.TypeOf(time.Time{})
+
+// jsonSchema describes t as JSON Schema, following encoding/json's rules
+// for field names and omitempty.
+func jsonSchema(t reflect.Type, depth int) map[string]any {
+	if depth > 6 {
+		return map[string]any{}
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == timeType {
+		return map[string]any{"type": "string", "format": "date-time"}
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return map[string]any{"type": "boolean"}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return map[string]any{"type": "integer"}
+	case reflect.Float32, reflect.Float64:
+		return map[string]any{"type": "number"}
+	case reflect.String:
+		return map[string]any{"type": "string"}
+	case reflect.Slice, reflect.Array:
+		return map[string]any{"type": "array", "items": jsonSchema(t.Elem(), depth+1)}
+	case reflect.Map:
+		return map[string]any{"type": "object", "additionalProperties": jsonSchema(t.Elem(), depth+1)}
+	case reflect.Struct:
+		props := map[string]any{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name := f.Name
+			tag := f.Tag.Get("json")
+			if tag == "-" {
+				continue
+			}
+			if n, _, _ := strings.Cut(tag, ","); n != "" {
+				name = n
+			}
+			if f.Anonymous && tag == "" && f.Type.Kind() == reflect.Struct {
+				for k, v := range jsonSchema(f.Type, depth+1)["properties"].(map[string]any) {
+					props[k] = v
+				}
+				continue
+			}
+			props[name] = jsonSchema(f.Type, depth+1)
+		}
+		return map[string]any{"type": "object", "properties": props}
+	}
+	return map[string]any{}
+}
