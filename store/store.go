@@ -49,9 +49,11 @@ var (
 	BucketAudit = []byte("audit")
 	// BucketGrants holds access grants keyed by grant ID (owned by permissions).
 	BucketGrants = []byte("grants")
+	// BucketAgents holds edge agents keyed by agent ID (owned by agents).
+	BucketAgents = []byte("agents")
 )
 
-var allBuckets = [][]byte{BucketPoints, BucketRegions, BucketUsers, BucketSessions, BucketMeta, BucketRoles, BucketTokens, BucketAudit, BucketGrants}
+var allBuckets = [][]byte{BucketPoints, BucketRegions, BucketUsers, BucketSessions, BucketMeta, BucketRoles, BucketTokens, BucketAudit, BucketGrants, BucketAgents}
 
 // ErrLocked reports that another process holds the database file lock.
 var ErrLocked = errors.New("data dir locked by another process")
@@ -165,7 +167,8 @@ func PutJSON(tx *bbolt.Tx, bucket, key []byte, v any) error {
 }
 
 // OpenFile opens a database file read-only (a backup, or the data file of
-// a stopped server) and checks that it holds every Tianyan bucket. A file
+// a stopped server) and checks that it holds Tianyan's core buckets (a
+// backup from an older version may lack newer ones; Open adds them). A file
 // that a running server holds is refused with ErrLocked after a short wait.
 func OpenFile(path string) (*DB, error) {
 	// bbolt maps the file into memory and trusts its page count: a torn
@@ -182,7 +185,7 @@ func OpenFile(path string) (*DB, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	err = b.View(func(tx *bbolt.Tx) error {
-		for _, name := range allBuckets {
+		for _, name := range [][]byte{BucketPoints, BucketUsers, BucketMeta} {
 			if tx.Bucket(name) == nil {
 				return fmt.Errorf("bucket %s missing: not a Tianyan database", name)
 			}
