@@ -89,6 +89,10 @@ func Start(cfg Config) (a *App, err error) {
 		return nil, err
 	}
 
+	if err := checkTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, err
+	}
+
 	var tlsCfg *tls.Config
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
@@ -132,11 +136,14 @@ func Start(cfg Config) (a *App, err error) {
 	api := web.New(web.Deps{
 		Audit:   a.Audit,
 		Catalog: a.Catalog, Accounts: a.Accounts, Permissions: perm, Hub: a.Hub, WebRTC: a.WebRTC,
-		Metrics:       reg,
-		PointChanged:  func(p catalog.Point) { a.Hub.SetPoint(p.ID, SourceOf(p)) },
-		PointDeleted:  a.Hub.RemovePoint,
-		SecureCookies: a.tls,
-		Logger:        a.log,
+		Metrics:        reg,
+		PointChanged:   func(p catalog.Point) { a.Hub.SetPoint(p.ID, SourceOf(p)) },
+		PointDeleted:   a.Hub.RemovePoint,
+		SecureCookies:  a.tls,
+		LoginThrottle:  cfg.LoginThrottle,
+		TrustedProxies: cfg.TrustedProxies,
+		MaxImportBytes: cfg.MaxImportBytes,
+		Logger:         a.log,
 	})
 	a.httpSrv = &http.Server{
 		Handler:           api.Handler(),
@@ -183,6 +190,20 @@ func iceServers(cfg Config) []webrtc.ICEServer {
 		out = append(out, s)
 	}
 	return out
+}
+
+// checkTrustedProxies refuses entries that are neither an IP nor a CIDR, so
+// a typo fails the start instead of silently trusting nobody.
+func checkTrustedProxies(list []string) error {
+	for _, p := range list {
+		if net.ParseIP(p) != nil {
+			continue
+		}
+		if _, _, err := net.ParseCIDR(p); err != nil {
+			return fmt.Errorf("trusted proxy %q: not an IP address or CIDR", p)
+		}
+	}
+	return nil
 }
 
 // HTTPURL is the base URL of the API.
