@@ -114,6 +114,10 @@ func Start(cfg Config) (a *App, err error) {
 		return nil, err
 	}
 
+	if err := checkTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, err
+	}
+
 	var tlsCfg *tls.Config
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
@@ -156,11 +160,14 @@ func Start(cfg Config) (a *App, err error) {
 		Audit:   a.Audit,
 		Store:   a.DB,
 		Catalog: a.Catalog, Accounts: a.Accounts, Permissions: perm, Hub: a.Hub, WebRTC: a.WebRTC,
-		Metrics:       reg,
-		PointChanged:  a.syncPoint,
-		PointDeleted:  a.removePoint,
-		SecureCookies: a.tls,
-		Logger:        a.log,
+		Metrics:        reg,
+		PointChanged:   a.syncPoint,
+		PointDeleted:   a.removePoint,
+		SecureCookies:  a.tls,
+		LoginThrottle:  cfg.LoginThrottle,
+		TrustedProxies: cfg.TrustedProxies,
+		MaxImportBytes: cfg.MaxImportBytes,
+		Logger:         a.log,
 	})
 	a.httpSrv = &http.Server{
 		Handler:           api.Handler(),
@@ -209,6 +216,20 @@ func iceServers(cfg Config) []webrtc.ICEServer {
 		out = append(out, s)
 	}
 	return out
+}
+
+// checkTrustedProxies refuses entries that are neither an IP nor a CIDR, so
+// a typo fails the start instead of silently trusting nobody.
+func checkTrustedProxies(list []string) error {
+	for _, p := range list {
+		if net.ParseIP(p) != nil {
+			continue
+		}
+		if _, _, err := net.ParseCIDR(p); err != nil {
+			return fmt.Errorf("trusted proxy %q: not an IP address or CIDR", p)
+		}
+	}
+	return nil
 }
 
 // HTTPURL is the base URL of the API.

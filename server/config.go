@@ -36,6 +36,14 @@ type Config struct {
 	// AuditRetention is how long audit records are kept (0 keeps them
 	// forever); older ones are pruned hourly, leaving the chain verifiable.
 	AuditRetention time.Duration `yaml:"audit-retention"`
+	// TrustedProxies are reverse proxies (addresses or CIDRs) whose
+	// X-Forwarded-For names the client; empty trusts none.
+	TrustedProxies []string `yaml:"trusted-proxies"`
+	// LoginThrottle overrides the login throttle (tests only); zero fields
+	// take accounts.DefaultThrottleConfig.
+	LoginThrottle accounts.ThrottleConfig `yaml:"-"`
+	// MaxImportBytes overrides the 64 MiB import bound (tests only).
+	MaxImportBytes int64 `yaml:"-"`
 	// AdminPassword is used when the first start creates user admin.
 	AdminPassword string `yaml:"-"`
 	// Argon overrides password hashing cost (tests only).

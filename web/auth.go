@@ -3,8 +3,8 @@ package web
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -29,18 +29,29 @@ func (s *Server) login(c *gin.Context) {
 	if !decodeJSON(c, &req) {
 		return
 	}
-	key := strings.ToLower(req.Username) + "|" + c.ClientIP()
-	if wait := s.throttle.blocked(key); wait > 0 {
-		c.Header("Retry-After", strings.TrimSuffix(wait.Round(time.Second).String(), "s"))
+	ip := c.ClientIP()
+	// Check before the password is even looked at: a throttled attempt
+	// costs no argon2 work and teaches the caller nothing. Unknown and
+	// existing usernames are throttled alike, so the answers do not reveal
+	// which users exist.
+	if wait, locked := s.throttle.Check(req.Username, ip, time.Now()); wait > 0 {
+		s.log.Info("login throttled", "user", req.Username, "ip", ip, "locked", locked, "wait", wait)
+		s.record(audit.Record{User: req.Username, Action: "login.throttled", ClientIP: ip,
+			Detail: map[string]string{"locked": strconv.FormatBool(locked), "retry_after_s": retryAfter(wait)}})
+		c.Header("Retry-After", retryAfter(wait))
 		fail(c, http.StatusTooManyRequests, "too_many_attempts", "too many failed logins; try again later")
 		return
 	}
 	token, exp, u, err := s.d.Accounts.Login(req.Username, req.Password)
 	if err != nil {
 		if errors.Is(err, accounts.ErrBadCredentials) {
-			s.throttle.fail(key)
-			s.log.Info("login failed", "user", req.Username, "ip", c.ClientIP())
-			s.record(audit.Record{User: req.Username, Action: "login.fail", ClientIP: c.ClientIP()})
+			locked := s.throttle.Failure(req.Username, ip, time.Now())
+			s.log.Info("login failed", "user", req.Username, "ip", ip)
+			s.record(audit.Record{User: req.Username, Action: "login.fail", ClientIP: ip})
+			if locked {
+				s.log.Warn("login locked out", "user", req.Username, "ip", ip)
+				s.record(audit.Record{User: req.Username, Action: "login.locked", ClientIP: ip})
+			}
 			fail(c, http.StatusUnauthorized, "bad_credentials", "wrong username or password")
 			return
 		}
@@ -48,14 +59,24 @@ func (s *Server) login(c *gin.Context) {
 		fail(c, http.StatusInternalServerError, "internal", "login failed")
 		return
 	}
-	s.throttle.reset(key)
-	s.log.Info("login", "user", u.Username, "ip", c.ClientIP())
-	s.record(audit.Record{User: u.Username, Action: "login.ok", ClientIP: c.ClientIP()})
+	s.throttle.Success(u.Username, ip)
+	s.log.Info("login", "user", u.Username, "ip", ip)
+	s.record(audit.Record{User: u.Username, Action: "login.ok", ClientIP: ip})
+	s.setSessionCookie(c, token, exp)
+	c.JSON(http.StatusOK, gin.H{"token": token, "expires": exp, "user": u})
+}
+
+// retryAfter renders a wait as whole seconds for Retry-After, rounded up so
+// a client that obeys it is never refused again for being a moment early.
+func retryAfter(wait time.Duration) string {
+	return strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10)
+}
+
+func (s *Server) setSessionCookie(c *gin.Context, token string, exp time.Time) {
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name: sessionCookie, Value: token, Path: "/", Expires: exp,
 		HttpOnly: true, Secure: s.d.SecureCookies, SameSite: http.SameSiteStrictMode,
 	})
-	c.JSON(http.StatusOK, gin.H{"token": token, "expires": exp, "user": u})
 }
 
 func (s *Server) logout(c *gin.Context) {
@@ -138,65 +159,4 @@ func (s *Server) rotateStreamKey(c *gin.Context) {
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, gin.H{"username": u.Username, "stream_key": k})
-}
-
-// loginThrottle blocks a user+IP after repeated failures for a cool-down.
-type loginThrottle struct {
-	max    int
-	window time.Duration
-
-	mu    sync.Mutex
-	fails map[string]*throttleEntry
-}
-
-type throttleEntry struct {
-	count int
-	first time.Time
-	until time.Time
-}
-
-func newLoginThrottle(max int, window time.Duration) *loginThrottle {
-	return &loginThrottle{max: max, window: window, fails: map[string]*throttleEntry{}}
-}
-
-func (t *loginThrottle) blocked(key string) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	e := t.fails[key]
-	if e == nil {
-		return 0
-	}
-	if d := time.Until(e.until); d > 0 {
-		return d
-	}
-	return 0
-}
-
-func (t *loginThrottle) fail(key string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := time.Now()
-	// Keep the map bounded under a spray of usernames.
-	if len(t.fails) > 100000 {
-		for k, e := range t.fails {
-			if now.Sub(e.first) > t.window && now.After(e.until) {
-				delete(t.fails, k)
-			}
-		}
-	}
-	e := t.fails[key]
-	if e == nil || now.Sub(e.first) > t.window && now.After(e.until) {
-		e = &throttleEntry{first: now}
-		t.fails[key] = e
-	}
-	e.count++
-	if e.count >= t.max {
-		e.until = now.Add(t.window)
-	}
-}
-
-func (t *loginThrottle) reset(key string) {
-	t.mu.Lock()
-	delete(t.fails, key)
-	t.mu.Unlock()
 }

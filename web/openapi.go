@@ -67,6 +67,32 @@ var apiSchemas = map[string]any{
 		Items      []audit.Record `json:"items"`
 		NextBefore uint64         `json:"next_before"`
 	}{},
+	"CreateUser":     createUserRequest{},
+	"UserPatch":      accounts.UserPatch{},
+	"Password":       passwordRequest{},
+	"ChangePassword": changePasswordRequest{},
+	"CreateToken":    createTokenRequest{},
+	"Role":           accounts.Role{},
+	"RegionCreate":   regionRequest{},
+	"RegionPatch":    regionPatch{},
+	"PointAccess": struct {
+		Point string             `json:"point"`
+		Users []pointAccessEntry `json:"users"`
+	}{},
+	"UserAccess": struct {
+		Username string         `json:"username"`
+		Total    int            `json:"total"`
+		Facets   catalog.Facets `json:"facets"`
+		Scope    catalog.Scope  `json:"scope"`
+	}{},
+	"Items": struct {
+		Items []any `json:"items"`
+	}{},
+	"ImportResult": struct {
+		Imported int  `json:"imported"`
+		Valid    int  `json:"valid"`
+		DryRun   bool `json:"dry_run"`
+	}{},
 	"GrantList": struct {
 		Items []permissions.Grant `json:"items"`
 	}{},
@@ -98,6 +124,39 @@ var apiOps = []apiOp{
 
 	{Method: "GET", Path: "/api/v1/audit", Tag: "audit", Summary: "Query the audit log (format=csv to export)", Admin: true, Query: []string{"user", "point", "action", "from", "to", "limit", "before", "format"}, Result: "AuditPage"},
 	{Method: "GET", Path: "/api/v1/audit/verify", Tag: "audit", Summary: "Walk the audit hash chain", Admin: true, Result: "AuditVerify"},
+	{Method: "POST", Path: "/api/v1/me/password", Tag: "auth", Summary: "Change the caller's password (old one required); ends the other sessions and answers a fresh token", Body: "ChangePassword", Result: "LoginResult"},
+	{Method: "GET", Path: "/api/v1/me/sessions", Tag: "auth", Summary: "The caller's sessions", Result: "Items"},
+	{Method: "DELETE", Path: "/api/v1/me/sessions", Tag: "auth", Summary: "End all of the caller's sessions"},
+	{Method: "DELETE", Path: "/api/v1/me/sessions/:id", Tag: "auth", Summary: "End one of the caller's sessions", Status: 204},
+	{Method: "GET", Path: "/api/v1/me/tokens", Tag: "auth", Summary: "The caller's API tokens (never the secrets)", Result: "Items"},
+	{Method: "POST", Path: "/api/v1/me/tokens", Tag: "auth", Summary: "Create an API token for integrations; the secret is shown once", Body: "CreateToken", Status: 201},
+	{Method: "DELETE", Path: "/api/v1/me/tokens/:id", Tag: "auth", Summary: "Revoke one of the caller's API tokens", Status: 204},
+
+	{Method: "GET", Path: "/api/v1/users", Tag: "users", Summary: "Every user", Admin: true, Result: "Items"},
+	{Method: "POST", Path: "/api/v1/users", Tag: "users", Summary: "Create a user", Admin: true, Body: "CreateUser", Status: 201, Result: "User"},
+	{Method: "GET", Path: "/api/v1/users/:name", Tag: "users", Summary: "One user", Admin: true, Result: "User"},
+	{Method: "PATCH", Path: "/api/v1/users/:name", Tag: "users", Summary: "Change display name, roles, or disable (ends sessions and tokens at once)", Admin: true, Body: "UserPatch", Result: "User"},
+	{Method: "DELETE", Path: "/api/v1/users/:name", Tag: "users", Summary: "Delete a user and their grants (409 for the last admin)", Admin: true, Status: 204},
+	{Method: "POST", Path: "/api/v1/users/:name/password", Tag: "users", Summary: "Reset a user's password", Admin: true, Body: "Password", Status: 204},
+	{Method: "GET", Path: "/api/v1/users/:name/sessions", Tag: "users", Summary: "A user's sessions", Admin: true, Result: "Items"},
+	{Method: "DELETE", Path: "/api/v1/users/:name/sessions", Tag: "users", Summary: "End all of a user's sessions", Admin: true},
+	{Method: "DELETE", Path: "/api/v1/users/:name/sessions/:id", Tag: "users", Summary: "End one session", Admin: true, Status: 204},
+	{Method: "GET", Path: "/api/v1/users/:name/tokens", Tag: "users", Summary: "A user's API tokens", Admin: true, Result: "Items"},
+	{Method: "DELETE", Path: "/api/v1/users/:name/tokens/:id", Tag: "users", Summary: "Revoke a user's API token", Admin: true, Status: 204},
+	{Method: "GET", Path: "/api/v1/users/:name/access", Tag: "grants", Summary: "What this user can see, as facets", Admin: true, Result: "UserAccess"},
+	{Method: "GET", Path: "/api/v1/roles", Tag: "users", Summary: "Every role", Admin: true, Result: "Items"},
+	{Method: "POST", Path: "/api/v1/roles", Tag: "users", Summary: "Create a role", Admin: true, Body: "Role", Status: 201, Result: "Role"},
+	{Method: "DELETE", Path: "/api/v1/roles/:name", Tag: "users", Summary: "Delete a role and its grants", Admin: true, Status: 204},
+
+	{Method: "GET", Path: "/api/v1/regions", Tag: "regions", Summary: "The region tree (district → street → community); tree=1 nests it", Query: []string{"tree"}, Result: "Items"},
+	{Method: "POST", Path: "/api/v1/regions", Tag: "regions", Summary: "Create a region", Admin: true, Body: "RegionCreate", Status: 201, Result: "Region"},
+	{Method: "GET", Path: "/api/v1/regions/:code", Tag: "regions", Summary: "One region", Result: "Region"},
+	{Method: "PATCH", Path: "/api/v1/regions/:code", Tag: "regions", Summary: "Rename or move a region", Admin: true, Body: "RegionPatch", Result: "Region"},
+	{Method: "DELETE", Path: "/api/v1/regions/:code", Tag: "regions", Summary: "Delete a region (409 while it holds points or regions)", Admin: true, Status: 204},
+	{Method: "POST", Path: "/api/v1/regions/import", Tag: "regions", Summary: "Import regions from CSV (code,name,parent); all or nothing, 422 lists every bad row", Admin: true, Query: []string{"dry_run"}, Body: "text/csv", Result: "ImportResult"},
+	{Method: "POST", Path: "/api/v1/points/import", Tag: "points", Summary: "Import points from CSV or GeoJSON; all or nothing, 422 lists every bad row", Admin: true, Query: []string{"dry_run"}, Body: "text/csv", Result: "ImportResult"},
+	{Method: "GET", Path: "/api/v1/points/export", Tag: "points", Summary: "Export the points the caller may view (camera passwords hidden)", Query: []string{"format"}, Result: "text/csv"},
+	{Method: "GET", Path: "/api/v1/points/:id/access", Tag: "grants", Summary: "Who can see this point, and through which grants", Admin: true, Result: "PointAccess"},
 	{Method: "GET", Path: "/api/v1/backup", Tag: "ops", Summary: "A consistent snapshot of the database, taken while serving", Admin: true, Result: "application/octet-stream"},
 }
 

@@ -118,7 +118,16 @@ func (s *Server) createPoint(c *gin.Context) {
 		fail(c, http.StatusForbidden, "forbidden", "not allowed to create points")
 		return
 	}
-	p, err := catalog.DecodePoint(http.MaxBytesReader(c.Writer, c.Request.Body, maxJSONBody))
+	if declaredTooLarge(c, maxJSONBody) {
+		return
+	}
+	body := limitBody(c, maxJSONBody)
+	p, err := catalog.DecodePoint(body)
+	if err != nil && body.exceeded() {
+		// DecodePoint reports the cut-off body as malformed JSON; it is too large.
+		tooLarge(c, maxJSONBody)
+		return
+	}
 	if err != nil {
 		pointError(c, err)
 		return
@@ -141,7 +150,15 @@ func (s *Server) patchPoint(c *gin.Context) {
 	if _, ok := s.visiblePoint(c, permissions.Manage); !ok {
 		return
 	}
-	patch, err := catalog.DecodePatch(http.MaxBytesReader(c.Writer, c.Request.Body, maxJSONBody))
+	if declaredTooLarge(c, maxJSONBody) {
+		return
+	}
+	body := limitBody(c, maxJSONBody)
+	patch, err := catalog.DecodePatch(body)
+	if err != nil && body.exceeded() {
+		tooLarge(c, maxJSONBody)
+		return
+	}
 	if err != nil {
 		pointError(c, err)
 		return

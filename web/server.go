@@ -43,7 +43,17 @@ type Deps struct {
 	PointDeleted func(id string)
 	// SecureCookies marks the session cookie Secure (set when serving TLS).
 	SecureCookies bool
-	Logger        *slog.Logger
+	// LoginThrottle slows and then locks repeated failed logins per user
+	// and per client address; zero fields take accounts.DefaultThrottleConfig.
+	LoginThrottle accounts.ThrottleConfig
+	// TrustedProxies are the addresses or CIDRs of reverse proxies whose
+	// X-Forwarded-For is believed. Empty trusts none: the client address is
+	// the TCP peer, so nobody can pick the address the login throttle and
+	// the audit log see by sending a header.
+	TrustedProxies []string
+	// MaxImportBytes bounds a points or regions import body; 0 means 64 MiB.
+	MaxImportBytes int64
+	Logger         *slog.Logger
 }
 
 // Server is the HTTP API.
@@ -51,7 +61,7 @@ type Server struct {
 	d        Deps
 	log      *slog.Logger
 	engine   *gin.Engine
-	throttle *loginThrottle
+	throttle *accounts.Throttle
 }
 
 // New builds the routes.
@@ -60,8 +70,17 @@ func New(d Deps) *Server {
 		d.Logger = slog.Default()
 	}
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{d: d, log: d.Logger, engine: gin.New(), throttle: newLoginThrottle(5, time.Minute)}
+	if d.MaxImportBytes <= 0 {
+		d.MaxImportBytes = defaultMaxImportBytes
+	}
+	s := &Server{d: d, log: d.Logger, engine: gin.New(), throttle: accounts.NewThrottle(d.LoginThrottle)}
 	e := s.engine
+	// gin trusts every proxy unless told otherwise, which would let any
+	// client choose its own address with X-Forwarded-For.
+	if err := e.SetTrustedProxies(d.TrustedProxies); err != nil {
+		s.log.Error("bad trusted proxies; trusting none", "err", err)
+		_ = e.SetTrustedProxies(nil)
+	}
 	e.Use(gin.Recovery(), s.accessLog())
 	e.HandleMethodNotAllowed = true
 	e.NoRoute(func(c *gin.Context) { fail(c, http.StatusNotFound, "not_found", "no such endpoint") })
@@ -95,6 +114,10 @@ func New(d Deps) *Server {
 	authed.GET("/grants", s.requireManage, s.listGrants)
 	authed.POST("/grants", s.requireManage, s.createGrant)
 	authed.DELETE("/grants/:id", s.requireManage, s.deleteGrant)
+
+	// --- regions, import/export, users, roles, sessions, tokens, access ---
+	s.adminRoutes(authed)
+	// --- end ---
 
 	if d.Metrics != nil {
 		h := promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})

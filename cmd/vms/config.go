@@ -65,6 +65,7 @@ var settings = []setting{
 	{"ice-servers", "comma-separated STUN/TURN URLs", func(c *server.Config, v string) error { c.ICEServers = list(v); return nil }},
 	{"turn-username", "TURN username", func(c *server.Config, v string) error { c.TURNUsername = v; return nil }},
 	{"turn-credential", "TURN credential", func(c *server.Config, v string) error { c.TURNCredential = v; return nil }},
+	{"trusted-proxies", "comma-separated reverse proxy IPs or CIDRs whose X-Forwarded-For is believed (default none)", func(c *server.Config, v string) error { c.TrustedProxies = list(v); return nil }},
 	{"ice-interfaces", "comma-separated interfaces for ICE host candidates (default all)", func(c *server.Config, v string) error { c.ICEInterfaces = list(v); return nil }},
 }
 

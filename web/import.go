@@ -1,0 +1,206 @@
+package web
+
+import (
+	"errors"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tianyan/vms/audit"
+	"github.com/tianyan/vms/catalog"
+	"github.com/tianyan/vms/permissions"
+)
+
+// maxReportedRows bounds the row errors one 422 answer lists, so a file of
+// 200,000 bad rows does not turn into a response larger than the upload.
+const maxReportedRows = 10_000
+
+// dryRun reads ?dry_run=; it answers 400 itself for anything but 1/0/true/false.
+func dryRun(c *gin.Context) (dry, ok bool) {
+	switch c.Query("dry_run") {
+	case "", "0", "false":
+		return false, true
+	case "1", "true":
+		return true, true
+	}
+	fail(c, http.StatusBadRequest, "bad_query", "dry_run must be 1 or 0")
+	return false, false
+}
+
+// importBody checks the media type against allowed and bounds the body at
+// MaxImportBytes, answering 415 or 413 itself.
+func (s *Server) importBody(c *gin.Context, allowed ...string) (body *limitedBody, mediaType string, ok bool) {
+	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err != nil || !slices.Contains(allowed, mt) {
+		fail(c, http.StatusUnsupportedMediaType, "bad_content_type", "send the file as "+joinOr(allowed))
+		return nil, "", false
+	}
+	if declaredTooLarge(c, s.d.MaxImportBytes) {
+		return nil, "", false
+	}
+	return limitBody(c, s.d.MaxImportBytes), mt, true
+}
+
+func joinOr(list []string) string {
+	out := ""
+	for i, s := range list {
+		switch {
+		case i == 0:
+		case i == len(list)-1:
+			out += " or "
+		default:
+			out += ", "
+		}
+		out += s
+	}
+	return out
+}
+
+// importFailed answers a failed import: 413 for a body or row count over
+// the limits, 422 listing the bad rows (nothing was written), 422 or 400
+// for a bad header or document.
+func (s *Server) importFailed(c *gin.Context, body *limitedBody, rows []catalog.RowError, err error) {
+	var ve *catalog.ValidationError
+	switch {
+	case body.exceeded():
+		tooLarge(c, s.d.MaxImportBytes)
+	case errors.Is(err, catalog.ErrTooLarge):
+		fail(c, http.StatusRequestEntityTooLarge, "too_large", err.Error())
+	case errors.Is(err, catalog.ErrTooManyRows):
+		fail(c, http.StatusRequestEntityTooLarge, "too_many_rows", err.Error())
+	case errors.Is(err, catalog.ErrRowsRejected):
+		out := gin.H{
+			"error":      apiError{Code: "rows_rejected", Message: strconv.Itoa(len(rows)) + " problems in the file; nothing was written"},
+			"rows":       rows[:min(len(rows), maxReportedRows)],
+			"rows_total": len(rows),
+		}
+		c.AbortWithStatusJSON(http.StatusUnprocessableEntity, out)
+	case errors.As(err, &ve) && ve.Field == "body":
+		failField(c, http.StatusBadRequest, "bad_json", ve.Field, ve.Message)
+	case errors.As(err, &ve):
+		failField(c, http.StatusUnprocessableEntity, "invalid", ve.Field, ve.Message)
+	default:
+		s.log.Error("import", "err", err)
+		fail(c, http.StatusInternalServerError, "internal", "import failed")
+	}
+}
+
+// importRegions answers POST /api/v1/regions/import (text/csv with header
+// code,name,parent; ?dry_run=1 checks without writing). All or nothing.
+func (s *Server) importRegions(c *gin.Context) {
+	dry, ok := dryRun(c)
+	if !ok {
+		return
+	}
+	body, _, ok := s.importBody(c, catalog.ContentTypeCSV)
+	if !ok {
+		return
+	}
+	n, rows, err := s.d.Catalog.ImportRegionsCSV(body, dry)
+	if err != nil || body.over {
+		s.importFailed(c, body, rows, err)
+		return
+	}
+	if dry {
+		c.JSON(http.StatusOK, gin.H{"valid": n, "dry_run": true})
+		return
+	}
+	by := currentUser(c).Username
+	s.log.Info("regions imported", "count", n, "by", by)
+	s.record(audit.Record{User: by, Action: "region.import", ClientIP: c.ClientIP(),
+		Detail: map[string]string{"count": strconv.Itoa(n)}})
+	c.JSON(http.StatusOK, gin.H{"imported": n})
+}
+
+// importPoints answers POST /api/v1/points/import: CSV (text/csv) or
+// GeoJSON (application/geo+json, or application/json), ?dry_run=1 checks
+// without writing. All or nothing; imported points join the streaming hub
+// at once, as created ones do.
+func (s *Server) importPoints(c *gin.Context) {
+	dry, ok := dryRun(c)
+	if !ok {
+		return
+	}
+	body, mt, ok := s.importBody(c, catalog.ContentTypeCSV, catalog.ContentTypeGeoJSON, "application/json")
+	if !ok {
+		return
+	}
+	// ImportPoints does not say which IDs it generated, so the new points
+	// are found by difference. A point created meanwhile through the API is
+	// announced twice, which the hub takes as a no-op.
+	var before map[string]bool
+	if !dry && s.d.PointChanged != nil {
+		before = s.pointIDs()
+	}
+	n, rows, err := s.d.Catalog.ImportPoints(body, mt, dry)
+	if err != nil || body.over {
+		s.importFailed(c, body, rows, err)
+		return
+	}
+	if dry {
+		c.JSON(http.StatusOK, gin.H{"valid": n, "dry_run": true})
+		return
+	}
+	if s.d.PointChanged != nil && n > 0 {
+		points, err := s.d.Catalog.List()
+		if err != nil {
+			s.log.Error("listing points after import", "err", err)
+		}
+		for _, p := range points {
+			if !before[p.ID] {
+				s.d.PointChanged(p)
+			}
+		}
+	}
+	by := currentUser(c).Username
+	s.log.Info("points imported", "count", n, "format", mt, "by", by)
+	s.record(audit.Record{User: by, Action: "point.import", ClientIP: c.ClientIP(),
+		Detail: map[string]string{"count": strconv.Itoa(n), "format": mt}})
+	c.JSON(http.StatusOK, gin.H{"imported": n})
+}
+
+func (s *Server) pointIDs() map[string]bool {
+	points, err := s.d.Catalog.List()
+	if err != nil {
+		s.log.Error("listing points before import", "err", err)
+	}
+	ids := make(map[string]bool, len(points))
+	for _, p := range points {
+		ids[p.ID] = true
+	}
+	return ids
+}
+
+// exportPoints answers GET /api/v1/points/export?format=csv|geojson with
+// the points the caller may view, as a download in the form import reads.
+// Camera passwords are always written as "***": credentials never leave
+// over HTTP, so such a file documents the catalog but re-importing it
+// needs the passwords filled in.
+func (s *Server) exportPoints(c *gin.Context) {
+	format := c.DefaultQuery("format", catalog.FormatCSV)
+	var ctype, ext string
+	switch format {
+	case catalog.FormatCSV:
+		ctype, ext = "text/csv; charset=utf-8", "csv"
+	case catalog.FormatGeoJSON:
+		ctype, ext = catalog.ContentTypeGeoJSON, "geojson"
+	default:
+		fail(c, http.StatusBadRequest, "bad_query", "format must be csv or geojson")
+		return
+	}
+	u := currentUser(c)
+	c.Header("Content-Type", ctype)
+	c.Header("Content-Disposition", `attachment; filename="tianyan-points.`+ext+`"`)
+	c.Header("Cache-Control", "no-store")
+	c.Status(http.StatusOK)
+	if err := s.d.Catalog.ExportPoints(c.Writer, format, s.d.Permissions.Scope(u, permissions.View), false); err != nil {
+		// Headers are gone; the client sees a truncated download.
+		s.log.Warn("points export", "user", u.Username, "err", err)
+		return
+	}
+	s.record(audit.Record{User: u.Username, Action: "point.export", ClientIP: c.ClientIP(),
+		Detail: map[string]string{"format": format}})
+}

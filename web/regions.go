@@ -1,0 +1,162 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tianyan/vms/audit"
+	"github.com/tianyan/vms/catalog"
+)
+
+// regionError maps catalog region errors to responses.
+func (s *Server) regionError(c *gin.Context, err error) {
+	var ve *catalog.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		failField(c, http.StatusUnprocessableEntity, "invalid", ve.Field, ve.Message)
+	case errors.Is(err, catalog.ErrRegionNotFound):
+		notFound(c, "region")
+	case errors.Is(err, catalog.ErrRegionExists):
+		fail(c, http.StatusConflict, "exists", "a region with this code exists")
+	case errors.Is(err, catalog.ErrRegionInUse):
+		fail(c, http.StatusConflict, "in_use", "the region still holds points or child regions; move or delete them first")
+	default:
+		s.log.Error("region", "err", err)
+		fail(c, http.StatusInternalServerError, "internal", "catalog error")
+	}
+}
+
+// regionNode is a region with its children, for GET /regions?tree=1.
+type regionNode struct {
+	Code     string       `json:"code"`
+	Name     string       `json:"name"`
+	Children []regionNode `json:"children,omitempty"`
+}
+
+// listRegions answers GET /api/v1/regions: every region sorted by code with
+// its parent's code, or with ?tree=1 the forest from its roots. Regions are
+// not secret (facets show the whole tree to everyone), so any user may ask.
+func (s *Server) listRegions(c *gin.Context) {
+	regions := s.d.Catalog.ListRegions()
+	switch c.Query("tree") {
+	case "", "0", "false":
+		c.JSON(http.StatusOK, gin.H{"items": regions})
+		return
+	case "1", "true":
+	default:
+		fail(c, http.StatusBadRequest, "bad_query", "tree must be 1 or 0")
+		return
+	}
+	children := map[string][]catalog.Region{}
+	known := map[string]bool{}
+	for _, r := range regions {
+		known[r.Code] = true
+	}
+	var roots []catalog.Region
+	for _, r := range regions {
+		if r.Parent == "" || !known[r.Parent] {
+			roots = append(roots, r)
+			continue
+		}
+		children[r.Parent] = append(children[r.Parent], r)
+	}
+	// The catalog refuses cycles, so the walk ends; depth is that of the
+	// administrative tree (three levels).
+	var build func(r catalog.Region) regionNode
+	build = func(r catalog.Region) regionNode {
+		n := regionNode{Code: r.Code, Name: r.Name}
+		for _, ch := range children[r.Code] {
+			n.Children = append(n.Children, build(ch))
+		}
+		return n
+	}
+	out := make([]regionNode, 0, len(roots))
+	for _, r := range roots {
+		out = append(out, build(r))
+	}
+	c.JSON(http.StatusOK, gin.H{"items": out})
+}
+
+func (s *Server) getRegion(c *gin.Context) {
+	r, err := s.d.Catalog.GetRegion(c.Param("code"))
+	if err != nil {
+		s.regionError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, r)
+}
+
+type regionRequest struct {
+	Code   string `json:"code"`
+	Name   string `json:"name"`
+	Parent string `json:"parent"`
+}
+
+func (s *Server) createRegion(c *gin.Context) {
+	var req regionRequest
+	if !decodeJSON(c, &req) {
+		return
+	}
+	r, err := s.d.Catalog.CreateRegion(catalog.Region{Code: req.Code, Name: req.Name, Parent: req.Parent})
+	if err != nil {
+		s.regionError(c, err)
+		return
+	}
+	by := currentUser(c).Username
+	s.log.Info("region created", "region", r.Code, "parent", r.Parent, "by", by)
+	s.record(audit.Record{User: by, Action: "region.create", ClientIP: c.ClientIP(),
+		Detail: map[string]string{"region": r.Code, "parent": r.Parent}})
+	c.Header("Location", "/api/v1/regions/"+r.Code)
+	c.JSON(http.StatusCreated, r)
+}
+
+// regionPatch changes a region's name or parent; absent fields stay, an
+// empty parent makes the region a root.
+type regionPatch struct {
+	Name   *string `json:"name"`
+	Parent *string `json:"parent"`
+}
+
+func (s *Server) patchRegion(c *gin.Context) {
+	cur, err := s.d.Catalog.GetRegion(c.Param("code"))
+	if err != nil {
+		s.regionError(c, err)
+		return
+	}
+	var p regionPatch
+	if !decodeJSON(c, &p) {
+		return
+	}
+	name, parent := cur.Name, cur.Parent
+	if p.Name != nil {
+		name = *p.Name
+	}
+	if p.Parent != nil {
+		parent = *p.Parent
+	}
+	r, err := s.d.Catalog.UpdateRegion(cur.Code, name, parent)
+	if err != nil {
+		s.regionError(c, err)
+		return
+	}
+	by := currentUser(c).Username
+	s.log.Info("region updated", "region", r.Code, "parent", r.Parent, "by", by)
+	s.record(audit.Record{User: by, Action: "region.update", ClientIP: c.ClientIP(),
+		Detail: map[string]string{"region": r.Code, "parent": r.Parent}})
+	c.JSON(http.StatusOK, r)
+}
+
+func (s *Server) deleteRegion(c *gin.Context) {
+	code := c.Param("code")
+	if err := s.d.Catalog.DeleteRegion(code); err != nil {
+		s.regionError(c, err)
+		return
+	}
+	by := currentUser(c).Username
+	s.log.Info("region deleted", "region", code, "by", by)
+	s.record(audit.Record{User: by, Action: "region.delete", ClientIP: c.ClientIP(),
+		Detail: map[string]string{"region": code}})
+	c.Status(http.StatusNoContent)
+}
