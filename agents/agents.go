@@ -103,7 +103,10 @@ type Registry struct {
 	opts Options
 	log  *slog.Logger
 
+	serving sync.WaitGroup // Serve calls in flight
+
 	mu     sync.Mutex
+	closed bool
 	links  map[string]*link              // agent ID → live link
 	wanted map[agentlink.RelayKey]*relay // relays someone is watching
 }

@@ -59,6 +59,13 @@ func (r *Registry) Serve(ctx context.Context, conn *websocket.Conn, a Agent, rts
 	l.rtspURL.Store(rtspURL)
 
 	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		_ = conn.Close(websocket.StatusGoingAway, "server shutting down")
+		return ErrOffline
+	}
+	r.serving.Add(1)
+	defer r.serving.Done()
 	old := r.links[a.ID]
 	r.links[a.ID] = l
 	r.mu.Unlock()
@@ -375,11 +382,12 @@ func (r *Registry) startRelay(k agentlink.RelayKey) {
 // rtspBase is where this link's agent publishes (told in Welcome).
 func (l *link) rtspBase() string { return l.rtspURL.Load().(string) }
 
-// PublishUser is the RTSP username an agent publishes with.
-func PublishUser(agentID string) string { return "agent:" + agentID }
+// PublishUser is the RTSP username an agent publishes with; "+" cannot
+// appear in user names, so it never collides with an account.
+func PublishUser(agentID string) string { return "agent+" + agentID }
 
 // AgentOfUser returns the agent ID of an RTSP publish username.
-func AgentOfUser(user string) (string, bool) { return strings.CutPrefix(user, "agent:") }
+func AgentOfUser(user string) (string, bool) { return strings.CutPrefix(user, "agent+") }
 
 // VerifyPublish checks an agent's RTSP publish credentials: verify is
 // asked for each one-time secret the agent currently holds (Digest never
@@ -405,17 +413,15 @@ func (r *Registry) VerifyPublish(agentID string, verify func(secret string) bool
 	return false
 }
 
-// MayPublish reports whether agentID may publish pointID now: the point is
-// bound to it, and it is connected and not revoked.
+// MayPublish reports whether agentID may publish pointID: the point is
+// bound to it and the agent is not revoked. (A publish outlives a short
+// control-link outage; new publishes also need VerifyPublish.)
 func (r *Registry) MayPublish(agentID, pointID string) bool {
 	b, ok := r.opts.Binding(pointID)
 	if !ok || b.Agent != agentID {
 		return false
 	}
-	r.mu.Lock()
-	_, online := r.links[agentID]
-	r.mu.Unlock()
-	return online && r.Exists(agentID)
+	return r.Exists(agentID)
 }
 
 // request sends a request to an agent and waits for its reply.
@@ -492,9 +498,10 @@ func (r *Registry) Rediscover(agentID string) error {
 	return l.enqueue(msg)
 }
 
-// Close cuts every link (server shutdown); Serve calls return.
+// Close cuts every link (server shutdown) and waits for the Serve calls.
 func (r *Registry) Close() {
 	r.mu.Lock()
+	r.closed = true
 	links := make([]*link, 0, len(r.links))
 	for _, l := range r.links {
 		links = append(links, l)
@@ -503,4 +510,5 @@ func (r *Registry) Close() {
 	for _, l := range links {
 		l.close("server shutting down")
 	}
+	r.serving.Wait()
 }

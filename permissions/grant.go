@@ -135,17 +135,43 @@ func Allows(grants []Grant, u accounts.User, a Action, p catalog.Point, regionPa
 		return true
 	}
 	for _, g := range grants {
-		if !g.AppliesTo(u) || !g.ValidAt(now) || !slices.Contains(g.Actions, a) || p.Level > g.MaxLevel {
-			continue
-		}
-		if !slices.Contains(g.Categories, catalog.Wildcard) && !slices.Contains(g.Categories, p.Category) {
-			continue
-		}
-		if slices.Contains(g.Regions, catalog.Wildcard) || slices.ContainsFunc(regionPath, func(r string) bool { return slices.Contains(g.Regions, r) }) {
+		if g.covers(u, a, p, regionPath, now) {
 			return true
 		}
 	}
 	return false
+}
+
+// covers reports whether this one grant lets u do a on p now.
+func (g Grant) covers(u accounts.User, a Action, p catalog.Point, regionPath []string, now time.Time) bool {
+	if !g.AppliesTo(u) || !g.ValidAt(now) || !slices.Contains(g.Actions, a) || p.Level > g.MaxLevel {
+		return false
+	}
+	if !slices.Contains(g.Categories, catalog.Wildcard) && !slices.Contains(g.Categories, p.Category) {
+		return false
+	}
+	return slices.Contains(g.Regions, catalog.Wildcard) || slices.ContainsFunc(regionPath, func(r string) bool { return slices.Contains(g.Regions, r) })
+}
+
+// AdminPTZPriority is the PTZ priority of administrators: above any grant's.
+const AdminPTZPriority = 1 << 30
+
+// PTZPriorityOf is the highest ptz_priority among the grants that let u
+// steer p now; -1 if none does.
+func PTZPriorityOf(grants []Grant, u accounts.User, p catalog.Point, regionPath []string, now time.Time) int {
+	if u.Disabled {
+		return -1
+	}
+	if u.IsAdmin() {
+		return AdminPTZPriority
+	}
+	best := -1
+	for _, g := range grants {
+		if g.covers(u, PTZ, p, regionPath, now) && g.PTZPriority > best {
+			best = g.PTZPriority
+		}
+	}
+	return best
 }
 
 // ScopeOf turns u's grants for a into a catalog.Scope, so lists and facets

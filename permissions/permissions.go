@@ -72,6 +72,18 @@ func (d *Decider) Can(u accounts.User, a Action, p catalog.Point) bool {
 	return Allows(d.snapshot(), u, a, p, d.cat.RegionPath(p.Region), time.Now())
 }
 
+// PTZPriority is u's priority for steering p (see PTZArbiter).
+func (d *Decider) PTZPriority(u accounts.User, p catalog.Point) int {
+	return PTZPriorityOf(d.snapshot(), u, p, d.cat.RegionPath(p.Region), time.Now())
+}
+
+// MayProvisionSomewhere reports whether u holds any valid provision grant
+// (a cheap first check before a point's own attributes are known).
+func (d *Decider) MayProvisionSomewhere(u accounts.User) bool {
+	s := d.Scope(u, Provision)
+	return s.All || len(s.Rules) > 0
+}
+
 // Scope is what u may do a on, for lists and facets.
 func (d *Decider) Scope(u accounts.User, a Action) catalog.Scope {
 	return ScopeOf(d.snapshot(), u, a, time.Now())

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/tianyan/vms/accounts"
+	"github.com/tianyan/vms/agents"
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
@@ -36,6 +37,9 @@ type App struct {
 	Hub      *streaming.Hub
 	WebRTC   *streaming.WebRTC
 	RTSP     *streaming.RTSPServer
+	Agents   *agents.Registry
+
+	bindings *agentBindings
 
 	httpSrv *http.Server
 	httpLn  net.Listener
@@ -52,26 +56,41 @@ type App struct {
 
 // SourceOf translates a catalog point's main source into what the hub needs.
 func SourceOf(p catalog.Point) streaming.SourceConfig {
-	return sourceConfig(p.Main, p.OnDemand)
+	return sourceConfig(p, p.Main)
 }
 
-func sourceConfig(s catalog.Source, onDemand bool) streaming.SourceConfig {
-	return streaming.SourceConfig{Type: s.Type, URL: s.URL, Transport: s.Transport, OnDemand: onDemand}
+// sourceConfig: a point behind an edge agent is published by the agent on
+// demand (the centre cannot reach the camera's LAN); any other point is
+// pulled or published as its source says.
+func sourceConfig(p catalog.Point, s catalog.Source) streaming.SourceConfig {
+	if p.Agent != "" {
+		return streaming.SourceConfig{Type: streaming.SourcePublish, OnDemand: true}
+	}
+	return streaming.SourceConfig{Type: s.Type, URL: s.URL, Transport: s.Transport, OnDemand: p.OnDemand}
 }
 
 // syncPoint keeps the hub's paths for p (main, and sub when p has one) in
 // step with the catalog.
 func (a *App) syncPoint(p catalog.Point) {
+	if old := a.bindings.set(p.ID, p.Agent); old != p.Agent && old != "" {
+		a.Agents.PointsChanged(old)
+	}
+	if p.Agent != "" {
+		a.Agents.PointsChanged(p.Agent)
+	}
 	a.Hub.SetPoint(p.ID, SourceOf(p))
 	sub := streaming.PathKey(p.ID, streaming.ProfileSub)
 	if p.Sub != nil {
-		a.Hub.SetPoint(sub, sourceConfig(*p.Sub, p.OnDemand))
+		a.Hub.SetPoint(sub, sourceConfig(p, *p.Sub))
 	} else {
 		a.Hub.RemovePoint(sub)
 	}
 }
 
 func (a *App) removePoint(id string) {
+	if old := a.bindings.set(id, ""); old != "" {
+		a.Agents.PointsChanged(old)
+	}
 	a.Hub.RemovePoint(id)
 	a.Hub.RemovePoint(streaming.PathKey(id, streaming.ProfileSub))
 }
@@ -128,7 +147,17 @@ func Start(cfg Config) (a *App, err error) {
 		a.tls = true
 	}
 
-	a.Hub = streaming.NewHub(streaming.HubConfig{IdleGrace: cfg.IdleGrace, StartTimeout: cfg.StartTimeout, Logger: a.log})
+	points, err := a.Catalog.List()
+	if err != nil {
+		return nil, err
+	}
+	a.bindings = newAgentBindings(a.Catalog, points)
+	a.Agents = agents.New(a.DB, agents.Options{
+		Binding: a.bindings.binding, PointsOf: a.bindings.pointsOf,
+		OnPointHealth: a.setPointHealth, OnRevoke: a.cutAgentPublishes, Logger: a.log,
+	})
+	a.Hub = streaming.NewHub(streaming.HubConfig{IdleGrace: cfg.IdleGrace, StartTimeout: cfg.StartTimeout, Logger: a.log,
+		Demander: hubDemander{reg: func() *agents.Registry { return a.Agents }}})
 	a.WebRTC, err = streaming.NewWebRTC(streaming.WebRTCConfig{
 		ListenAddr: cfg.WebRTCAddr, PublicIPs: cfg.PublicIPs, Interfaces: cfg.ICEInterfaces,
 		ICEServers: iceServers(cfg), Logger: a.log,
@@ -138,17 +167,13 @@ func Start(cfg Config) (a *App, err error) {
 	}
 	a.RTSP, err = streaming.NewRTSPServer(a.Hub, streaming.RTSPServerConfig{
 		Address: cfg.RTSPAddr, TLS: tlsCfg, Logger: a.log,
-		Authorizer: &rtspAuthorizer{acc: a.Accounts, cat: a.Catalog, perm: perm},
+		Authorizer: &rtspAuthorizer{agents: a.Agents, acc: a.Accounts, cat: a.Catalog, perm: perm},
 		OnSession:  a.auditRTSP,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rtsp: %w", err)
 	}
 
-	points, err := a.Catalog.List()
-	if err != nil {
-		return nil, err
-	}
 	for _, p := range points {
 		a.syncPoint(p)
 	}
@@ -157,8 +182,9 @@ func Start(cfg Config) (a *App, err error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newStreamCollector(a.Hub, a.WebRTC))
 	api := web.New(web.Deps{
-		Audit:   a.Audit,
-		Store:   a.DB,
+		Audit:  a.Audit,
+		Store:  a.DB,
+		Agents: a.Agents, AgentRTSPURL: a.agentRTSPURL, PTZ: permissions.NewPTZArbiter(0),
 		Catalog: a.Catalog, Accounts: a.Accounts, Permissions: perm, Hub: a.Hub, WebRTC: a.WebRTC,
 		Metrics:        reg,
 		PointChanged:   a.syncPoint,
@@ -252,6 +278,10 @@ func (a *App) Wait() <-chan error { return a.httpErr }
 // Close stops accepting, ends sessions and sources, and closes the store,
 // in that order. It waits for every goroutine the app owns.
 func (a *App) Close(ctx context.Context) {
+	if a.Agents != nil {
+		// Links are hijacked connections Shutdown does not wait for.
+		a.Agents.Close()
+	}
 	if a.httpSrv != nil {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_ = a.httpSrv.Shutdown(sctx)

@@ -44,6 +44,9 @@ type Config struct {
 	LoginThrottle accounts.ThrottleConfig `yaml:"-"`
 	// MaxImportBytes overrides the 64 MiB import bound (tests only).
 	MaxImportBytes int64 `yaml:"-"`
+	// AgentRTSPURL is where edge agents publish (e.g. rtsps://vms.example:8554)
+	// when the host they dial the API by is not right for RTSP.
+	AgentRTSPURL string `yaml:"agent-rtsp-url"`
 	// AdminPassword is used when the first start creates user admin.
 	AdminPassword string `yaml:"-"`
 	// Argon overrides password hashing cost (tests only).

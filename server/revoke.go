@@ -3,6 +3,7 @@ package server
 import (
 	"time"
 
+	"github.com/tianyan/vms/agents"
 	"github.com/tianyan/vms/permissions"
 	"github.com/tianyan/vms/streaming"
 )
@@ -36,6 +37,13 @@ func (a *App) watchGrants(perm *permissions.Decider) {
 				action = permissions.Publish
 			}
 			pointID, _ := streaming.SplitPathKey(s.PointID)
+			if id, ok := agents.AgentOfUser(s.User); ok {
+				if !a.Agents.MayPublish(id, pointID) {
+					a.log.Info("agent publish ended: agent revoked, offline or unbound", "point", s.PointID, "agent", id)
+					s.Close()
+				}
+				continue
+			}
 			if !a.stillAllowed(perm, s.User, action, pointID) {
 				a.log.Info("rtsp session ended: access revoked", "point", s.PointID, "user", s.User, "publisher", s.Publisher)
 				s.Close()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"github.com/tianyan/vms/accounts"
+	"github.com/tianyan/vms/agents"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
 	"github.com/tianyan/vms/streaming"
@@ -11,12 +12,20 @@ import (
 // never stored in a form Digest could use) or the user's stream key (Basic
 // or Digest), and asks permissions for every read and publish.
 type rtspAuthorizer struct {
-	acc  *accounts.Accounts
-	cat  *catalog.Catalog
-	perm *permissions.Decider
+	agents *agents.Registry
+	acc    *accounts.Accounts
+	cat    *catalog.Catalog
+	perm   *permissions.Decider
 }
 
 func (a *rtspAuthorizer) AuthenticateRTSP(c *streaming.RTSPCredentials) (string, error) {
+	// Edge agents publish with a one-time secret per relay.
+	if id, ok := agents.AgentOfUser(c.Username); ok {
+		if a.agents != nil && a.agents.VerifyPublish(id, c.VerifySecret) {
+			return c.Username, nil
+		}
+		return "", streaming.ErrUnauthenticated
+	}
 	if pw, ok := c.BasicPassword(); ok {
 		if u, err := a.acc.Authenticate(c.Username, pw); err == nil {
 			return u.Username, nil
@@ -38,6 +47,13 @@ func (a *rtspAuthorizer) AuthenticateRTSP(c *streaming.RTSPCredentials) (string,
 
 func (a *rtspAuthorizer) AuthorizeRTSP(user, action, key string) error {
 	pointID, profile := streaming.SplitPathKey(key)
+	if id, ok := agents.AgentOfUser(user); ok {
+		// An agent publishes the points bound to it, and nothing else.
+		if action == streaming.ActionPublish && a.agents.MayPublish(id, pointID) {
+			return nil
+		}
+		return streaming.ErrForbidden
+	}
 	u, err := a.acc.GetUser(user)
 	if err != nil {
 		return streaming.ErrUnauthenticated

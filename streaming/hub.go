@@ -313,10 +313,15 @@ func (p *path) acquire(ctx context.Context) (*Stream, func(), error) {
 					release()
 					return nil, nil, ErrNotPublishing
 				}
-				if !p.demanded {
-					p.demanded = true
-					go d.Demand(p.id)
-				}
+				// Every reader waiting for a publisher asks again: a
+				// request lost with a dropped agent link is then retried
+				// by the next viewer. Demanders make repeats cheap.
+				p.demanded = true
+				p.hub.wg.Add(1)
+				go func() {
+					defer p.hub.wg.Done()
+					d.Demand(p.id)
+				}()
 			}
 		}
 	}
@@ -371,7 +376,12 @@ func (p *path) idle() {
 	p.endStreamLocked()
 	if p.demanded && p.hub.cfg.Demander != nil {
 		p.demanded = false
-		go p.hub.cfg.Demander.Undemand(p.id)
+		d := p.hub.cfg.Demander
+		p.hub.wg.Add(1)
+		go func() {
+			defer p.hub.wg.Done()
+			d.Undemand(p.id)
+		}()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -113,8 +114,14 @@ func (s *Server) getPoint(c *gin.Context) {
 	c.JSON(http.StatusOK, p.Redacted())
 }
 
+// createPoint answers POST /api/v1/points. Administrators create any
+// point; a technician with the provision grant for the point's category,
+// region and level creates points bound to an edge agent (the agent's
+// provisioning page does this with the technician's login).
 func (s *Server) createPoint(c *gin.Context) {
-	if !s.d.Permissions.CanManage(currentUser(c)) {
+	u := currentUser(c)
+	admin := s.d.Permissions.CanManage(u)
+	if !admin && !s.d.Permissions.MayProvisionSomewhere(u) {
 		fail(c, http.StatusForbidden, "forbidden", "not allowed to create points")
 		return
 	}
@@ -132,13 +139,27 @@ func (s *Server) createPoint(c *gin.Context) {
 		pointError(c, err)
 		return
 	}
+	if !admin {
+		if p.Agent == "" {
+			fail(c, http.StatusForbidden, "forbidden", "technicians provision cameras through an edge agent")
+			return
+		}
+		if !s.d.Permissions.Can(u, permissions.Provision, p) {
+			fail(c, http.StatusForbidden, "forbidden", "no provision grant for this category, region and level")
+			return
+		}
+	}
+	if !s.checkAgentBinding(c, p) {
+		return
+	}
 	p, err = s.d.Catalog.Create(p)
 	if err != nil {
 		pointError(c, err)
 		return
 	}
-	s.log.Info("point created", "point", p.ID, "by", currentUser(c).Username, "main", p.Main)
-	s.record(audit.Record{User: currentUser(c).Username, Action: "point.create", Point: p.ID, ClientIP: c.ClientIP()})
+	s.log.Info("point created", "point", p.ID, "by", u.Username, "agent", p.Agent)
+	s.record(audit.Record{User: u.Username, Action: "point.create", Point: p.ID, ClientIP: c.ClientIP(),
+		Detail: map[string]string{"agent": p.Agent, "camera": p.Camera}})
 	if s.d.PointChanged != nil {
 		s.d.PointChanged(p)
 	}
@@ -161,6 +182,9 @@ func (s *Server) patchPoint(c *gin.Context) {
 	}
 	if err != nil {
 		pointError(c, err)
+		return
+	}
+	if patch.Agent != nil && !s.checkAgentBinding(c, catalog.Point{Agent: strings.TrimSpace(*patch.Agent)}) {
 		return
 	}
 	p, err := s.d.Catalog.Update(c.Param("id"), patch)

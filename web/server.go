@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tianyan/vms/accounts"
+	"github.com/tianyan/vms/agents"
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
@@ -38,6 +39,13 @@ type Deps struct {
 	Audit *audit.Log
 	// Store is snapshotted by GET /api/v1/backup.
 	Store *store.DB
+	// Agents are the edge agents (enrollment, control links, camera
+	// actions); nil serves no agent routes.
+	Agents *agents.Registry
+	// AgentRTSPURL tells an agent where to publish, from its connect request.
+	AgentRTSPURL func(r *http.Request) string
+	// PTZ arbitrates between users steering the same camera.
+	PTZ *permissions.PTZArbiter
 	// PointChanged and PointDeleted keep the streaming hub in step with the catalog.
 	PointChanged func(catalog.Point)
 	PointDeleted func(id string)
@@ -117,6 +125,7 @@ func New(d Deps) *Server {
 
 	// --- regions, import/export, users, roles, sessions, tokens, access ---
 	s.adminRoutes(authed)
+	s.agentRoutes(api, authed)
 	// --- end ---
 
 	if d.Metrics != nil {

@@ -62,6 +62,7 @@ var settings = []setting{
 		c.AuditRetention = d
 		return nil
 	}},
+	{"agent-rtsp-url", "RTSP base URL edge agents publish to (default: the host they connect by, RTSP port)", func(c *server.Config, v string) error { c.AgentRTSPURL = v; return nil }},
 	{"ice-servers", "comma-separated STUN/TURN URLs", func(c *server.Config, v string) error { c.ICEServers = list(v); return nil }},
 	{"turn-username", "TURN username", func(c *server.Config, v string) error { c.TURNUsername = v; return nil }},
 	{"turn-credential", "TURN credential", func(c *server.Config, v string) error { c.TURNCredential = v; return nil }},

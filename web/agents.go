@@ -1,0 +1,264 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/gin-gonic/gin"
+
+	"github.com/tianyan/vms/agentlink"
+	"github.com/tianyan/vms/agents"
+	"github.com/tianyan/vms/audit"
+	"github.com/tianyan/vms/catalog"
+	"github.com/tianyan/vms/permissions"
+)
+
+// agentRoutes registers edge-agent administration, enrollment, the agents'
+// control link, and the camera actions that travel through agents.
+func (s *Server) agentRoutes(api, authed *gin.RouterGroup) {
+	if s.d.Agents == nil {
+		return
+	}
+	admin := s.requireManage
+	// Public: the code or the agent's credentials are the authentication.
+	api.POST("/agents/enroll", s.enrollAgent)
+	api.GET("/agents/connect", s.agentConnect)
+
+	authed.POST("/agents", admin, s.createAgent)
+	authed.GET("/agents", admin, s.listAgents)
+	authed.GET("/agents/:id", admin, s.getAgent)
+	authed.POST("/agents/:id/revoke", admin, s.revokeAgent)
+	authed.POST("/agents/:id/rediscover", admin, s.rediscoverAgent)
+	authed.DELETE("/agents/:id", admin, s.deleteAgent)
+
+	authed.POST("/points/:id/ptz", s.pointPTZ)
+	authed.GET("/points/:id/snapshot.jpg", s.pointSnapshot)
+}
+
+func (s *Server) agentError(c *gin.Context, err error) {
+	switch {
+	case errors.Is(err, agents.ErrNotFound):
+		notFound(c, "agent")
+	case errors.Is(err, agents.ErrInvalid):
+		fail(c, http.StatusUnprocessableEntity, "invalid", err.Error())
+	case errors.Is(err, agents.ErrOffline):
+		fail(c, http.StatusServiceUnavailable, "agent_offline", "the edge agent of this camera is not connected")
+	case errors.Is(err, agents.ErrAgentTimeout):
+		fail(c, http.StatusGatewayTimeout, "agent_timeout", "the edge agent did not answer in time")
+	default:
+		s.log.Warn("agent request failed", "err", err)
+		fail(c, http.StatusBadGateway, "camera_error", err.Error())
+	}
+}
+
+type createAgentRequest struct {
+	Name string `json:"name"`
+}
+
+func (s *Server) createAgent(c *gin.Context) {
+	var req createAgentRequest
+	if !decodeJSON(c, &req) {
+		return
+	}
+	by := currentUser(c).Username
+	a, code, exp, err := s.d.Agents.Create(req.Name, by)
+	if err != nil {
+		s.agentError(c, err)
+		return
+	}
+	s.record(audit.Record{User: by, Action: "agent.create", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": a.ID, "name": a.Name}})
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusCreated, gin.H{"agent": a, "enrollment_code": code, "expires": exp})
+}
+
+func (s *Server) listAgents(c *gin.Context) {
+	list, err := s.d.Agents.List()
+	if err != nil {
+		fail(c, http.StatusInternalServerError, "internal", "cannot list agents")
+		return
+	}
+	if list == nil {
+		list = []agents.Agent{}
+	}
+	c.JSON(http.StatusOK, gin.H{"items": list})
+}
+
+func (s *Server) getAgent(c *gin.Context) {
+	a, err := s.d.Agents.Get(c.Param("id"))
+	if err != nil {
+		s.agentError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, a)
+}
+
+func (s *Server) revokeAgent(c *gin.Context) {
+	if err := s.d.Agents.Revoke(c.Param("id")); err != nil {
+		s.agentError(c, err)
+		return
+	}
+	s.record(audit.Record{User: currentUser(c).Username, Action: "agent.revoke", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": c.Param("id")}})
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) deleteAgent(c *gin.Context) {
+	if err := s.d.Agents.Delete(c.Param("id")); err != nil {
+		if errors.Is(err, agents.ErrInvalid) {
+			fail(c, http.StatusConflict, "not_revoked", err.Error())
+			return
+		}
+		s.agentError(c, err)
+		return
+	}
+	s.record(audit.Record{User: currentUser(c).Username, Action: "agent.delete", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": c.Param("id")}})
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) rediscoverAgent(c *gin.Context) {
+	if err := s.d.Agents.Rediscover(c.Param("id")); err != nil {
+		s.agentError(c, err)
+		return
+	}
+	c.Status(http.StatusAccepted)
+}
+
+func (s *Server) enrollAgent(c *gin.Context) {
+	var req agentlink.EnrollRequest
+	if !decodeJSON(c, &req) {
+		return
+	}
+	// Codes are 100-bit and single-use; the login throttle keyed by IP
+	// still slows anyone spraying guesses.
+	ip := c.ClientIP()
+	if wait, _ := s.throttle.Check("agent-enroll", ip, time.Now()); wait > 0 {
+		c.Header("Retry-After", retryAfter(wait))
+		fail(c, http.StatusTooManyRequests, "too_many_attempts", "too many failed enrollments; try again later")
+		return
+	}
+	res, err := s.d.Agents.Enroll(req.Code, req.Hostname)
+	if err != nil {
+		s.throttle.Failure("agent-enroll", ip, time.Now())
+		s.record(audit.Record{Action: "agent.enroll_fail", ClientIP: ip})
+		fail(c, http.StatusUnauthorized, "bad_code", "enrollment code unknown, used or expired")
+		return
+	}
+	s.record(audit.Record{Action: "agent.enroll", ClientIP: ip, Detail: map[string]string{"agent": res.AgentID, "hostname": req.Hostname}})
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, res)
+}
+
+// agentConnect upgrades an agent's authenticated request to its control
+// link and serves it until it drops.
+func (s *Server) agentConnect(c *gin.Context) {
+	id, secret, ok := c.Request.BasicAuth()
+	if !ok {
+		c.Header("WWW-Authenticate", `Basic realm="tianyan-agent"`)
+		fail(c, http.StatusUnauthorized, "unauthenticated", "agent credentials required")
+		return
+	}
+	a, err := s.d.Agents.Authenticate(id, secret)
+	if err != nil {
+		s.log.Info("agent refused", "agent", id, "ip", c.ClientIP(), "err", err)
+		code := http.StatusUnauthorized
+		if errors.Is(err, agents.ErrRevoked) {
+			code = http.StatusForbidden
+		}
+		fail(c, code, "agent_refused", err.Error())
+		return
+	}
+	// The HTTP server's read/write timeouts must not cut a long-lived link;
+	// the link has its own heartbeat deadline.
+	rc := http.NewResponseController(c.Writer)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	conn, err := websocket.Accept(c.Writer, c.Request, &websocket.AcceptOptions{})
+	if err != nil {
+		return // Accept has answered
+	}
+	rtspURL := ""
+	if s.d.AgentRTSPURL != nil {
+		rtspURL = s.d.AgentRTSPURL(c.Request)
+	}
+	_ = s.d.Agents.Serve(context.WithoutCancel(c.Request.Context()), conn, a, rtspURL)
+}
+
+// pointPTZ answers POST /api/v1/points/{id}/ptz: steer the camera through
+// its agent, under the ptz grant and the PTZ lease of higher priority.
+func (s *Server) pointPTZ(c *gin.Context) {
+	p, ok := s.visiblePoint(c, permissions.PTZ)
+	if !ok {
+		return
+	}
+	if !p.PTZ || p.Agent == "" {
+		fail(c, http.StatusConflict, "no_ptz", "this point has no PTZ through an edge agent")
+		return
+	}
+	var req agentlink.PTZRequest
+	if !decodeJSON(c, &req) {
+		return
+	}
+	req.Camera = p.Camera
+	if err := req.Validate(); err != nil {
+		fail(c, http.StatusUnprocessableEntity, "invalid", err.Error())
+		return
+	}
+	u := currentUser(c)
+	if s.d.PTZ != nil {
+		if ok, holder := s.d.PTZ.Acquire(p.ID, u.Username, s.d.Permissions.PTZPriority(u, p), time.Now()); !ok {
+			fail(c, http.StatusConflict, "ptz_busy", "PTZ is held by "+holder)
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 10*time.Second)
+	defer cancel()
+	if err := s.d.Agents.PTZ(ctx, p.Agent, req); err != nil {
+		s.agentError(c, err)
+		return
+	}
+	s.record(audit.Record{User: u.Username, Action: "ptz." + req.Op, Point: p.ID, ClientIP: c.ClientIP()})
+	c.Status(http.StatusNoContent)
+}
+
+// pointSnapshot answers GET /api/v1/points/{id}/snapshot.jpg through the
+// point's agent, under the snapshot grant.
+func (s *Server) pointSnapshot(c *gin.Context) {
+	p, ok := s.visiblePoint(c, permissions.Snapshot)
+	if !ok {
+		return
+	}
+	if p.Agent == "" {
+		fail(c, http.StatusNotFound, "no_snapshot", "snapshots come from cameras behind an edge agent")
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 10*time.Second)
+	defer cancel()
+	snap, err := s.d.Agents.Snapshot(ctx, p.Agent, p.Camera)
+	if err != nil {
+		s.agentError(c, err)
+		return
+	}
+	if !strings.HasPrefix(snap.ContentType, "image/") {
+		fail(c, http.StatusBadGateway, "camera_error", "the camera's snapshot is not an image")
+		return
+	}
+	s.record(audit.Record{User: currentUser(c).Username, Action: "snapshot", Point: p.ID, ClientIP: c.ClientIP()})
+	c.Header("Cache-Control", "private, no-store")
+	c.Data(http.StatusOK, snap.ContentType, snap.Data)
+}
+
+// checkAgentBinding refuses a point bound to an agent that does not exist
+// or was revoked.
+func (s *Server) checkAgentBinding(c *gin.Context, p catalog.Point) bool {
+	if p.Agent == "" {
+		return true
+	}
+	if s.d.Agents == nil || !s.d.Agents.Exists(p.Agent) {
+		failField(c, http.StatusUnprocessableEntity, "invalid", "agent", "no such edge agent (or it was revoked)")
+		return false
+	}
+	return true
+}
