@@ -1,0 +1,241 @@
+// Command edge-agent runs on a field LAN beside the cameras.
+//
+//	edge-agent enroll --server URL --code CODE   store long-lived credentials
+//	edge-agent run                               keep the control link, relay on demand
+//	edge-agent discover [--json]                 find ONVIF cameras
+//	edge-agent add --xaddr X ...                 provision a camera as a point
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tianyan/vms/edge"
+)
+
+func usage() {
+	fmt.Fprintln(os.Stderr, `usage: edge-agent <command> [flags]
+
+commands:
+  enroll    --server URL --code CODE: trade an enrollment code for credentials
+  run       keep the control link to the centre, relay cameras on demand, serve the provisioning page
+  discover  find ONVIF cameras (--json, --iface, --cidr, --user/--pass to probe them)
+  add       probe a camera and register it at the centre as a point bound to this agent
+
+run "edge-agent <command> -h" for the flags of a command`)
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	slog.SetDefault(log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "enroll":
+		err = enroll(ctx, os.Args[2:])
+	case "run":
+		err = run(ctx, os.Args[2:], log)
+	case "discover":
+		err = discover(ctx, os.Args[2:])
+	case "add":
+		err = add(ctx, os.Args[2:], log)
+	case "-h", "--help", "help":
+		usage()
+		return
+	default:
+		usage()
+		os.Exit(2)
+	}
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "edge-agent:", err)
+		os.Exit(1)
+	}
+}
+
+func stateFlag(fs *flag.FlagSet) *string {
+	def := os.Getenv("EDGE_STATE")
+	if def == "" {
+		def = "./edge-state"
+	}
+	return fs.String("state", def, "state directory: credentials (0600) and camera book (env EDGE_STATE)")
+}
+
+// list splits a repeatable comma-separated flag value.
+type list []string
+
+func (l *list) String() string { return strings.Join(*l, ",") }
+func (l *list) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+func discoveryFlags(fs *flag.FlagSet) *edge.DiscoveryConfig {
+	d := &edge.DiscoveryConfig{}
+	fs.Var((*list)(&d.Interfaces), "iface", "interface to multicast probes on (repeatable; default all)")
+	fs.Var((*list)(&d.CIDRs), "cidr", "IPv4 range to sweep with unicast probes, e.g. 10.2.0.0/24 (repeatable)")
+	fs.StringVar(&d.MulticastIP, "multicast-ip", "", "pin the multicast interface by address (e.g. 127.0.0.1)")
+	fs.IntVar(&d.Port, "discovery-port", 0, "WS-Discovery UDP port (default 3702)")
+	fs.DurationVar(&d.Timeout, "discovery-timeout", 3*time.Second, "how long to collect multicast replies")
+	return d
+}
+
+func enroll(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("enroll", flag.ContinueOnError)
+	server := fs.String("server", "", "central server URL, e.g. https://vms.example:8080 (required)")
+	code := fs.String("code", "", "one-time enrollment code from the admin UI (required)")
+	state := stateFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *server == "" || *code == "" {
+		return errors.New("enroll: --server and --code are required")
+	}
+	host, _ := os.Hostname()
+	c, err := edge.Enroll(ctx, nil, *server, *code, host)
+	if err != nil {
+		return err
+	}
+	if err := c.Save(*state); err != nil {
+		return err
+	}
+	fmt.Printf("enrolled as agent %s; credentials in %s\n", c.AgentID, *state)
+	return nil
+}
+
+func run(ctx context.Context, args []string, log *slog.Logger) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	state := stateFlag(fs)
+	d := discoveryFlags(fs)
+	ui := fs.String("ui", "127.0.0.1:8091", "provisioning page address (empty: none)")
+	rediscover := fs.Duration("rediscover", 5*time.Minute, "how often to look for cameras again (0: only on request)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	creds, err := edge.LoadCredentials(*state)
+	if err != nil {
+		return err
+	}
+	book := edge.NewCameraBook(*state, log)
+	book.SetDiscovery(*d)
+	agent := edge.New(edge.Config{Credentials: creds, StateDir: *state, Cameras: book, Logger: log})
+	return edge.RunAll(ctx, agent, edge.RunOptions{UIAddr: *ui, RediscoverEvery: *rediscover, Logger: log})
+}
+
+func discover(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("discover", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	d := discoveryFlags(fs)
+	user := fs.String("user", "", "camera username (probe each camera)")
+	pass := fs.String("pass", "", "camera password (or env EDGE_CAMERA_PASSWORD)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *pass == "" {
+		*pass = os.Getenv("EDGE_CAMERA_PASSWORD")
+	}
+	dctx, cancel := context.WithTimeout(ctx, d.Timeout+2*time.Minute)
+	defer cancel()
+	found, err := edge.DiscoverCameras(dctx, *d, *user, *pass)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(found)
+	}
+	for _, c := range found {
+		line := fmt.Sprintf("%-15s %s %s %s", c.IP, c.XAddr, c.Manufacturer, c.Model)
+		for _, p := range c.Profiles {
+			line += fmt.Sprintf(" [%s %s %dx%d]", p.Token, p.Codec, p.Width, p.Height)
+		}
+		if c.Error != "" {
+			line += "  error: " + c.Error
+		}
+		fmt.Println(line)
+	}
+	fmt.Fprintf(os.Stderr, "%d camera(s)\n", len(found))
+	return nil
+}
+
+func add(ctx context.Context, args []string, log *slog.Logger) error {
+	fs := flag.NewFlagSet("add", flag.ContinueOnError)
+	state := stateFlag(fs)
+	xaddr := fs.String("xaddr", "", "camera's ONVIF device service URL (required)")
+	user := fs.String("user", "", "camera username")
+	pass := fs.String("pass", "", "camera password (or env EDGE_CAMERA_PASSWORD)")
+	var spec edge.PointSpec
+	fs.StringVar(&spec.Name, "name", "", "point name (required)")
+	fs.StringVar(&spec.Category, "category", "", "category code, e.g. reservoir (required)")
+	fs.StringVar(&spec.Region, "region", "", "region code (required)")
+	fs.StringVar(&spec.Kind, "kind", "", "hd or panoramic")
+	fs.IntVar(&spec.Level, "level", 0, "sensitivity level 1-4")
+	fs.StringVar(&spec.Address, "address", "", "address")
+	lat := fs.Float64("lat", 0, "latitude (WGS-84)")
+	lon := fs.Float64("lon", 0, "longitude (WGS-84)")
+	fs.BoolVar(&spec.UseSub, "sub", true, "also relay the low-resolution profile as the sub stream")
+	tech := fs.String("technician", "", "your central username; password from EDGE_TECH_PASSWORD (or set VMS_TOKEN)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *xaddr == "" || spec.Name == "" || spec.Category == "" || spec.Region == "" {
+		return errors.New("add: --xaddr, --name, --category and --region are required")
+	}
+	if *pass == "" {
+		*pass = os.Getenv("EDGE_CAMERA_PASSWORD")
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "lat":
+			spec.Lat = lat
+		case "lon":
+			spec.Lon = lon
+		}
+	})
+	creds, err := edge.LoadCredentials(*state)
+	if err != nil {
+		return err
+	}
+	hc := &http.Client{Timeout: 15 * time.Second}
+	token := os.Getenv("VMS_TOKEN")
+	if *tech != "" {
+		if token, err = edge.Login(ctx, hc, creds.Server, *tech, os.Getenv("EDGE_TECH_PASSWORD")); err != nil {
+			return err
+		}
+	}
+	if token == "" {
+		return errors.New("add: set VMS_TOKEN, or --technician with EDGE_TECH_PASSWORD")
+	}
+	book := edge.NewCameraBook(*state, log)
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cam, err := book.Provision(pctx, "", *xaddr, *user, *pass)
+	if err != nil {
+		return fmt.Errorf("probe %s: %w", *xaddr, err)
+	}
+	raw, err := edge.CreatePoint(pctx, hc, creds, token, cam, spec)
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(raw))
+	return nil
+}

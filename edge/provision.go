@@ -1,0 +1,198 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/tianyan/vms/agentlink"
+	"github.com/tianyan/vms/onvif"
+)
+
+// Discovered is one camera as `edge-agent discover --json` prints it.
+type Discovered struct {
+	XAddr        string              `json:"xaddr"`
+	IP           string              `json:"ip"`
+	Manufacturer string              `json:"manufacturer"`
+	Model        string              `json:"model"`
+	Profiles     []agentlink.Profile `json:"profiles"`
+	SnapshotURI  string              `json:"snapshot_uri"`
+	PTZ          bool                `json:"ptz"`
+	Error        string              `json:"error"`
+}
+
+// DiscoverCameras finds cameras and, with credentials, probes each one
+// (at most 8 at a time). A camera that fails carries its own error; the
+// others are unaffected.
+func DiscoverCameras(ctx context.Context, d DiscoveryConfig, user, pass string) ([]Discovered, error) {
+	found, err := onvif.Discover(ctx, onvif.DiscoverOptions{Interfaces: d.Interfaces, MulticastIP: d.MulticastIP,
+		CIDRs: d.CIDRs, Port: d.Port, Timeout: d.Timeout})
+	if err != nil && len(found) == 0 {
+		return nil, err
+	}
+	out := make([]Discovered, 0, len(found))
+	for _, f := range found {
+		x := ""
+		if len(f.XAddrs) > 0 {
+			x = f.XAddrs[0]
+		}
+		out = append(out, Discovered{XAddr: x, IP: f.IP, Model: f.Hardware, Profiles: []agentlink.Profile{}})
+	}
+	if user == "" && pass == "" {
+		return out, nil
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i := range out {
+		if out[i].XAddr == "" {
+			out[i].Error = "the camera announced no service address"
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(d *Discovered) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			probeInto(ctx, d, user, pass)
+		}(&out[i])
+	}
+	wg.Wait()
+	return out, nil
+}
+
+func probeInto(ctx context.Context, d *Discovered, user, pass string) {
+	c, err := onvif.NewClient(d.XAddr, onvif.ClientOptions{Username: user, Password: pass})
+	if err != nil {
+		d.Error = err.Error()
+		return
+	}
+	dev, err := c.Probe(ctx)
+	if err != nil {
+		d.Error = err.Error()
+		return
+	}
+	d.Manufacturer, d.Model, d.SnapshotURI, d.PTZ = dev.Manufacturer, dev.Model, dev.SnapshotURI, dev.PTZ
+	for _, p := range dev.Profiles {
+		d.Profiles = append(d.Profiles, agentlink.Profile{Token: p.Token, Name: p.Name, Codec: p.Codec,
+			Width: p.Width, Height: p.Height, StreamURI: p.StreamURI})
+	}
+}
+
+// PointSpec is what a technician fills in for a new point.
+type PointSpec struct {
+	Name     string   `json:"name"`
+	Category string   `json:"category"`
+	Region   string   `json:"region"`
+	Kind     string   `json:"kind,omitempty"`
+	Level    int      `json:"level,omitempty"`
+	Lat      *float64 `json:"lat,omitempty"`
+	Lon      *float64 `json:"lon,omitempty"`
+	Address  string   `json:"address,omitempty"`
+	// UseSub relays the camera's lowest-resolution profile as the sub stream.
+	UseSub bool `json:"use_sub"`
+}
+
+// CentreError is an error answer from the central API.
+type CentreError struct {
+	Status  int
+	Code    string
+	Message string
+	Field   string
+}
+
+func (e *CentreError) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("centre answered %d %s (%s): %s", e.Status, e.Code, e.Field, e.Message)
+	}
+	return fmt.Sprintf("centre answered %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// CreatePoint registers a provisioned camera as a point at the centre,
+// bound to this agent, with the technician's token: the centre checks the
+// technician's provision grant for the category, region and level.
+func CreatePoint(ctx context.Context, hc *http.Client, creds Credentials, token string, cam Camera, spec PointSpec) (json.RawMessage, error) {
+	if cam.MainToken == "" {
+		return nil, errors.New("the camera has not been probed with its credentials yet")
+	}
+	mainURL, err := cam.StreamURL(cam.MainToken)
+	if err != nil {
+		return nil, err
+	}
+	body := map[string]any{
+		"name": spec.Name, "category": spec.Category, "region": spec.Region, "kind": spec.Kind,
+		"lat": spec.Lat, "lon": spec.Lon, "address": spec.Address, "ptz": cam.PTZ,
+		"agent": creds.AgentID, "camera": cam.ID,
+		"main": map[string]string{"type": "rtsp", "url": mainURL},
+	}
+	if spec.Level > 0 {
+		body["level"] = spec.Level
+	}
+	if spec.Kind == "" {
+		delete(body, "kind")
+	}
+	if spec.UseSub && cam.SubToken != "" {
+		subURL, err := cam.StreamURL(cam.SubToken)
+		if err != nil {
+			return nil, err
+		}
+		body["sub"] = map[string]string{"type": "rtsp", "url": subURL}
+	}
+	raw, _ := json.Marshal(body)
+	return centreCall(ctx, hc, http.MethodPost, creds.Server+"/api/v1/points", token, raw)
+}
+
+// centreCall does one JSON call to the central API.
+func centreCall(ctx context.Context, hc *http.Client, method, url, token string, body []byte) (json.RawMessage, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("centre unreachable: %w", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error struct{ Code, Message, Field string }
+		}
+		ce := &CentreError{Status: resp.StatusCode, Code: "error", Message: strings.TrimSpace(string(raw))}
+		if json.Unmarshal(raw, &e) == nil && e.Error.Code != "" {
+			ce.Code, ce.Message, ce.Field = e.Error.Code, e.Error.Message, e.Error.Field
+		}
+		return nil, ce
+	}
+	return raw, nil
+}
+
+// Login logs a technician in at the centre and returns their token.
+func Login(ctx context.Context, hc *http.Client, server, user, password string) (string, error) {
+	raw, _ := json.Marshal(map[string]string{"username": user, "password": password})
+	out, err := centreCall(ctx, hc, http.MethodPost, strings.TrimRight(server, "/")+"/api/v1/auth/login", "", raw)
+	if err != nil {
+		return "", err
+	}
+	var res struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil || res.Token == "" {
+		return "", errors.New("malformed login answer from the centre")
+	}
+	return res.Token, nil
+}
