@@ -234,11 +234,13 @@ func (r *Registry) Authenticate(id, secret string) (Agent, error) {
 	if err != nil {
 		return Agent{}, err
 	}
+	if rec.Revoked {
+		// Said plainly so the agent stops retrying; the ID alone proves
+		// nothing, but a revoked agent has nothing left to protect.
+		return Agent{}, ErrRevoked
+	}
 	if rec.SecretHash == "" || subtle.ConstantTimeCompare([]byte(hashSecret(secret)), []byte(rec.SecretHash)) != 1 {
 		return Agent{}, ErrBadSecret
-	}
-	if rec.Revoked {
-		return Agent{}, ErrRevoked
 	}
 	return rec.Agent, nil
 }
