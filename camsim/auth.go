@@ -152,12 +152,12 @@ func (d *httpDigest) verify(r *http.Request, user, pass string) bool {
 func parseAuthParams(s string) (map[string]string, error) {
 	const maxParams = 32
 	out := map[string]string{}
-	for {
+	for n := 0; ; n++ {
 		s = strings.TrimLeft(s, " \t,")
 		if s == "" {
 			return out, nil
 		}
-		if len(out) == maxParams {
+		if n == maxParams {
 			return nil, fmt.Errorf("too many parameters")
 		}
 		eq := strings.IndexByte(s, '=')

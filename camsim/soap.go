@@ -62,10 +62,12 @@ type soapRequest struct {
 	token  *usernameToken // nil when the header carries none
 }
 
-// decode reads the operation element into v.
+// decode reads the operation element, the Body's first child, into v.
+// Decoding from the envelope keeps the prefixes declared on it resolvable.
 func (r *soapRequest) decode(v any) *soapFault {
 	dec := xml.NewDecoder(bytes.NewReader(r.raw))
 	depth := 0
+	inBody := false
 	for {
 		tok, err := dec.Token()
 		if err != nil {
@@ -74,13 +76,13 @@ func (r *soapRequest) decode(v any) *soapFault {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			depth++
-			// Envelope (1) > Body (2) > operation (3).
-			if depth == 3 {
+			if inBody {
 				if err := dec.DecodeElement(v, &t); err != nil {
 					return faultWellFormed("cannot read " + r.action + ": " + err.Error())
 				}
 				return nil
 			}
+			inBody = depth == 2 && t.Name.Local == "Body"
 		case xml.EndElement:
 			depth--
 		}
