@@ -280,10 +280,12 @@ func (c *Camera) Clip(profile string) *Clip { return c.clips[profile] }
 func (c *Camera) SetFaults(f Faults) {
 	c.faultsMu.Lock()
 	defer c.faultsMu.Unlock()
-	c.faults.Store(&f)
+	old := c.faults.Swap(&f)
 	c.rtsp.SetRejectCredentials(f.WrongPassword)
 	c.rtsp.SetDropStream(f.DropStream)
-	c.log.Info("camsim faults", "faults", f.String())
+	if *old != f {
+		c.log.Info("camsim faults", "faults", f.String())
+	}
 }
 
 // Faults are the faults currently switched on.

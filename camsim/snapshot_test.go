@@ -101,12 +101,14 @@ func TestSnapshotIsAFreshJPEGBehindCredentials(t *testing.T) {
 	}
 }
 
+// sameImage compares every 8th pixel both ways: the moving block is far
+// larger than that.
 func sameImage(a, b image.Image) bool {
 	if a.Bounds() != b.Bounds() {
 		return false
 	}
-	for y := a.Bounds().Min.Y; y < a.Bounds().Max.Y; y += 2 {
-		for x := a.Bounds().Min.X; x < a.Bounds().Max.X; x += 2 {
+	for y := a.Bounds().Min.Y; y < a.Bounds().Max.Y; y += 8 {
+		for x := a.Bounds().Min.X; x < a.Bounds().Max.X; x += 8 {
 			r1, g1, b1, _ := a.At(x, y).RGBA()
 			r2, g2, b2, _ := b.At(x, y).RGBA()
 			if r1 != r2 || g1 != g2 || b1 != b2 {

@@ -41,7 +41,7 @@ var Prefix = netip.MustParsePrefix("10.231.1.0/24")
 // LAN is a set of hosts on one bridged Ethernet.
 type LAN struct {
 	// Hosts are numbered from 1: Hosts[0] has 10.231.1.1.
-	Hosts  []*Host
+	Hosts    []*Host
 	switchNS string
 }
 
