@@ -29,6 +29,14 @@ type Clip struct {
 	AUs [][][]byte
 	// Params are the parameter sets (H264: SPS, PPS; H265: VPS, SPS, PPS).
 	Params [][]byte
+	// Keyframes are the indexes in AUs of random-access units (IDR, or
+	// IRAP for H.265), in order; a loop may restart at any of them.
+	Keyframes []int
+	// Width and Height come from the SPS.
+	Width, Height int
+	// Profile is the H.264 profile named in the SPS ("Baseline", "Main",
+	// "High"), empty for H.265.
+	Profile string
 }
 
 // LoadClip loads one of the embedded clips.
@@ -70,10 +78,84 @@ func ParseClip(name string, buf []byte, fps int) (*Clip, error) {
 	if len(cur) > 0 {
 		c.AUs = append(c.AUs, cur)
 	}
-	if len(c.AUs) == 0 || len(c.Params) == 0 {
+	if len(c.AUs) == 0 || len(c.Params) == 0 || c.Params[len(c.Params)-1] == nil {
 		return nil, errors.New("clip " + name + ": no access units or parameter sets")
 	}
+	if err := c.describe(); err != nil {
+		return nil, fmt.Errorf("clip %s: %w", name, err)
+	}
 	return c, nil
+}
+
+// describe fills Keyframes, Width, Height and Profile, so that what a
+// simulated camera reports over ONVIF is what its stream really carries.
+func (c *Clip) describe() error {
+	isKey := h264.IsRandomAccess
+	if c.Codec == "H265" {
+		isKey = h265.IsRandomAccess
+	}
+	for i, au := range c.AUs {
+		if isKey(au) {
+			c.Keyframes = append(c.Keyframes, i)
+		}
+	}
+	if len(c.Keyframes) == 0 {
+		return errors.New("no keyframe")
+	}
+	if c.Codec == "H265" {
+		var sps h265.SPS
+		if err := sps.Unmarshal(c.Params[1]); err != nil {
+			return err
+		}
+		c.Width, c.Height = sps.Width(), sps.Height()
+		return nil
+	}
+	var sps h264.SPS
+	if err := sps.Unmarshal(c.Params[0]); err != nil {
+		return err
+	}
+	c.Width, c.Height = sps.Width(), sps.Height()
+	switch sps.ProfileIdc {
+	case 66:
+		c.Profile = "Baseline"
+	case 77:
+		c.Profile = "Main"
+	case 88:
+		c.Profile = "Extended"
+	default:
+		c.Profile = "High"
+	}
+	return nil
+}
+
+// Bitrate is the clip's average bitrate in bits per second.
+func (c *Clip) Bitrate() int {
+	var n int
+	for _, au := range c.AUs {
+		for _, nalu := range au {
+			n += len(nalu)
+		}
+	}
+	return n * 8 * c.FPS / len(c.AUs)
+}
+
+// GOPLength is the number of frames from one keyframe to the next (the
+// whole clip when it has one keyframe).
+func (c *Clip) GOPLength() int {
+	if len(c.Keyframes) < 2 {
+		return len(c.AUs)
+	}
+	return c.Keyframes[1] - c.Keyframes[0]
+}
+
+// nextKeyframe is the first keyframe index after pos, wrapping around.
+func (c *Clip) nextKeyframe(pos int) int {
+	for _, k := range c.Keyframes {
+		if k > pos {
+			return k
+		}
+	}
+	return c.Keyframes[0]
 }
 
 func (c *Clip) noteParam(n []byte) {

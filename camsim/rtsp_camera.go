@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
@@ -34,10 +35,18 @@ type RTSPCamera struct {
 	addr    string
 	streams map[string]*profileStream
 
+	// dropping refuses every connection (SetDropStream); rejecting fails
+	// every credential check (SetRejectCredentials).
+	dropping  atomic.Bool
+	rejecting atomic.Bool
+
 	mu     sync.Mutex
 	closed bool
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	// conns and sessions are tracked so that SetDropStream can close them.
+	conns    map[*gortsplib.ServerConn]struct{}
+	sessions map[*gortsplib.ServerSession]struct{}
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 type profileStream struct {
@@ -47,6 +56,8 @@ type profileStream struct {
 	enc    interface {
 		Encode([][]byte) ([]*rtp.Packet, error)
 	}
+	// sync asks the loop to jump to the clip's next keyframe.
+	sync chan struct{}
 }
 
 // StartRTSPCamera starts serving.
@@ -54,7 +65,8 @@ func StartRTSPCamera(cfg RTSPCameraConfig) (*RTSPCamera, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &RTSPCamera{cfg: cfg, streams: map[string]*profileStream{}, stop: make(chan struct{})}
+	c := &RTSPCamera{cfg: cfg, streams: map[string]*profileStream{}, conns: map[*gortsplib.ServerConn]struct{}{},
+		sessions: map[*gortsplib.ServerSession]struct{}{}, stop: make(chan struct{})}
 	c.srv = &gortsplib.Server{
 		Handler:      c,
 		RTSPAddress:  cfg.Address,
@@ -90,7 +102,7 @@ func StartRTSPCamera(cfg RTSPCameraConfig) (*RTSPCamera, error) {
 }
 
 func newProfileStream(srv *gortsplib.Server, clip *Clip) (*profileStream, error) {
-	ps := &profileStream{clip: clip}
+	ps := &profileStream{clip: clip, sync: make(chan struct{}, 1)}
 	var f format.Format
 	switch clip.Codec {
 	case "H264":
@@ -119,6 +131,8 @@ func newProfileStream(srv *gortsplib.Server, clip *Clip) (*profileStream, error)
 }
 
 // loop writes the clip in real time, forever, with continuous timestamps.
+// A sync request makes the next frame written the clip's next keyframe, the
+// way an encoder forced to emit an IDR would.
 func (c *RTSPCamera) loop(ps *profileStream) {
 	period := time.Second / time.Duration(ps.clip.FPS)
 	tick := time.NewTicker(period)
@@ -126,13 +140,20 @@ func (c *RTSPCamera) loop(ps *profileStream) {
 	step := uint32(90000 / ps.clip.FPS)
 	var ts uint32
 	start := time.Now()
+	pos := 0 // index in the clip of the frame written next
 	for i := 0; ; i++ {
 		select {
 		case <-c.stop:
 			return
 		case <-tick.C:
 		}
-		au := ps.clip.AUs[i%len(ps.clip.AUs)]
+		select {
+		case <-ps.sync:
+			pos = ps.clip.nextKeyframe(pos - 1)
+		default:
+		}
+		au := ps.clip.AUs[pos]
+		pos = (pos + 1) % len(ps.clip.AUs)
 		pkts, err := ps.enc.Encode(au)
 		if err != nil {
 			c.cfg.Logger.Error("camsim encode", "err", err)
@@ -145,6 +166,73 @@ func (c *RTSPCamera) loop(ps *profileStream) {
 		}
 		ts += step
 	}
+}
+
+// SyncPoint makes the profile's next frame a keyframe (ONVIF
+// SetSynchronizationPoint). It reports false for an unknown profile.
+func (c *RTSPCamera) SyncPoint(profile string) bool {
+	ps, ok := c.streams[profile]
+	if !ok {
+		return false
+	}
+	select {
+	case ps.sync <- struct{}{}:
+	default: // a request is already pending; one keyframe serves both
+	}
+	return true
+}
+
+// SetDropStream, when on, closes every RTSP connection and session and
+// refuses new ones until it is turned off, like a camera whose streaming
+// daemon died while its web side lives on.
+func (c *RTSPCamera) SetDropStream(on bool) {
+	c.dropping.Store(on)
+	if !on {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for ss := range c.sessions {
+		ss.Close()
+	}
+	for sc := range c.conns {
+		sc.Close()
+	}
+}
+
+// SetRejectCredentials, when on, fails every credential check, as if the
+// camera's password had been changed behind the system's back.
+func (c *RTSPCamera) SetRejectCredentials(on bool) { c.rejecting.Store(on) }
+
+// OnConnOpen implements gortsplib.ServerHandlerOnConnOpen.
+func (c *RTSPCamera) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
+	c.mu.Lock()
+	c.conns[ctx.Conn] = struct{}{}
+	c.mu.Unlock()
+	if c.dropping.Load() {
+		ctx.Conn.Close()
+	}
+}
+
+// OnConnClose implements gortsplib.ServerHandlerOnConnClose.
+func (c *RTSPCamera) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) {
+	c.mu.Lock()
+	delete(c.conns, ctx.Conn)
+	c.mu.Unlock()
+}
+
+// OnSessionOpen implements gortsplib.ServerHandlerOnSessionOpen.
+func (c *RTSPCamera) OnSessionOpen(ctx *gortsplib.ServerHandlerOnSessionOpenCtx) {
+	c.mu.Lock()
+	c.sessions[ctx.Session] = struct{}{}
+	c.mu.Unlock()
+}
+
+// OnSessionClose implements gortsplib.ServerHandlerOnSessionClose.
+func (c *RTSPCamera) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	c.mu.Lock()
+	delete(c.sessions, ctx.Session)
+	c.mu.Unlock()
 }
 
 // Addr is the camera's listening address.
@@ -176,8 +264,21 @@ func (c *RTSPCamera) Close() {
 }
 
 func (c *RTSPCamera) lookup(ctxPath string, conn *gortsplib.ServerConn, req *base.Request) (*base.Response, *gortsplib.ServerStream, error) {
-	if c.cfg.User != "" && !conn.VerifyCredentials(req, c.cfg.User, c.cfg.Pass) {
-		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
+	if c.dropping.Load() {
+		return &base.Response{StatusCode: base.StatusServiceUnavailable}, nil, nil
+	}
+	rejecting := c.rejecting.Load()
+	if c.cfg.User != "" || rejecting {
+		user := c.cfg.User
+		if user == "" {
+			user = "admin" // VerifyCredentials refuses an empty user and would never challenge
+		}
+		// Always verify, even when rejecting: it is what sets up the
+		// Digest challenge sent to a client that came without credentials.
+		ok := conn.VerifyCredentials(req, user, c.cfg.Pass)
+		if !ok || rejecting {
+			return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
+		}
 	}
 	name := strings.Trim(ctxPath, "/")
 	if i := strings.IndexByte(name, '/'); i >= 0 {
