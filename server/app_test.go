@@ -53,7 +53,7 @@ type testApp struct {
 	token string // admin's session token
 }
 
-func testConfig(t *testing.T) Config {
+func testConfig(t testing.TB) Config {
 	return Config{
 		DataDir:       t.TempDir(),
 		HTTPAddr:      "127.0.0.1:0",
