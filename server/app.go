@@ -19,6 +19,7 @@ import (
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
+	"github.com/tianyan/vms/prefs"
 	"github.com/tianyan/vms/store"
 	"github.com/tianyan/vms/streaming"
 	"github.com/tianyan/vms/web"
@@ -33,6 +34,7 @@ type App struct {
 	Catalog  *catalog.Catalog
 	Accounts *accounts.Accounts
 	Audit    *audit.Log
+	Prefs    *prefs.Prefs
 	Hub      *streaming.Hub
 	WebRTC   *streaming.WebRTC
 	RTSP     *streaming.RTSPServer
@@ -129,7 +131,14 @@ func Start(cfg Config) (a *App, err error) {
 	if a.Audit, err = audit.New(a.DB, audit.Options{}); err != nil {
 		return nil, err
 	}
+	ui := web.UIConfig{MapTileURL: cfg.MapTiles, MapTileCRS: cfg.MapTilesCRS}
+	if err := ui.Validate(); err != nil {
+		return nil, fmt.Errorf("map tiles: %w", err)
+	}
+	a.Prefs = prefs.New(a.DB)
 	api := web.New(web.Deps{
+		Prefs:   a.Prefs,
+		UI:      ui,
 		Audit:   a.Audit,
 		Catalog: a.Catalog, Accounts: a.Accounts, Permissions: perm, Hub: a.Hub, WebRTC: a.WebRTC,
 		Metrics:       reg,

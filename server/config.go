@@ -33,6 +33,11 @@ type Config struct {
 	TURNCredential string `yaml:"turn-credential"`
 	// ICEInterfaces limits ICE host candidates to these interfaces.
 	ICEInterfaces []string `yaml:"ice-interfaces"`
+	// MapTiles is a slippy-map tile URL template ({z}/{x}/{y}) on the
+	// private network for the web map; empty draws a coordinate grid.
+	MapTiles string `yaml:"map-tiles"`
+	// MapTilesCRS is "wgs84" (default) or "gcj02" for Chinese basemaps.
+	MapTilesCRS string `yaml:"map-tiles-crs"`
 	// AdminPassword is used when the first start creates user admin.
 	AdminPassword string `yaml:"-"`
 	// Argon overrides password hashing cost (tests only).

@@ -47,9 +47,12 @@ var (
 	BucketAudit = []byte("audit")
 	// BucketGrants holds access grants keyed by grant ID (owned by permissions).
 	BucketGrants = []byte("grants")
+	// BucketPrefs holds per-user viewing preferences (saved wall layouts,
+	// favourite points) keyed by username, NUL, kind, NUL, name (owned by prefs).
+	BucketPrefs = []byte("prefs")
 )
 
-var allBuckets = [][]byte{BucketPoints, BucketRegions, BucketUsers, BucketSessions, BucketMeta, BucketRoles, BucketTokens, BucketAudit, BucketGrants}
+var allBuckets = [][]byte{BucketPoints, BucketRegions, BucketUsers, BucketSessions, BucketMeta, BucketRoles, BucketTokens, BucketAudit, BucketGrants, BucketPrefs}
 
 // ErrLocked reports that another process holds the database file lock.
 var ErrLocked = errors.New("data dir locked by another process")

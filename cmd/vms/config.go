@@ -57,6 +57,8 @@ var settings = []setting{
 	{"ice-servers", "comma-separated STUN/TURN URLs", func(c *server.Config, v string) error { c.ICEServers = list(v); return nil }},
 	{"turn-username", "TURN username", func(c *server.Config, v string) error { c.TURNUsername = v; return nil }},
 	{"turn-credential", "TURN credential", func(c *server.Config, v string) error { c.TURNCredential = v; return nil }},
+	{"map-tiles", "map tile URL template {z}/{x}/{y} on the private network (default: a coordinate grid)", func(c *server.Config, v string) error { c.MapTiles = v; return nil }},
+	{"map-tiles-crs", "coordinate system of the map tiles: wgs84 or gcj02", func(c *server.Config, v string) error { c.MapTilesCRS = v; return nil }},
 	{"ice-interfaces", "comma-separated interfaces for ICE host candidates (default all)", func(c *server.Config, v string) error { c.ICEInterfaces = list(v); return nil }},
 }
 
