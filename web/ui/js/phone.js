@@ -12,6 +12,12 @@ import { VirtualList } from "./vlist.js";
 
 const rowHeight = 60;
 
+// appendAll appends the nodes that are not null (Element.append would
+// print "null").
+function appendAll(el, ...nodes) {
+  el.append(...nodes.filter((n) => n != null));
+}
+
 function statusDot(state) {
   return h("span.dot." + (state || "unknown"), { title: t(state || "unknown") });
 }
@@ -25,7 +31,7 @@ export function pointRow(row, p, regionNames = {}) {
     return;
   }
   row.dataset.id = p.id;
-  row.append(
+  appendAll(row, 
     statusDot(p.status?.state),
     h("div.row-main",
       h("span.row-name", p.name),
@@ -92,7 +98,7 @@ export async function region(view, { code }) {
   const children = node ? node.children || [] : f.regions;
   const title = node ? node.name : t("byRegion");
   const list = h("div.list-static#regions");
-  view.append(topbar(title, node ? f.total : null), list);
+  view.append(topbar(title, node ? node.count : null), list);
   if (node) {
     list.append(h("a.item.strong", { href: "#/l?region=" + node.code }, h("div.row-main", h("span.row-name", t("allInRegion"))), h("span.count", String(node.count))));
   }
