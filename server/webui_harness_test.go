@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -21,9 +23,10 @@ type uiBrowser struct {
 	t   *testing.T
 	ctx context.Context
 
-	mu      sync.Mutex
-	jsErrs  []string
-	logMsgs []string
+	mu       sync.Mutex
+	jsErrs   []string
+	logMsgs  []string
+	requests []string // every URL the page asked for
 }
 
 const uiChromium = "/usr/bin/chromium"
@@ -60,6 +63,13 @@ func newUIBrowser(t *testing.T, width, height int64, mobile bool) *uiBrowser {
 		for _, e := range b.jsErrs {
 			t.Errorf("browser: %s", e)
 		}
+		// The app runs on a private network: it must never reach out.
+		for _, r := range b.requests {
+			u, err := url.Parse(r)
+			if err != nil || (u.Scheme != "data" && u.Scheme != "blob" && u.Hostname() != "127.0.0.1") {
+				t.Errorf("browser requested %s, which is not on 127.0.0.1", r)
+			}
+		}
 		if t.Failed() {
 			for _, e := range b.logMsgs {
 				t.Logf("browser log: %s", e)
@@ -82,6 +92,8 @@ func newUIBrowser(t *testing.T, width, height int64, mobile bool) *uiBrowser {
 				msg += " " + d.Exception.Description
 			}
 			b.jsErrs = append(b.jsErrs, fmt.Sprintf("exception at %s:%d: %s", d.URL, d.LineNumber, msg))
+		case *network.EventRequestWillBeSent:
+			b.requests = append(b.requests, e.Request.URL)
 		case *cdplog.EventEntryAdded:
 			// Network log entries (the 401 before login, a 404 probe of an
 			// optional endpoint) are expected; shown only on failure.
@@ -188,6 +200,19 @@ func (b *uiBrowser) login(user, pass string) {
 		chromedp.Click(chromedp.CSS("#login button")),
 	)
 	b.waitJS("the app past the login form", `!document.querySelector("#login") && document.querySelector("#logout")`, 10*time.Second)
+}
+
+// requested reports how many requests the page sent to URLs with prefix.
+func (b *uiBrowser) requested(prefix string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, r := range b.requests {
+		if strings.HasPrefix(r, prefix) {
+			n++
+		}
+	}
+	return n
 }
 
 // frames reads totalVideoFrames of the video matched by selector.

@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,19 +74,37 @@ func TestPhoneLogsInOpensACategoryAndPlaysLive(t *testing.T) {
 	b.waitJS("category tiles with counts", `document.querySelector('#categories a.tile[data-category="reservoir"] .tile-count')?.textContent === "6"`, 10*time.Second)
 
 	// The phone shell as a first visit transfers it (compressed, headers included).
-	shell := uiEval[int](b, `(() => {
+	sizes := uiEval[[]int](b, `(() => {
 		const nav = performance.getEntriesByType("navigation")[0];
-		let n = nav.transferSize;
+		let n = nav.transferSize, raw = nav.decodedBodySize, files = 1;
 		for (const r of performance.getEntriesByType("resource")) {
-			if (new URL(r.name).pathname.startsWith("/ui/")) n += r.transferSize;
+			if (new URL(r.name).pathname.startsWith("/ui/")) n += r.transferSize, raw += r.decodedBodySize, files++;
 		}
-		return n;
+		return [n, raw, files];
 	})()`)
-	t.Logf("phone shell transferred: %d bytes (%.1f KB, budget 300 KB)", shell, float64(shell)/1024)
+	shell := sizes[0]
+	t.Logf("phone shell transferred: %d bytes (%.1f KB, budget 300 KB) for %d files of %.1f KB uncompressed", shell, float64(shell)/1024, sizes[2], float64(sizes[1])/1024)
 	if shell <= 0 || shell > 300*1024 {
 		t.Errorf("phone shell transferred %d bytes, budget 300 KB", shell)
 	}
 	b.screenshot("phone-home")
+
+	// Installable: a manifest with icons, and a service worker that keeps
+	// the shell and never the API.
+	manifest := uiEval[string](b, `fetch(document.querySelector('link[rel="manifest"]').href).then(r => r.json()).then(m => m.start_url + " " + m.display + " " + m.icons.length)`)
+	if manifest != "/ standalone 3" {
+		t.Errorf("manifest start_url, display, icons: %q", manifest)
+	}
+	cached := uiEval[[]string](b, `navigator.serviceWorker.ready
+		.then(() => caches.open("tianyan-shell-v1")).then(c => c.keys()).then(ks => ks.map(r => new URL(r.url).pathname))`)
+	if !slices.Contains(cached, "/ui/js/app.js") || !slices.Contains(cached, "/") {
+		t.Errorf("service worker cache %v lacks the shell", cached)
+	}
+	for _, p := range cached {
+		if strings.HasPrefix(p, "/api/") {
+			t.Errorf("service worker cached API response %s", p)
+		}
+	}
 
 	b.do("open the reservoir category", 10*time.Second, chromedp.Click(chromedp.CSS(`#categories a.tile[data-category="reservoir"]`)))
 	b.waitJS("the camera in the list", `document.querySelector('#points .vrow[data-id="cam1"]')`, 10*time.Second)
@@ -137,6 +156,14 @@ func TestPhoneLogsInOpensACategoryAndPlaysLive(t *testing.T) {
 	// English switch.
 	b.do("switch to English", 5*time.Second, chromedp.Click(chromedp.CSS("#lang")))
 	b.waitJS("English labels", `document.querySelector('#categories a.tile[data-category="reservoir"] .tile-name')?.textContent === "Reservoir"`, 5*time.Second)
+
+	// The map: the one located point, clicked, plays.
+	b.do("open the map", 5*time.Second, chromedp.Evaluate[chromedp.Void](`location.hash = "#/map"`))
+	b.waitJS("the point on the map", `document.querySelector("#map")?.dataset.ready === "1" && document.querySelector("#map .leaflet-marker-icon.pm")`, 15*time.Second)
+	b.do("click the marker", 5*time.Second, chromedp.Click(chromedp.CSS("#map .leaflet-marker-icon.pm")))
+	b.waitJS("its popup", `document.querySelector(".leaflet-popup .popup a.btn")`, 5*time.Second)
+	b.do("play from the popup", 5*time.Second, chromedp.Click(chromedp.CSS(".leaflet-popup .popup a.btn")))
+	b.waitJS("playing from the map", `location.hash === "#/p/cam1" && document.querySelector("#video")?.getVideoPlaybackQuality().totalVideoFrames > 0`, 20*time.Second)
 
 	if res := a.admin(http.MethodGet, "/api/v1/me/favourites", nil); !strings.Contains(string(res.Body), `"cam1"`) {
 		t.Errorf("favourite not stored on the server: %s", res)

@@ -98,6 +98,9 @@ export async function pointMap(el, { popup, onReady, onProgress } = {}) {
   const t0 = performance.now();
   const [L, cfg] = await Promise.all([loadLeaflet(), config()]);
   const map = L.map(el, { preferCanvas: true, zoomControl: true, attributionControl: !!cfg.map_tile_url, worldCopyJump: false });
+  // Leaflet's default attribution links to its website; on a private
+  // network the page names it without a link.
+  map.attributionControl?.setPrefix("Leaflet");
   if (cfg.map_tile_url) {
     L.tileLayer(cfg.map_tile_url, { maxZoom: cfg.map_max_zoom, attribution: cfg.map_attribution || "" }).addTo(map);
   } else {
@@ -109,6 +112,7 @@ export async function pointMap(el, { popup, onReady, onProgress } = {}) {
   const cluster = L.markerClusterGroup({ chunkedLoading: true, chunkInterval: 100, chunkDelay: 20, showCoverageOnHover: false, maxClusterRadius: 60 });
   map.addLayer(cluster);
   const points = await allPoints({}, onProgress);
+  const fetchMs = Math.round(performance.now() - t0);
   const markers = [];
   let bounds = null;
   for (const p of points) {
@@ -130,10 +134,10 @@ export async function pointMap(el, { popup, onReady, onProgress } = {}) {
     cluster.clearLayers();
     const chosen = markers.filter((m) => (!filter.category || m.point.category === filter.category) && (!filter.status || (m.point.status?.state || "unknown") === filter.status));
     cluster.options.chunkProgress = (done, total) => {
-      if (my === gen && done === total) onReady?.({ points: points.length, located: chosen.length, ms: Math.round(performance.now() - t0), addMs: Math.round(performance.now() - t1) });
+      if (my === gen && done === total) onReady?.({ points: points.length, located: chosen.length, ms: Math.round(performance.now() - t0), fetchMs, addMs: Math.round(performance.now() - t1) });
     };
     cluster.addLayers(chosen);
-    if (!chosen.length) onReady?.({ points: points.length, located: 0, ms: Math.round(performance.now() - t0), addMs: 0 });
+    if (!chosen.length) onReady?.({ points: points.length, located: 0, ms: Math.round(performance.now() - t0), fetchMs, addMs: 0 });
     return chosen.length;
   };
   return { map, L, points, markers, show, cfg, destroy: () => map.remove() };
@@ -163,6 +167,8 @@ export async function map(view) {
       el.dataset.ready = "1";
       el.dataset.located = r.located;
       el.dataset.ms = r.ms;
+      el.dataset.fetchMs = r.fetchMs;
+      el.dataset.addMs = r.addMs;
     },
   });
   const counts = {};
