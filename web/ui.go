@@ -11,6 +11,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/gin-gonic/gin"
 )
@@ -71,6 +72,15 @@ func loadUIAssets(root fs.FS) (map[string]*uiAsset, error) {
 	return assets, err
 }
 
+// embeddedUI loads and compresses the embedded UI once per process.
+var embeddedUI = sync.OnceValues(func() (map[string]*uiAsset, error) {
+	sub, err := fs.Sub(uiFiles, "ui")
+	if err != nil {
+		return nil, err
+	}
+	return loadUIAssets(sub)
+})
+
 // acceptsGzip reads Accept-Encoding, honouring an explicit gzip;q=0.
 func acceptsGzip(h string) bool {
 	for part := range strings.SplitSeq(h, ",") {
@@ -125,13 +135,9 @@ func serveUIAsset(c *gin.Context, assets map[string]*uiAsset, name string) {
 // domain endpoints: categories, UI configuration, the caller's allowed
 // actions on a point, saved wall layouts and favourites.
 func (s *Server) uiRoutes(authed *gin.RouterGroup) {
-	sub, err := fs.Sub(uiFiles, "ui")
+	assets, err := embeddedUI()
 	if err != nil {
-		panic("web: embedded ui missing: " + err.Error()) // build-time fact
-	}
-	assets, err := loadUIAssets(sub)
-	if err != nil {
-		panic("web: reading embedded ui: " + err.Error())
+		panic("web: reading embedded ui: " + err.Error()) // a build-time fact, not a runtime condition
 	}
 	index := func(c *gin.Context) { serveUIAsset(c, assets, "/index.html") }
 	s.engine.GET("/", index)

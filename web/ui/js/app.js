@@ -5,7 +5,7 @@
 import { request, onUnauthorized, ApiError } from "./api.js";
 import { h } from "./dom.js";
 import { t, getLang, setLang } from "./i18n.js";
-import { route, start, go, here, render } from "./router.js";
+import { route, start, go, here, render, leave } from "./router.js";
 import { loadMe, loadCategories, isAdmin, currentUser, forgetMe } from "./data.js";
 import * as phone from "./phone.js";
 
@@ -111,6 +111,10 @@ route("/admin", authed(async (...a) => (await import("./admin.js")).admin(...a))
 
 drawNav();
 start(main, errorView);
+// Closing or leaving the page ends live views at once rather than when the
+// server notices; a page restored from the back/forward cache draws again.
+window.addEventListener("pagehide", leave);
+window.addEventListener("pageshow", (e) => e.persisted && render());
 
 if ("serviceWorker" in navigator && window.isSecureContext) {
   navigator.serviceWorker.register("/ui/sw.js", { scope: "/" }).catch(() => {

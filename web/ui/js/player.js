@@ -189,11 +189,16 @@ export class Player {
   // or stops coming into a reconnect (or a codec error when bytes arrive
   // but nothing decodes).
   watch(gen) {
-    const started = performance.now();
+    let started = performance.now();
     let last = this.frames(), lastChange = started;
     this.watchTimer = setInterval(async () => {
       if (gen !== this.gen) return;
       const now = performance.now(), n = this.frames();
+      if (document.hidden) {
+        // Browsers may stop decoding muted video in a hidden tab: not a stall.
+        lastChange = started = now;
+        return;
+      }
       if (n > last) {
         last = n;
         lastChange = now;

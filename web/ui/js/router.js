@@ -71,3 +71,14 @@ export async function render() {
   }
   go("/", { replace: true });
 }
+
+/** leave ends the current view (players send their WHEP DELETE) as the page goes away. */
+export function leave() {
+  if (!current?.cleanup) return;
+  try {
+    current.cleanup();
+  } catch {
+    // the page is going away regardless
+  }
+  current.cleanup = null;
+}

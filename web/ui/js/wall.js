@@ -180,8 +180,8 @@ class Wall {
     }
   }
 
-  /** assign puts point p ({id,…}) in tile i on the sub stream ("" clears). */
-  async assign(i, p) {
+  /** assign puts point p ({id,…}) in tile i on the sub stream (null clears); keep leaves a tile already showing p alone. */
+  async assign(i, p, { keep = false } = {}) {
     const tl = this.tiles[i];
     if (!tl) return;
     if (!p?.id) {
@@ -191,6 +191,8 @@ class Wall {
       tl.el.classList.remove("filled");
       return;
     }
+    // A tour step that leaves a point where it is must not restart it.
+    if (keep && tl.point?.id === p.id && tl.player.pointId === p.id) return;
     tl.point = { id: p.id, name: p.name || p.id, category: p.category || "" };
     tl.el.classList.add("filled");
     tl.name.textContent = tl.point.name;
@@ -343,7 +345,7 @@ class Wall {
       const n = this.tiles.length, tr = this.tour;
       const pages = Math.ceil(tr.points.length / n);
       const start = (tr.page % pages) * n;
-      this.tiles.forEach((_, i) => this.assign(i, tr.points[start + i] ? { id: tr.points[start + i] } : null));
+      this.tiles.forEach((_, i) => this.assign(i, tr.points[start + i] ? { id: tr.points[start + i] } : null, { keep: true }));
       tr.page++;
     };
     step();
