@@ -132,6 +132,21 @@ func TestPhoneLogsInOpensACategoryAndPlaysLive(t *testing.T) {
 	}
 	b.screenshot("phone-player")
 
+	// The server ends the session under the player (as on a restart or a
+	// network change that kills ICE): it notices and is live again by itself.
+	session := uiEval[string](b, `document.querySelector("#video").dataset.session`)
+	if !strings.HasPrefix(session, "/api/v1/points/cam1/whep/") {
+		t.Fatalf("player session %q", session)
+	}
+	ended := time.Now()
+	if res := a.admin(http.MethodDelete, session, nil); res.Status != http.StatusOK {
+		t.Fatalf("end the session: %s", res)
+	}
+	b.waitJS("a new session", fmt.Sprintf(`document.querySelector("#video").dataset.session !== %q`, session), 20*time.Second)
+	before := b.frames("#video")
+	b.waitJS("live again", fmt.Sprintf(`document.querySelector("#status").dataset.state === "live" && document.querySelector("#video").getVideoPlaybackQuality().totalVideoFrames > %d`, before+10), 20*time.Second)
+	t.Logf("player recovered %v after the server ended its session", time.Since(ended).Round(time.Millisecond))
+
 	// Favourite it from the player; the home page lists it.
 	b.do("favourite", 5*time.Second, chromedp.Click(chromedp.CSS("#fav")))
 	b.waitJS("favourite saved", `document.querySelector("#fav").textContent.includes("★")`, 5*time.Second)

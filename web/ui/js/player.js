@@ -172,7 +172,16 @@ export class Player {
         return;
       }
       this.session = res.headers.get("Location");
+      this.video.dataset.session = this.session || ""; // for diagnostics and tests
       await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+      // The server closing DTLS (session ended, restart) shows here at once,
+      // long before a stall would.
+      const dtls = pc.getReceivers()[0]?.transport;
+      if (dtls) {
+        dtls.addEventListener("statechange", () => {
+          if (gen === this.gen && (dtls.state === "closed" || dtls.state === "failed")) this.reconnect(500);
+        });
+      }
     } catch (e) {
       if (gen !== this.gen) return;
       const st = e instanceof ApiError ? e.status : -1;
