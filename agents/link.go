@@ -315,13 +315,18 @@ func (r *Registry) PointsChanged(agentID string) {
 	_ = l.enqueue(msg)
 }
 
-// Demand asks the bound agent to start relaying a point's profile. It is
-// idempotent: asking again resends the start (the agent ignores a relay it
-// already runs), which also recovers a start lost with a dropped link.
-func (r *Registry) Demand(pointID, profile string) {
+// Demand asks the bound agent to start relaying a point's profile and
+// reports whether it could ask (false: the point has no agent, or its
+// agent is not connected). It is idempotent: asking again resends the start
+// (the agent keeps a relay it already runs), which also recovers a start
+// lost with a dropped link.
+func (r *Registry) Demand(pointID, profile string) bool {
 	b, ok := r.opts.Binding(pointID)
 	if !ok {
-		return
+		return false
+	}
+	if profile == "sub" && b.Sub == "" {
+		return false
 	}
 	k := agentlink.RelayKey{Point: pointID, Profile: profile}
 	r.mu.Lock()
@@ -330,8 +335,13 @@ func (r *Registry) Demand(pointID, profile string) {
 		rl = &relay{agent: b.Agent, password: randomString(20), state: agentlink.RelayState{RelayKey: k, State: agentlink.RelayStarting}}
 		r.wanted[k] = rl
 	}
+	_, online := r.links[b.Agent]
 	r.mu.Unlock()
+	if !online {
+		return false
+	}
 	r.startRelay(k)
+	return true
 }
 
 // Undemand stops a relay nobody watches any more.

@@ -76,11 +76,13 @@ func (b *agentBindings) binding(pointID string) (agents.Binding, bool) {
 // hubDemander turns the hub's demand for a path into a relay request.
 type hubDemander struct{ reg func() *agents.Registry }
 
-func (d hubDemander) Demand(key string) {
-	if r := d.reg(); r != nil {
-		id, profile := streaming.SplitPathKey(key)
-		r.Demand(id, profile)
+func (d hubDemander) Demand(key string) bool {
+	r := d.reg()
+	if r == nil {
+		return false
 	}
+	id, profile := streaming.SplitPathKey(key)
+	return r.Demand(id, profile)
 }
 
 func (d hubDemander) Undemand(key string) {

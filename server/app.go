@@ -20,6 +20,7 @@ import (
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
+	"github.com/tianyan/vms/prefs"
 	"github.com/tianyan/vms/store"
 	"github.com/tianyan/vms/streaming"
 	"github.com/tianyan/vms/web"
@@ -34,6 +35,7 @@ type App struct {
 	Catalog  *catalog.Catalog
 	Accounts *accounts.Accounts
 	Audit    *audit.Log
+	Prefs    *prefs.Prefs
 	Hub      *streaming.Hub
 	WebRTC   *streaming.WebRTC
 	RTSP     *streaming.RTSPServer
@@ -181,7 +183,14 @@ func Start(cfg Config) (a *App, err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newStreamCollector(a.Hub, a.WebRTC))
+	ui := web.UIConfig{MapTileURL: cfg.MapTiles, MapTileCRS: cfg.MapTilesCRS}
+	if err := ui.Validate(); err != nil {
+		return nil, fmt.Errorf("map tiles: %w", err)
+	}
+	a.Prefs = prefs.New(a.DB)
 	api := web.New(web.Deps{
+		Prefs:  a.Prefs,
+		UI:     ui,
 		Audit:  a.Audit,
 		Store:  a.DB,
 		Agents: a.Agents, AgentRTSPURL: a.agentRTSPURL, PTZ: permissions.NewPTZArbiter(0),

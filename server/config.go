@@ -47,6 +47,11 @@ type Config struct {
 	// AgentRTSPURL is where edge agents publish (e.g. rtsps://vms.example:8554)
 	// when the host they dial the API by is not right for RTSP.
 	AgentRTSPURL string `yaml:"agent-rtsp-url"`
+	// MapTiles is a slippy-map tile URL template ({z}/{x}/{y}) on the
+	// private network for the web map; empty draws a coordinate grid.
+	MapTiles string `yaml:"map-tiles"`
+	// MapTilesCRS is "wgs84" (default) or "gcj02" for Chinese basemaps.
+	MapTilesCRS string `yaml:"map-tiles-crs"`
 	// AdminPassword is used when the first start creates user admin.
 	AdminPassword string `yaml:"-"`
 	// Argon overrides password hashing cost (tests only).

@@ -51,9 +51,12 @@ var (
 	BucketGrants = []byte("grants")
 	// BucketAgents holds edge agents keyed by agent ID (owned by agents).
 	BucketAgents = []byte("agents")
+	// BucketPrefs holds per-user viewing preferences (saved wall layouts,
+	// favourite points) keyed by username, NUL, kind, NUL, name (owned by prefs).
+	BucketPrefs = []byte("prefs")
 )
 
-var allBuckets = [][]byte{BucketPoints, BucketRegions, BucketUsers, BucketSessions, BucketMeta, BucketRoles, BucketTokens, BucketAudit, BucketGrants, BucketAgents}
+var allBuckets = [][]byte{BucketPoints, BucketRegions, BucketUsers, BucketSessions, BucketMeta, BucketRoles, BucketTokens, BucketAudit, BucketGrants, BucketAgents, BucketPrefs}
 
 // ErrLocked reports that another process holds the database file lock.
 var ErrLocked = errors.New("data dir locked by another process")

@@ -25,7 +25,7 @@ func openTemp(t *testing.T) (*DB, string) {
 func TestOpenCreatesEveryBucket(t *testing.T) {
 	db, _ := openTemp(t)
 	err := db.View(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{BucketPoints, BucketRegions, BucketUsers, BucketSessions, BucketMeta, BucketRoles, BucketTokens, BucketAudit} {
+		for _, name := range [][]byte{BucketPoints, BucketRegions, BucketUsers, BucketSessions, BucketMeta, BucketRoles, BucketTokens, BucketAudit, BucketGrants, BucketPrefs} {
 			if tx.Bucket(name) == nil {
 				t.Errorf("bucket %s missing", name)
 			}

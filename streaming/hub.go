@@ -39,11 +39,13 @@ type SourceConfig struct {
 	OnDemand bool
 }
 
-// Demander is told when a published point gains its first reader and when
-// it has been idle for the grace period, so that an edge relay can be
-// started and stopped.
+// Demander is told when a published point has readers waiting for a
+// publisher, and when it has been idle for the grace period, so that an
+// edge relay can be started and stopped. Demand reports whether someone was
+// asked to publish (false: nobody can, readers get ErrNotPublishing); it
+// must be cheap and idempotent, as every waiting reader calls it.
 type Demander interface {
-	Demand(pointID string)
+	Demand(pointID string) bool
 	Undemand(pointID string)
 }
 
@@ -299,6 +301,7 @@ func (p *path) acquire(ctx context.Context) (*Stream, func(), error) {
 	}
 	var once sync.Once
 	release := func() { once.Do(p.release) }
+	needDemand := false
 	if p.stream == nil {
 		switch p.cfg.Type {
 		case SourceRTSP:
@@ -313,20 +316,23 @@ func (p *path) acquire(ctx context.Context) (*Stream, func(), error) {
 					release()
 					return nil, nil, ErrNotPublishing
 				}
-				// Every reader waiting for a publisher asks again: a
-				// request lost with a dropped agent link is then retried
-				// by the next viewer. Demanders make repeats cheap.
-				p.demanded = true
-				p.hub.wg.Add(1)
-				go func() {
-					defer p.hub.wg.Done()
-					d.Demand(p.id)
-				}()
+				needDemand = true
 			}
 		}
 	}
 	ch := p.readyCh
+	if needDemand {
+		p.demanded = true
+	}
 	p.mu.Unlock()
+	// Every reader waiting for a publisher asks again, outside the lock: a
+	// request lost with a dropped agent link is retried by the next viewer.
+	// A Demander that has nobody to ask says so, and the reader is told at
+	// once that nobody publishes.
+	if needDemand && !p.hub.cfg.Demander.Demand(p.id) {
+		release()
+		return nil, nil, ErrNotPublishing
+	}
 
 	select {
 	case <-ch:

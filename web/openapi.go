@@ -12,9 +12,12 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tianyan/vms/accounts"
+	"github.com/tianyan/vms/agentlink"
+	"github.com/tianyan/vms/agents"
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
+	"github.com/tianyan/vms/prefs"
 	"github.com/tianyan/vms/streaming"
 )
 
@@ -93,6 +96,17 @@ var apiSchemas = map[string]any{
 		Valid    int  `json:"valid"`
 		DryRun   bool `json:"dry_run"`
 	}{},
+	"Layout":      prefs.Layout{},
+	"AgentCreate": createAgentRequest{},
+	"Agent":       agents.Agent{},
+	"AgentCreated": struct {
+		Agent          agents.Agent `json:"agent"`
+		EnrollmentCode string       `json:"enrollment_code"`
+		Expires        time.Time    `json:"expires"`
+	}{},
+	"Enroll":   agentlink.EnrollRequest{},
+	"Enrolled": agentlink.EnrollResponse{},
+	"PTZ":      agentlink.PTZRequest{},
 	"GrantList": struct {
 		Items []permissions.Grant `json:"items"`
 	}{},
@@ -157,6 +171,26 @@ var apiOps = []apiOp{
 	{Method: "POST", Path: "/api/v1/points/import", Tag: "points", Summary: "Import points from CSV or GeoJSON; all or nothing, 422 lists every bad row", Admin: true, Query: []string{"dry_run"}, Body: "text/csv", Result: "ImportResult"},
 	{Method: "GET", Path: "/api/v1/points/export", Tag: "points", Summary: "Export the points the caller may view (camera passwords hidden)", Query: []string{"format"}, Result: "text/csv"},
 	{Method: "GET", Path: "/api/v1/points/:id/access", Tag: "grants", Summary: "Who can see this point, and through which grants", Admin: true, Result: "PointAccess"},
+	{Method: "GET", Path: "/api/v1/categories", Tag: "meta", Summary: "The 20 category codes with Chinese and English names", Result: "Items"},
+	{Method: "GET", Path: "/api/v1/ui-config", Tag: "meta", Summary: "What the web app needs: map tile URL and datum", Result: "application/json"},
+	{Method: "GET", Path: "/api/v1/points/:id/allowed", Tag: "points", Summary: "The actions the caller may do on this point", Result: "application/json"},
+	{Method: "GET", Path: "/api/v1/me/layouts", Tag: "prefs", Summary: "The caller's saved video-wall layouts", Result: "Items"},
+	{Method: "GET", Path: "/api/v1/me/layouts/:name", Tag: "prefs", Summary: "One saved layout", Result: "Layout"},
+	{Method: "PUT", Path: "/api/v1/me/layouts/:name", Tag: "prefs", Summary: "Save a layout (201 new, 200 replaced)", Body: "Layout", Result: "Layout"},
+	{Method: "DELETE", Path: "/api/v1/me/layouts/:name", Tag: "prefs", Summary: "Delete a saved layout", Status: 204},
+	{Method: "GET", Path: "/api/v1/me/favourites", Tag: "prefs", Summary: "The caller's favourite points, and those still visible", Result: "application/json"},
+	{Method: "PUT", Path: "/api/v1/me/favourites", Tag: "prefs", Summary: "Replace the caller's favourites", Body: "application/json", Result: "application/json"},
+
+	{Method: "POST", Path: "/api/v1/agents", Tag: "agents", Summary: "Create an edge agent; answers a one-time enrollment code", Admin: true, Body: "AgentCreate", Status: 201, Result: "AgentCreated"},
+	{Method: "GET", Path: "/api/v1/agents", Tag: "agents", Summary: "Every agent with online state, version, cameras and relays", Admin: true, Result: "Items"},
+	{Method: "GET", Path: "/api/v1/agents/:id", Tag: "agents", Summary: "One agent", Admin: true, Result: "Agent"},
+	{Method: "DELETE", Path: "/api/v1/agents/:id", Tag: "agents", Summary: "Delete a revoked or never-enrolled agent (409 otherwise)", Admin: true, Status: 204},
+	{Method: "POST", Path: "/api/v1/agents/:id/revoke", Tag: "agents", Summary: "Revoke an agent: its link and RTSP publishes are cut at once", Admin: true, Status: 204},
+	{Method: "POST", Path: "/api/v1/agents/:id/rediscover", Tag: "agents", Summary: "Ask an agent to search its LAN again", Admin: true, Status: 202},
+	{Method: "POST", Path: "/api/v1/agents/enroll", Tag: "agents", Summary: "Agent enrollment: one-time code in, long-lived credentials out", Public: true, Body: "Enroll", Result: "Enrolled"},
+	{Method: "GET", Path: "/api/v1/agents/connect", Tag: "agents", Summary: "The agent's control link (WebSocket; HTTP Basic agent-id:secret)", Public: true, Status: 101},
+	{Method: "POST", Path: "/api/v1/points/:id/ptz", Tag: "points", Summary: "Steer the camera through its agent (ptz grant; PTZ priority decides between users)", Body: "PTZ", Status: 204},
+	{Method: "GET", Path: "/api/v1/points/:id/snapshot.jpg", Tag: "points", Summary: "A JPEG from the camera through its agent (snapshot grant)", Result: "image/jpeg"},
 	{Method: "GET", Path: "/api/v1/backup", Tag: "ops", Summary: "A consistent snapshot of the database, taken while serving", Admin: true, Result: "application/octet-stream"},
 }
 

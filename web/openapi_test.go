@@ -12,9 +12,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tianyan/vms/accounts"
+	"github.com/tianyan/vms/agents"
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
+	"github.com/tianyan/vms/prefs"
 	"github.com/tianyan/vms/store"
 	"github.com/tianyan/vms/streaming"
 )
@@ -148,5 +150,6 @@ func newFullServer(t *testing.T, db *store.DB) *Server {
 	}
 	t.Cleanup(rtc.Close)
 	return New(Deps{Catalog: cat, Accounts: acc, Permissions: perm, Hub: hub, WebRTC: rtc,
-		Metrics: prometheus.NewRegistry(), Audit: log, Store: db})
+		Metrics: prometheus.NewRegistry(), Audit: log, Store: db, Agents: agents.New(db, agents.Options{}),
+		Prefs: prefs.New(db), PTZ: permissions.NewPTZArbiter(0)})
 }

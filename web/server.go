@@ -2,7 +2,6 @@ package web
 
 import (
 	"embed"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
+	"github.com/tianyan/vms/prefs"
 	"github.com/tianyan/vms/store"
 	"github.com/tianyan/vms/streaming"
 )
@@ -49,6 +49,10 @@ type Deps struct {
 	// PointChanged and PointDeleted keep the streaming hub in step with the catalog.
 	PointChanged func(catalog.Point)
 	PointDeleted func(id string)
+	// Prefs keeps users' saved wall layouts and favourites.
+	Prefs *prefs.Prefs
+	// UI is what the browser app is told about this deployment (map tiles).
+	UI UIConfig
 	// SecureCookies marks the session cookie Secure (set when serving TLS).
 	SecureCookies bool
 	// LoginThrottle slows and then locks repeated failed logins per user
@@ -132,12 +136,9 @@ func New(d Deps) *Server {
 		h := promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})
 		e.GET("/metrics", s.authenticate, s.requireManage, gin.WrapH(h))
 	}
-	sub, _ := fs.Sub(uiFiles, "ui")
-	e.GET("/", func(c *gin.Context) { c.FileFromFS("/", http.FS(sub)) })
-	e.GET("/ui/*file", func(c *gin.Context) {
-		c.Header("Cache-Control", "no-cache")
-		c.FileFromFS(c.Param("file"), http.FS(sub))
-	})
+	// --- browser app (web/ui.go) ---
+	s.uiRoutes(authed)
+	// --- end browser app ---
 	return s
 }
 

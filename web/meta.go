@@ -1,0 +1,97 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tianyan/vms/catalog"
+	"github.com/tianyan/vms/permissions"
+)
+
+// Map tile coordinate systems of UIConfig.MapTileCRS.
+const (
+	// CRSWGS84 means the tiles are drawn in WGS-84, as points are stored.
+	CRSWGS84 = "wgs84"
+	// CRSGCJ02 means the tiles are a Chinese basemap in GCJ-02; the UI
+	// shifts points into it for display.
+	CRSGCJ02 = "gcj02"
+)
+
+// UIConfig is what the browser app needs to know about this deployment.
+// Without a tile URL the map draws a coordinate grid: the UI never calls
+// the internet on its own.
+type UIConfig struct {
+	// MapTileURL is a slippy-map tile template with {z}, {x} and {y}
+	// (Leaflet syntax, {s} allowed), on the private network; "" for none.
+	MapTileURL string `json:"map_tile_url"`
+	// MapTileCRS is CRSWGS84 (default) or CRSGCJ02.
+	MapTileCRS string `json:"map_tile_crs"`
+	// MapAttribution is shown in the map corner.
+	MapAttribution string `json:"map_attribution,omitempty"`
+	// MapMaxZoom is the tiles' deepest zoom level (default 18).
+	MapMaxZoom int `json:"map_max_zoom"`
+}
+
+// Validate checks a configured tile URL and CRS and fills defaults.
+func (c *UIConfig) Validate() error {
+	if c.MapTileCRS == "" {
+		c.MapTileCRS = CRSWGS84
+	}
+	if c.MapTileCRS != CRSWGS84 && c.MapTileCRS != CRSGCJ02 {
+		return fmt.Errorf("map tile CRS must be %q or %q, not %q", CRSWGS84, CRSGCJ02, c.MapTileCRS)
+	}
+	if c.MapMaxZoom == 0 {
+		c.MapMaxZoom = 18
+	}
+	if c.MapMaxZoom < 1 || c.MapMaxZoom > 22 {
+		return fmt.Errorf("map max zoom must be between 1 and 22")
+	}
+	if c.MapTileURL == "" {
+		return nil
+	}
+	for _, p := range []string{"{z}", "{x}", "{y}"} {
+		if !strings.Contains(c.MapTileURL, p) {
+			return fmt.Errorf("map tile URL must contain {z}, {x} and {y}")
+		}
+	}
+	if strings.HasPrefix(c.MapTileURL, "/") && !strings.HasPrefix(c.MapTileURL, "//") {
+		return nil // same origin, e.g. a tile server behind the same proxy
+	}
+	u, err := url.Parse(strings.NewReplacer("{s}", "a", "{z}", "0", "{x}", "0", "{y}", "0", "{r}", "").Replace(c.MapTileURL))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("map tile URL must be an absolute http(s) URL or a path starting with /")
+	}
+	return nil
+}
+
+// uiConfig answers GET /api/v1/ui-config.
+func (s *Server) uiConfig(c *gin.Context) {
+	c.JSON(http.StatusOK, s.d.UI)
+}
+
+// categories answers GET /api/v1/categories: every category code with its
+// Chinese and English name, in display order.
+func (s *Server) categories(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"items": catalog.Categories})
+}
+
+// pointActions answers GET /api/v1/points/{id}/allowed: what the caller may
+// do on the point, so the UI shows only controls that will work.
+func (s *Server) pointActions(c *gin.Context) {
+	p, ok := s.visiblePoint(c, permissions.View)
+	if !ok {
+		return
+	}
+	u := currentUser(c)
+	actions := []permissions.Action{}
+	for _, a := range permissions.AllActions {
+		if s.d.Permissions.Can(u, a, p) {
+			actions = append(actions, a)
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"actions": actions})
+}
