@@ -26,23 +26,23 @@ const CamerasFile = "cameras.json"
 // Camera is a camera the agent knows: found by discovery, and once a
 // technician entered its credentials, probed and provisioned.
 type Camera struct {
-	ID           string             `json:"id"`
-	XAddr        string             `json:"xaddr"`
-	IP           string             `json:"ip,omitempty"`
-	Name         string             `json:"name,omitempty"`
-	Manufacturer string             `json:"manufacturer,omitempty"`
-	Model        string             `json:"model,omitempty"`
-	Username     string             `json:"username,omitempty"`
-	Password     string             `json:"password,omitempty"`
+	ID           string              `json:"id"`
+	XAddr        string              `json:"xaddr"`
+	IP           string              `json:"ip,omitempty"`
+	Name         string              `json:"name,omitempty"`
+	Manufacturer string              `json:"manufacturer,omitempty"`
+	Model        string              `json:"model,omitempty"`
+	Username     string              `json:"username,omitempty"`
+	Password     string              `json:"password,omitempty"`
 	Profiles     []agentlink.Profile `json:"profiles,omitempty"`
-	MainToken    string             `json:"main_token,omitempty"`
-	SubToken     string             `json:"sub_token,omitempty"`
-	PTZToken     string             `json:"ptz_token,omitempty"`
-	SnapshotURI  string             `json:"snapshot_uri,omitempty"`
-	PTZ          bool               `json:"ptz,omitempty"`
-	Presets      []onvif.Preset     `json:"presets,omitempty"`
-	Error        string             `json:"error,omitempty"`
-	Seen         time.Time          `json:"seen"`
+	MainToken    string              `json:"main_token,omitempty"`
+	SubToken     string              `json:"sub_token,omitempty"`
+	PTZToken     string              `json:"ptz_token,omitempty"`
+	SnapshotURI  string              `json:"snapshot_uri,omitempty"`
+	PTZ          bool                `json:"ptz,omitempty"`
+	Presets      []onvif.Preset      `json:"presets,omitempty"`
+	Error        string              `json:"error,omitempty"`
+	Seen         time.Time           `json:"seen"`
 }
 
 // CameraID derives a stable ID from the device's endpoint reference (or
