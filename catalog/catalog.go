@@ -289,6 +289,48 @@ func (c *Catalog) SetStatus(id, state string, since time.Time) error {
 	return nil
 }
 
+// SetStatuses sets the status of many points in one transaction (bulk
+// health updates, seeding); unknown IDs are skipped. It returns how many
+// points changed.
+func (c *Catalog) SetStatuses(ids []string, state string, since time.Time) (int, error) {
+	if !slices.Contains(states, state) {
+		return 0, invalid("state", "must be %q, %q or %q", StateOnline, StateOffline, StateUnknown)
+	}
+	if since.IsZero() {
+		since = c.now()
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	var changed []Point
+	c.mu.RLock()
+	for _, id := range ids {
+		cur, ok := c.idx.get(id)
+		if !ok || cur.Status.State == state {
+			continue
+		}
+		p := cur.clone()
+		p.Status = Status{State: state, Since: since.UTC()}
+		p.intern()
+		changed = append(changed, p)
+	}
+	c.mu.RUnlock()
+	err := c.db.Update(func(tx *bbolt.Tx) error {
+		for i := range changed {
+			if err := putPoint(tx, &changed[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range changed {
+		c.indexPut(p)
+	}
+	return len(changed), nil
+}
+
 // Delete removes the point id, or returns ErrNotFound.
 func (c *Catalog) Delete(id string) error {
 	c.wmu.Lock()

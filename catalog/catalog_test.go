@@ -629,3 +629,24 @@ func TestLoggingAPointNeverPrintsPasswords(t *testing.T) {
 		t.Errorf("log output %s", buf.String())
 	}
 }
+
+func TestSetStatusesChangesManyPointsAtOnce(t *testing.T) {
+	c := newCatalog(t)
+	for _, id := range []string{"a1", "a2", "a3"} {
+		if _, err := c.Create(Point{ID: id, Name: id, Category: "river", Main: Source{Type: SourcePublish}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := c.SetStatuses([]string{"a1", "a2", "nope"}, StateOffline, time.Time{})
+	if err != nil || n != 2 {
+		t.Fatalf("SetStatuses: %d %v", n, err)
+	}
+	for id, want := range map[string]string{"a1": StateOffline, "a2": StateOffline, "a3": StateUnknown} {
+		if p, _ := c.Get(id); p.Status.State != want {
+			t.Errorf("%s is %q, want %q", id, p.Status.State, want)
+		}
+	}
+	if _, err := c.SetStatuses([]string{"a1"}, "broken", time.Time{}); err == nil {
+		t.Error("bad state accepted")
+	}
+}

@@ -86,6 +86,8 @@ func probeInto(ctx context.Context, d *Discovered, user, pass string) {
 
 // PointSpec is what a technician fills in for a new point.
 type PointSpec struct {
+	// ID is optional: the centre generates a GB/T 28181 ID when empty.
+	ID       string   `json:"id,omitempty"`
 	Name     string   `json:"name"`
 	Category string   `json:"category"`
 	Region   string   `json:"region"`
@@ -132,6 +134,9 @@ func CreatePoint(ctx context.Context, hc *http.Client, creds Credentials, token 
 	}
 	if spec.Level > 0 {
 		body["level"] = spec.Level
+	}
+	if spec.ID != "" {
+		body["id"] = spec.ID
 	}
 	if spec.Kind == "" {
 		delete(body, "kind")

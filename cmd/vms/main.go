@@ -45,7 +45,7 @@ func main() {
 	case "serve":
 		err = serve(os.Args[2:], log)
 	case "demo":
-		err = demo(os.Args[2:], log)
+		err = demoCmd(os.Args[2:], log)
 	case "backup":
 		err = backupCmd(os.Args[2:])
 	case "restore":
