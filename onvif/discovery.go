@@ -98,6 +98,9 @@ func Discover(ctx context.Context, opts DiscoverOptions) (found []Found, err err
 	if err != nil {
 		return nil, fail(KindInvalid, "%v", err)
 	}
+	if opts.NoMulticast && len(hosts) == 0 {
+		return nil, fail(KindInvalid, "multicast is off and no CIDR range is given: nothing to probe")
+	}
 	var targets []mcastTarget
 	if !opts.NoMulticast {
 		targets, err = multicastTargets(opts.Interfaces, opts.MulticastIP)

@@ -247,6 +247,7 @@ func TestDiscoverRefusesBadOptions(t *testing.T) {
 		{NoMulticast: true, CIDRs: []string{"10.0.0.0/15"}},
 		{NoMulticast: true, CIDRs: []string{"fd00::/120"}},
 		{NoMulticast: true, CIDRs: []string{"not-a-range"}},
+		{NoMulticast: true},
 		{MulticastIP: "192.0.2.250"},
 		{MulticastIP: "fe80::1"},
 		{Interfaces: []string{"no-such-interface0"}},
