@@ -252,6 +252,7 @@ func probeMulticast(ctx context.Context, t mcastTarget, opts DiscoverOptions, co
 		return err
 	}
 	defer conn.Close()
+	growReadBuffer(conn)
 	p := ipv4.NewPacketConn(conn)
 	if err := p.SetMulticastInterface(t.ifi); err != nil {
 		return fmt.Errorf("set multicast interface %s: %w", t.ifi.Name, err)
@@ -309,6 +310,15 @@ func probeMulticast(ctx context.Context, t mcastTarget, opts DiscoverOptions, co
 	close(done)
 	repeater.Wait()
 	return nil
+}
+
+// growReadBuffer asks for a larger socket buffer: a segment with a hundred
+// cameras answers a probe in one burst, and datagrams that do not fit are
+// dropped by the kernel. The system may grant less; that is not an error.
+func growReadBuffer(conn net.PacketConn) {
+	if u, ok := conn.(*net.UDPConn); ok {
+		_ = u.SetReadBuffer(1 << 20)
+	}
 }
 
 // collector merges replies from all sockets.
