@@ -241,6 +241,11 @@ func (c *Client) call(ctx context.Context, op string, svc service, endpoint stri
 		}
 
 		status := resp.StatusCode
+		if out == nil && status/100 == 2 && len(bytes.TrimSpace(data)) == 0 {
+			// Some PTZ firmwares acknowledge Stop or ContinuousMove with
+			// an empty 200; nothing was expected back anyway.
+			return nil
+		}
 		if looksHTML(resp.Header.Get("Content-Type"), data) {
 			kind := KindHTTP
 			if status/100 == 2 {

@@ -217,10 +217,11 @@ func (c *Client) Probe(ctx context.Context) (dev Device, err error) {
 // offset used to stamp WS-Security tokens. The call goes out without
 // credentials first, as the standard requires cameras to answer it
 // unauthenticated, and is retried with them if the camera insists.
-func (c *Client) SyncClock(ctx context.Context) error {
+func (c *Client) SyncClock(ctx context.Context) (err error) {
+	defer guard("GetSystemDateAndTime", c.xaddr, &err)
 	var r systemDateAndTimeResponse
 	sent := time.Now()
-	err := c.call(ctx, "GetSystemDateAndTime", svcDevice, c.xaddr, reqGetSystemDateAndTime(), &r, callOpts{noWSSE: true})
+	err = c.call(ctx, "GetSystemDateAndTime", svcDevice, c.xaddr, reqGetSystemDateAndTime(), &r, callOpts{noWSSE: true})
 	if KindOf(err) == KindAuth && c.opts.Username != "" {
 		sent = time.Now()
 		err = c.call(ctx, "GetSystemDateAndTime", svcDevice, c.xaddr, reqGetSystemDateAndTime(), &r, callOpts{})

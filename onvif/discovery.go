@@ -98,6 +98,9 @@ func Discover(ctx context.Context, opts DiscoverOptions) (found []Found, err err
 	if err != nil {
 		return nil, fail(KindInvalid, "%v", err)
 	}
+	if opts.NoMulticast && len(hosts) == 0 {
+		return nil, fail(KindInvalid, "multicast is off and no CIDR range is given: nothing to probe")
+	}
 	var targets []mcastTarget
 	if !opts.NoMulticast {
 		targets, err = multicastTargets(opts.Interfaces, opts.MulticastIP)
@@ -249,6 +252,7 @@ func probeMulticast(ctx context.Context, t mcastTarget, opts DiscoverOptions, co
 		return err
 	}
 	defer conn.Close()
+	growReadBuffer(conn)
 	p := ipv4.NewPacketConn(conn)
 	if err := p.SetMulticastInterface(t.ifi); err != nil {
 		return fmt.Errorf("set multicast interface %s: %w", t.ifi.Name, err)
@@ -306,6 +310,15 @@ func probeMulticast(ctx context.Context, t mcastTarget, opts DiscoverOptions, co
 	close(done)
 	repeater.Wait()
 	return nil
+}
+
+// growReadBuffer asks for a larger socket buffer: a segment with a hundred
+// cameras answers a probe in one burst, and datagrams that do not fit are
+// dropped by the kernel. The system may grant less; that is not an error.
+func growReadBuffer(conn net.PacketConn) {
+	if u, ok := conn.(*net.UDPConn); ok {
+		_ = u.SetReadBuffer(1 << 20)
+	}
 }
 
 // collector merges replies from all sockets.

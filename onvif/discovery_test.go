@@ -166,14 +166,18 @@ func TestDiscoverOnLoopbackFindsCamerasAndIgnoresGarbage(t *testing.T) {
 		}
 		return [][]byte{quirk(t, "probematch_prefixless.xml")}
 	})
+	var junkOnce sync.Once
 	junk := startMulticastResponder(t, port, func(id, types string) [][]byte {
-		return [][]byte{
+		d := [][]byte{
 			[]byte("\x00\x01\x02 not xml at all"),
 			[]byte("<html><body>hello</body></html>"),
 			[]byte(`<?xml version="1.0"?><s:Envelope xmlns:s="x"><s:Body><d:ProbeMatches><d:ProbeMatch><d:XAddrs>http://127.0.0.1/`),
-			append([]byte("<Envelope>"), bytes.Repeat([]byte("A"), 40<<10)...),
 			quirk(t, "probematch_printer.xml"),
 		}
+		// One oversize datagram is enough; more would only crowd the
+		// socket buffer under a loaded test machine.
+		junkOnce.Do(func() { d = append(d, append([]byte("<Envelope>"), bytes.Repeat([]byte("A"), 40<<10)...)) })
+		return d
 	})
 	for _, tc := range []struct {
 		name string
@@ -236,8 +240,10 @@ func TestSweepFindsUnicastResponder(t *testing.T) {
 	if len(found) != 1 || found[0].EndpointRef != "urn:uuid:routed-cam" || found[0].Name != "Mast 12" || found[0].IP != "127.0.0.1" {
 		t.Fatalf("found %+v", found)
 	}
-	if len(r.heard()) != len(probeTypes) {
-		t.Fatalf("responder heard %q", r.heard())
+	// The sweep stops waiting on the host at its first answer, so the
+	// responder may not have read the second probe yet.
+	if h := r.heard(); len(h) == 0 || !slices.Contains(probeTypes, h[0]) {
+		t.Fatalf("responder heard %q", h)
 	}
 }
 
@@ -247,6 +253,7 @@ func TestDiscoverRefusesBadOptions(t *testing.T) {
 		{NoMulticast: true, CIDRs: []string{"10.0.0.0/15"}},
 		{NoMulticast: true, CIDRs: []string{"fd00::/120"}},
 		{NoMulticast: true, CIDRs: []string{"not-a-range"}},
+		{NoMulticast: true},
 		{MulticastIP: "192.0.2.250"},
 		{MulticastIP: "fe80::1"},
 		{Interfaces: []string{"no-such-interface0"}},

@@ -23,6 +23,6 @@
 // agent and the camera simulator both build on it), never panic on anything
 // a camera or the network sends (each exported call recovers and reports an
 // *Error), and never block without a deadline: every exchange is bounded in
-// time and in bytes, and every goroutine it starts ends with the call that
-// started it.
+// time and in bytes, Listen runs only until its context ends, and every
+// goroutine the package starts ends with the call that started it.
 package onvif

@@ -83,6 +83,14 @@ func KindOf(err error) ErrorKind {
 	return ""
 }
 
+// guard is deferred by exported methods: a panic below them becomes an
+// *Error for that call instead of ending the process.
+func guard(op, xaddr string, err *error) {
+	if v := recover(); v != nil {
+		*err = recovered(op, xaddr, v)
+	}
+}
+
 // recovered converts a recovered panic value into an *Error so that a bug
 // in the parsing code costs one camera one call, not the process.
 func recovered(op, xaddr string, v any) *Error {

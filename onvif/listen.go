@@ -75,6 +75,7 @@ func Listen(ctx context.Context, opts ListenOptions, fn func(Event)) (err error)
 		return fail(KindNetwork, "listen on port %d: %v", opts.Port, err)
 	}
 	defer conn.Close()
+	growReadBuffer(conn)
 	p := ipv4.NewPacketConn(conn)
 	joined := 0
 	var joinErrs []error

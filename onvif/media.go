@@ -12,12 +12,14 @@ import (
 )
 
 // StreamURI asks for the RTSP (RTP unicast) URI of a profile.
-func (c *Client) StreamURI(ctx context.Context, profileToken string) (string, error) {
+func (c *Client) StreamURI(ctx context.Context, profileToken string) (uri string, err error) {
+	defer guard("GetStreamUri", c.xaddr, &err)
 	return c.mediaURI(ctx, "GetStreamUri", reqGetStreamURI(profileToken))
 }
 
 // SnapshotURI asks for the JPEG snapshot URI of a profile.
-func (c *Client) SnapshotURI(ctx context.Context, profileToken string) (string, error) {
+func (c *Client) SnapshotURI(ctx context.Context, profileToken string) (uri string, err error) {
+	defer guard("GetSnapshotUri", c.xaddr, &err)
 	return c.mediaURI(ctx, "GetSnapshotUri", reqGetSnapshotURI(profileToken))
 }
 
@@ -40,7 +42,8 @@ func (c *Client) mediaURI(ctx context.Context, op string, req any) (string, erro
 // SetSynchronizationPoint asks the camera to send a keyframe (and
 // parameter sets) on the profile's stream soon, so a new viewer need not
 // wait for the next GOP.
-func (c *Client) SetSynchronizationPoint(ctx context.Context, profileToken string) error {
+func (c *Client) SetSynchronizationPoint(ctx context.Context, profileToken string) (err error) {
+	defer guard("SetSynchronizationPoint", c.xaddr, &err)
 	if profileToken == "" {
 		return &Error{Op: "SetSynchronizationPoint", XAddr: c.xaddr, Kind: KindInvalid, Detail: "empty profile token"}
 	}

@@ -3,6 +3,8 @@ package onvif
 import (
 	"context"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -310,6 +312,26 @@ func TestSnapshots(t *testing.T) {
 		c := newTestClient(t, fc.xaddr(), ClientOptions{Username: "u", Password: "x"})
 		_, _, err := c.Snapshot(ctx, fc.srv.URL+"/snapshot/main.jpg")
 		wantKind(t, err, KindAuth, "refused the credentials")
+	})
+	t.Run("basic", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if u, p, ok := r.BasicAuth(); !ok || u != "viewer" || p != "pw" {
+				w.Header().Set("WWW-Authenticate", `Basic realm="cgi"`)
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			w.Header().Set("Content-Type", "image/jpeg")
+			_, _ = w.Write(fakeJPEG)
+		}))
+		defer srv.Close()
+		c := newTestClient(t, srv.URL, ClientOptions{Username: "viewer", Password: "pw"})
+		data, ct, err := c.Snapshot(ctx, srv.URL+"/cgi-bin/snapshot.cgi?channel=1")
+		if err != nil || ct != "image/jpeg" || len(data) != len(fakeJPEG) {
+			t.Fatalf("%v %q %d", err, ct, len(data))
+		}
+		c = newTestClient(t, srv.URL, ClientOptions{Username: "viewer", Password: "bad"})
+		_, _, err = c.Snapshot(ctx, srv.URL+"/cgi-bin/snapshot.cgi")
+		wantKind(t, err, KindAuth, "after basic authentication")
 	})
 	t.Run("not http", func(t *testing.T) {
 		c := newTestClient(t, "127.0.0.1:1", ClientOptions{})

@@ -26,8 +26,9 @@ func (c *Client) ptzAddr(ctx context.Context, op string) (string, error) {
 
 // ContinuousMove starts moving at the given normalised velocities (each
 // clamped to [-1, 1]) for at most timeout (DefaultMoveTimeout when <= 0).
-func (c *Client) ContinuousMove(ctx context.Context, profileToken string, pan, tilt, zoom float64, timeout time.Duration) error {
+func (c *Client) ContinuousMove(ctx context.Context, profileToken string, pan, tilt, zoom float64, timeout time.Duration) (err error) {
 	const op = "ContinuousMove"
+	defer guard(op, c.xaddr, &err)
 	if profileToken == "" {
 		return &Error{Op: op, XAddr: c.xaddr, Kind: KindInvalid, Detail: "empty profile token"}
 	}
@@ -50,7 +51,8 @@ func (c *Client) ContinuousMove(ctx context.Context, profileToken string, pan, t
 func clamp1(v float64) float64 { return math.Max(-1, math.Min(1, v)) }
 
 // Stop stops pan, tilt and zoom movement.
-func (c *Client) Stop(ctx context.Context, profileToken string) error {
+func (c *Client) Stop(ctx context.Context, profileToken string) (err error) {
+	defer guard("Stop", c.xaddr, &err)
 	if profileToken == "" {
 		return &Error{Op: "Stop", XAddr: c.xaddr, Kind: KindInvalid, Detail: "empty profile token"}
 	}
@@ -62,7 +64,8 @@ func (c *Client) Stop(ctx context.Context, profileToken string) error {
 }
 
 // GotoPreset moves to a stored preset at the camera's default speed.
-func (c *Client) GotoPreset(ctx context.Context, profileToken, presetToken string) error {
+func (c *Client) GotoPreset(ctx context.Context, profileToken, presetToken string) (err error) {
+	defer guard("GotoPreset", c.xaddr, &err)
 	if profileToken == "" || presetToken == "" {
 		return &Error{Op: "GotoPreset", XAddr: c.xaddr, Kind: KindInvalid, Detail: "empty profile or preset token"}
 	}
@@ -76,7 +79,8 @@ func (c *Client) GotoPreset(ctx context.Context, profileToken, presetToken strin
 }
 
 // Presets lists the presets stored for a profile.
-func (c *Client) Presets(ctx context.Context, profileToken string) ([]Preset, error) {
+func (c *Client) Presets(ctx context.Context, profileToken string) (presets []Preset, err error) {
+	defer guard("GetPresets", c.xaddr, &err)
 	if profileToken == "" {
 		return nil, &Error{Op: "GetPresets", XAddr: c.xaddr, Kind: KindInvalid, Detail: "empty profile token"}
 	}

@@ -3,6 +3,7 @@ package onvif
 import (
 	"bufio"
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -343,4 +344,26 @@ func TestReplyCutOffBeforeContentLength(t *testing.T) {
 	c := newTestClient(t, xaddr, ClientOptions{})
 	_, err := c.StreamURI(context.Background(), "Profile_1")
 	wantKind(t, err, KindMalformed, "reply cut off")
+}
+
+// exploding is a request whose marshaling panics, standing in for a bug.
+type exploding struct{}
+
+func (exploding) MarshalXML(*xml.Encoder, xml.StartElement) error { panic("boom") }
+
+func TestPanicBelowACallBecomesAnInternalError(t *testing.T) {
+	c := newTestClient(t, cannedCamera(t, 200, "application/soap+xml", quirk(t, "device_info_ns0.xml")), ClientOptions{})
+	err := c.call(context.Background(), "GetDeviceInformation", svcDevice, c.xaddr, exploding{}, nil, callOpts{})
+	wantKind(t, err, KindInternal, "recovered panic: boom")
+}
+
+func TestEmptyAcknowledgementForOperationsWithoutOutput(t *testing.T) {
+	xaddr := cannedCamera(t, 200, "", nil)
+	c := newTestClient(t, xaddr, ClientOptions{})
+	if err := c.SetSynchronizationPoint(context.Background(), "main"); err != nil {
+		t.Fatalf("empty 200 to SetSynchronizationPoint: %v", err)
+	}
+	// Where an answer is needed, an empty body is an error.
+	_, err := getDeviceInfo(t, c)
+	wantKind(t, err, KindMalformed, "empty reply body")
 }

@@ -68,6 +68,7 @@ func sweep(ctx context.Context, hosts []netip.Addr, opts DiscoverOptions, col *c
 		return err
 	}
 	defer conn.Close()
+	growReadBuffer(conn)
 	msgs := make([][]byte, 0, len(probeTypes))
 	for _, typ := range probeTypes {
 		m, _ := buildProbe(typ)
