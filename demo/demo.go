@@ -138,7 +138,9 @@ func Start(ctx context.Context, cfg server.Config, o Options) (d *Demo, err erro
 	actx, cancel := context.WithCancel(context.Background())
 	d.cancel, d.done = cancel, make(chan error, 1)
 	ui := o.AgentUI
-	go func() { d.done <- edge.RunAll(actx, d.Agent, edge.RunOptions{UIAddr: ui, RediscoverEvery: 5 * time.Minute, Logger: o.Logger}) }()
+	go func() {
+		d.done <- edge.RunAll(actx, d.Agent, edge.RunOptions{UIAddr: ui, RediscoverEvery: 5 * time.Minute, Logger: o.Logger})
+	}()
 	if ui != "" {
 		d.AgentUIURL = "http://" + ui
 	}
