@@ -174,16 +174,32 @@ func centreCall(ctx context.Context, hc *http.Client, method, url, token string,
 		return nil, err
 	}
 	if resp.StatusCode >= 300 {
-		var e struct {
-			Error struct{ Code, Message, Field string }
-		}
-		ce := &CentreError{Status: resp.StatusCode, Code: "error", Message: strings.TrimSpace(string(raw))}
-		if json.Unmarshal(raw, &e) == nil && e.Error.Code != "" {
-			ce.Code, ce.Message, ce.Field = e.Error.Code, e.Error.Message, e.Error.Field
-		}
-		return nil, ce
+		return nil, centreError(resp.StatusCode, raw)
 	}
 	return raw, nil
+}
+
+// maxErrorText bounds how much of a non-JSON error body (a proxy's HTML
+// page, say) goes into an error message.
+const maxErrorText = 200
+
+// centreError reads the centre's {"error":{code,message,field}} answer;
+// any other body is quoted, shortened.
+func centreError(status int, raw []byte) *CentreError {
+	var e struct {
+		Error struct{ Code, Message, Field string }
+	}
+	if json.Unmarshal(raw, &e) == nil && e.Error.Code != "" {
+		return &CentreError{Status: status, Code: e.Error.Code, Message: e.Error.Message, Field: e.Error.Field}
+	}
+	msg := strings.ToValidUTF8(strings.TrimSpace(string(raw)), "?")
+	if len(msg) > maxErrorText {
+		msg = strings.ToValidUTF8(msg[:maxErrorText], "") + "…"
+	}
+	if msg == "" {
+		msg = http.StatusText(status)
+	}
+	return &CentreError{Status: status, Code: "error", Message: msg}
 }
 
 // Login logs a technician in at the centre and returns their token.
