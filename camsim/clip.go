@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
@@ -39,13 +40,26 @@ type Clip struct {
 	Profile string
 }
 
-// LoadClip loads one of the embedded clips.
+// loadedClips caches the embedded clips once parsed (name → *Clip): a
+// fleet of cameras shares them instead of each parsing megabytes again.
+var loadedClips sync.Map
+
+// LoadClip loads one of the embedded clips. Every caller gets the same
+// *Clip, so it must be treated as read-only.
 func LoadClip(name string) (*Clip, error) {
+	if c, ok := loadedClips.Load(name); ok {
+		return c.(*Clip), nil
+	}
 	buf, err := clips.ReadFile("clips/" + name)
 	if err != nil {
 		return nil, err
 	}
-	return ParseClip(name, buf, 25)
+	c, err := ParseClip(name, buf, 25)
+	if err != nil {
+		return nil, err
+	}
+	shared, _ := loadedClips.LoadOrStore(name, c)
+	return shared.(*Clip), nil
 }
 
 // ParseClip splits an Annex-B stream written with access-unit delimiters.

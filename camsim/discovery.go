@@ -38,6 +38,8 @@ const (
 	matchByRFC3986  = "http://schemas.xmlsoap.org/ws/2005/04/discovery/rfc3986"
 	matchByStrcmp0  = "http://schemas.xmlsoap.org/ws/2005/04/discovery/strcmp0"
 	maxDiscoveryMsg = 64 << 10
+	// maxPendingReplies bounds delayed ProbeMatches waiting at once.
+	maxPendingReplies = 64
 )
 
 var discoveryGroup = net.IPv4(239, 255, 255, 250)
@@ -70,9 +72,12 @@ type discoveryResponder struct {
 	// with (answered or not), so that a test can tell a probe was ignored
 	// rather than not yet read.
 	unicastHandled atomic.Uint64
-	stop           chan struct{}
-	closeOnce      sync.Once
-	wg             sync.WaitGroup
+	// pending bounds the delayed replies waiting to be sent, so that a
+	// flood of probes cannot start goroutines without limit.
+	pending   chan struct{}
+	stop      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
 }
 
 func startDiscovery(cfg discoveryConfig) (*discoveryResponder, error) {
@@ -80,7 +85,8 @@ func startDiscovery(cfg discoveryConfig) (*discoveryResponder, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &discoveryResponder{cfg: cfg, instanceID: uint32(time.Now().Unix()), stop: make(chan struct{})}
+	d := &discoveryResponder{cfg: cfg, instanceID: uint32(time.Now().Unix()), stop: make(chan struct{}),
+		pending: make(chan struct{}, maxPendingReplies)}
 
 	// Several cameras may share one IP (all on 127.0.0.1 in tests): with
 	// SO_REUSEPORT each of them gets its own copy of every multicast probe.
@@ -242,16 +248,36 @@ func (d *discoveryResponder) handle(msg []byte, src net.Addr) {
 	if p.Scopes != nil && !scopesMatch(d.cfg.Scopes, p.Scopes.List, p.Scopes.MatchBy) {
 		return
 	}
-	if d.cfg.MaxDelay > 0 {
-		// Random back-off so that a hundred cameras do not answer in the
-		// same millisecond (WS-Discovery's APP_MAX_DELAY).
+	if d.cfg.MaxDelay <= 0 {
+		d.reply(env.Header.MessageID, src)
+		return
+	}
+	// Random back-off so that a hundred cameras do not answer in the same
+	// millisecond (WS-Discovery's APP_MAX_DELAY). Each reply waits on its
+	// own, as a device's timers do: waiting in the read loop would delay
+	// the reply to every later probe by the sum of the earlier delays.
+	select {
+	case d.pending <- struct{}{}:
+	default:
+		d.cfg.Logger.Debug("camsim discovery: too many replies pending; probe dropped", "from", src)
+		return
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer func() { <-d.pending }()
 		select {
 		case <-d.stop:
 			return
 		case <-time.After(rand.N(d.cfg.MaxDelay + 1)):
 		}
-	}
-	out, err := d.message(actionMatches, env.Header.MessageID, addressingAnon, probeMatches{Match: []wsdEndpoint{d.endpoint()}})
+		d.reply(env.Header.MessageID, src)
+	}()
+}
+
+// reply sends a ProbeMatch for the probe relatesTo to src.
+func (d *discoveryResponder) reply(relatesTo string, src net.Addr) {
+	out, err := d.message(actionMatches, relatesTo, addressingAnon, probeMatches{Match: []wsdEndpoint{d.endpoint()}})
 	if err != nil {
 		d.cfg.Logger.Error("camsim discovery", "err", err)
 		return

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -22,6 +23,9 @@ import (
 
 // CamerasFile holds the camera book (with camera credentials: mode 0600).
 const CamerasFile = "cameras.json"
+
+// maxBookBytes bounds the camera book file: thousands of cameras fit.
+const maxBookBytes = 32 << 20
 
 // Camera is a camera the agent knows: found by discovery, and once a
 // technician entered its credentials, probed and provisioned.
@@ -83,17 +87,45 @@ func NewCameraBook(dir string, log *slog.Logger) *CameraBook {
 	b := &CameraBook{log: log, cameras: map[string]*Camera{}}
 	if dir != "" {
 		b.path = filepath.Join(dir, CamerasFile)
-		if raw, err := os.ReadFile(b.path); err == nil {
-			var list []*Camera
-			if err := json.Unmarshal(raw, &list); err != nil {
-				log.Warn("camera book unreadable; starting empty", "path", b.path, "err", err)
-			}
-			for _, c := range list {
-				b.cameras[c.ID] = c
-			}
-		}
+		b.load()
 	}
 	return b
+}
+
+// load reads the book's file. The file may be damaged or hand-edited:
+// anything unusable is skipped with a warning, never trusted as is.
+func (b *CameraBook) load() {
+	f, err := os.Open(b.path)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			b.log.Warn("camera book unreadable; starting empty", "path", b.path, "err", err)
+		}
+		return
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Mode().Perm()&0o077 != 0 {
+		// The next save rewrites it 0600.
+		b.log.Warn("camera book holds camera passwords but others can read it", "path", b.path, "mode", st.Mode().Perm())
+	}
+	raw, err := io.ReadAll(io.LimitReader(f, maxBookBytes+1))
+	if err == nil && len(raw) > maxBookBytes {
+		err = fmt.Errorf("larger than %d bytes", maxBookBytes)
+	}
+	var list []*Camera
+	if err == nil {
+		err = json.Unmarshal(raw, &list)
+	}
+	if err != nil {
+		b.log.Warn("camera book unreadable; starting empty", "path", b.path, "err", err)
+		return
+	}
+	for _, c := range list {
+		if c == nil || c.ID == "" {
+			b.log.Warn("camera book entry without an id skipped", "path", b.path)
+			continue
+		}
+		b.cameras[c.ID] = c
+	}
 }
 
 // SetDiscovery sets where Rediscover looks.

@@ -50,7 +50,7 @@ func Enroll(ctx context.Context, hc *http.Client, server, code, hostname string)
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	if resp.StatusCode != http.StatusOK {
-		return Credentials{}, fmt.Errorf("enroll: the server answered %d: %s", resp.StatusCode, strings.TrimSpace(string(raw)))
+		return Credentials{}, fmt.Errorf("enroll: %w", centreError(resp.StatusCode, raw))
 	}
 	var out agentlink.EnrollResponse
 	if err := json.Unmarshal(raw, &out); err != nil || out.AgentID == "" || out.Secret == "" {

@@ -11,20 +11,33 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/tianyan/vms/agentlink"
 	"github.com/tianyan/vms/onvif"
 )
 
 // Discovered is one camera as `edge-agent discover --json` prints it.
+// Every key is always present (empty when unknown) and Profiles is never
+// null, so that scripts can rely on the shape.
 type Discovered struct {
 	XAddr        string              `json:"xaddr"`
 	IP           string              `json:"ip"`
 	Manufacturer string              `json:"manufacturer"`
 	Model        string              `json:"model"`
-	Profiles     []agentlink.Profile `json:"profiles"`
+	Profiles     []DiscoveredProfile `json:"profiles"`
 	SnapshotURI  string              `json:"snapshot_uri"`
 	PTZ          bool                `json:"ptz"`
 	Error        string              `json:"error"`
+}
+
+// DiscoveredProfile is one media profile of a Discovered camera. Its
+// stream URI is the camera's, less any password the camera put into it:
+// discovery output gets pasted into tickets.
+type DiscoveredProfile struct {
+	Token     string `json:"token"`
+	Name      string `json:"name"`
+	Codec     string `json:"codec"`
+	Width     int    `json:"width"`
+	Height    int    `json:"height"`
+	StreamURI string `json:"stream_uri"`
 }
 
 // DiscoverCameras finds cameras and, with credentials, probes each one
@@ -42,7 +55,7 @@ func DiscoverCameras(ctx context.Context, d DiscoveryConfig, user, pass string) 
 		if len(f.XAddrs) > 0 {
 			x = f.XAddrs[0]
 		}
-		out = append(out, Discovered{XAddr: x, IP: f.IP, Model: f.Hardware, Profiles: []agentlink.Profile{}})
+		out = append(out, Discovered{XAddr: x, IP: f.IP, Model: f.Hardware, Profiles: []DiscoveredProfile{}})
 	}
 	if user == "" && pass == "" {
 		return out, nil
@@ -79,8 +92,8 @@ func probeInto(ctx context.Context, d *Discovered, user, pass string) {
 	}
 	d.Manufacturer, d.Model, d.SnapshotURI, d.PTZ = dev.Manufacturer, dev.Model, dev.SnapshotURI, dev.PTZ
 	for _, p := range dev.Profiles {
-		d.Profiles = append(d.Profiles, agentlink.Profile{Token: p.Token, Name: p.Name, Codec: p.Codec,
-			Width: p.Width, Height: p.Height, StreamURI: p.StreamURI})
+		d.Profiles = append(d.Profiles, DiscoveredProfile{Token: p.Token, Name: p.Name, Codec: p.Codec,
+			Width: p.Width, Height: p.Height, StreamURI: redact(p.StreamURI)})
 	}
 }
 
@@ -174,16 +187,32 @@ func centreCall(ctx context.Context, hc *http.Client, method, url, token string,
 		return nil, err
 	}
 	if resp.StatusCode >= 300 {
-		var e struct {
-			Error struct{ Code, Message, Field string }
-		}
-		ce := &CentreError{Status: resp.StatusCode, Code: "error", Message: strings.TrimSpace(string(raw))}
-		if json.Unmarshal(raw, &e) == nil && e.Error.Code != "" {
-			ce.Code, ce.Message, ce.Field = e.Error.Code, e.Error.Message, e.Error.Field
-		}
-		return nil, ce
+		return nil, centreError(resp.StatusCode, raw)
 	}
 	return raw, nil
+}
+
+// maxErrorText bounds how much of a non-JSON error body (a proxy's HTML
+// page, say) goes into an error message.
+const maxErrorText = 200
+
+// centreError reads the centre's {"error":{code,message,field}} answer;
+// any other body is quoted, shortened.
+func centreError(status int, raw []byte) *CentreError {
+	var e struct {
+		Error struct{ Code, Message, Field string }
+	}
+	if json.Unmarshal(raw, &e) == nil && e.Error.Code != "" {
+		return &CentreError{Status: status, Code: e.Error.Code, Message: e.Error.Message, Field: e.Error.Field}
+	}
+	msg := strings.ToValidUTF8(strings.TrimSpace(string(raw)), "?")
+	if len(msg) > maxErrorText {
+		msg = strings.ToValidUTF8(msg[:maxErrorText], "") + "…"
+	}
+	if msg == "" {
+		msg = http.StatusText(status)
+	}
+	return &CentreError{Status: status, Code: "error", Message: msg}
 }
 
 // Login logs a technician in at the centre and returns their token.

@@ -61,6 +61,11 @@ type DiscoverOptions struct {
 	// Logger receives debug lines about ignored datagrams. Nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// OnFound, if set, is called once for each device as its first reply
+	// arrives, one call at a time, while Discover runs; it must return
+	// quickly. It lets a caller show devices as they answer, or stop early
+	// by cancelling ctx once it has what it needs.
+	OnFound func(Found)
 }
 
 // Discover multicasts WS-Discovery probes for ONVIF devices and/or sweeps
@@ -112,28 +117,49 @@ func Discover(ctx context.Context, opts DiscoverOptions) (found []Found, err err
 		}
 	}
 
-	col := newCollector(log)
+	col := newCollector(log, opts.OnFound)
 	var wg sync.WaitGroup
 	errs := make(chan error, len(targets)+1)
+	// Every socket is opened here, on the caller's goroutine, before any
+	// goroutine starts: a caller that entered a network namespace on its
+	// locked OS thread (an agent serving one LAN of several, or a test)
+	// gets sockets in that namespace, whereas goroutines run on other
+	// threads, in the process's own namespace.
 	for _, t := range targets {
+		conn, err := net.ListenPacket("udp4", net.JoinHostPort(t.addr.String(), "0"))
+		if err != nil {
+			log.Warn("onvif discovery: interface not probed", "interface", t.ifi.Name, "err", err)
+			errs <- err
+			continue
+		}
+		growReadBuffer(conn)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := probeMulticast(ctx, t, opts, col); err != nil {
+			defer conn.Close()
+			if err := probeMulticast(ctx, conn, t, opts, col); err != nil {
 				log.Warn("onvif discovery: interface not probed", "interface", t.ifi.Name, "err", err)
 				errs <- err
 			}
 		}()
 	}
 	if len(hosts) > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := sweep(ctx, hosts, opts, col); err != nil {
-				log.Warn("onvif discovery: sweep failed", "err", err)
-				errs <- err
-			}
-		}()
+		conn, err := net.ListenPacket("udp4", ":0")
+		if err != nil {
+			log.Warn("onvif discovery: sweep failed", "err", err)
+			errs <- err
+		} else {
+			growReadBuffer(conn)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer conn.Close()
+				if err := sweep(ctx, conn, hosts, opts, col); err != nil {
+					log.Warn("onvif discovery: sweep failed", "err", err)
+					errs <- err
+				}
+			}()
+		}
 	}
 	wg.Wait()
 	close(errs)
@@ -243,16 +269,9 @@ func interfaceWithIP(ip net.IP) (*net.Interface, error) {
 }
 
 // probeMulticast sends the probes on one interface and collects replies
-// until the timeout.
-func probeMulticast(ctx context.Context, t mcastTarget, opts DiscoverOptions, col *collector) error {
-	// Binding to the interface's address makes the probe leave from it and
-	// the unicast replies come back to this socket.
-	conn, err := net.ListenPacket("udp4", net.JoinHostPort(t.addr.String(), "0"))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	growReadBuffer(conn)
+// until the timeout. conn is bound to the interface's address, so that the
+// probe leaves from it and the unicast replies come back to it.
+func probeMulticast(ctx context.Context, conn net.PacketConn, t mcastTarget, opts DiscoverOptions, col *collector) error {
 	p := ipv4.NewPacketConn(conn)
 	if err := p.SetMulticastInterface(t.ifi); err != nil {
 		return fmt.Errorf("set multicast interface %s: %w", t.ifi.Name, err)
@@ -324,6 +343,7 @@ func growReadBuffer(conn net.PacketConn) {
 // collector merges replies from all sockets.
 type collector struct {
 	log      *slog.Logger
+	onFound  func(Found)
 	mu       sync.Mutex
 	byKey    map[string]*Found
 	order    []string
@@ -331,8 +351,8 @@ type collector struct {
 	notONVIF int
 }
 
-func newCollector(log *slog.Logger) *collector {
-	return &collector{log: log, byKey: map[string]*Found{}}
+func newCollector(log *slog.Logger, onFound func(Found)) *collector {
+	return &collector{log: log, onFound: onFound, byKey: map[string]*Found{}}
 }
 
 // readLoop reads datagrams until the socket's read deadline or an error,
@@ -410,6 +430,9 @@ func (c *collector) add(msg discoveryMessage) {
 		f := f
 		c.byKey[key] = &f
 		c.order = append(c.order, key)
+		if c.onFound != nil {
+			c.onFound(f)
+		}
 	}
 }
 

@@ -247,6 +247,49 @@ func TestSweepFindsUnicastResponder(t *testing.T) {
 	}
 }
 
+func TestOnFoundSeesEachDeviceOnceAndCancellingStopsDiscovery(t *testing.T) {
+	// Each device answers every probe (two types, each sent twice), so the
+	// collector sees it up to four times.
+	cam := startMulticastResponder(t, 0, func(id, types string) [][]byte {
+		return [][]byte{probeMatch(id, "urn:uuid:early-cam", "dn:NetworkVideoTransmitter", "", "http://127.0.0.1:8080/onvif/device_service")}
+	})
+	startMulticastResponder(t, cam.port, func(id, types string) [][]byte {
+		return [][]byte{probeMatch(id, "urn:uuid:late-cam", "dn:NetworkVideoTransmitter", "", "http://127.0.0.1:8081/onvif/device_service")}
+	})
+	t.Run("once per device", func(t *testing.T) {
+		var mu sync.Mutex
+		seen := map[string]int{}
+		found, err := Discover(context.Background(), DiscoverOptions{MulticastIP: "127.0.0.1", Port: cam.port, Timeout: time.Second,
+			OnFound: func(f Found) {
+				mu.Lock()
+				seen[f.EndpointRef]++
+				mu.Unlock()
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(found) != 2 || seen["urn:uuid:early-cam"] != 1 || seen["urn:uuid:late-cam"] != 1 {
+			t.Fatalf("found %+v, OnFound calls %v", found, seen)
+		}
+	})
+	t.Run("cancel on the first", func(t *testing.T) {
+		// The timeout is far beyond the test's patience: only the
+		// cancellation can end this discovery.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		found, err := Discover(ctx, DiscoverOptions{MulticastIP: "127.0.0.1", Port: cam.port, Timeout: time.Hour,
+			OnFound: func(Found) { cancel() }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(found) == 0 || ctx.Err() == nil {
+			t.Fatalf("found %+v (ctx %v)", found, ctx.Err())
+		}
+	})
+}
+
 func TestDiscoverRefusesBadOptions(t *testing.T) {
 	ctx := context.Background()
 	for _, opts := range []DiscoverOptions{

@@ -60,15 +60,9 @@ func sweepHosts(cidrs []string) ([]netip.Addr, error) {
 
 // sweep sends unicast probes to every host, at most opts.Concurrency
 // waiting for an answer at a time, each for at most opts.SweepHostWait.
-// One socket serves the whole sweep; its reader wakes the worker waiting
-// on the replying host.
-func sweep(ctx context.Context, hosts []netip.Addr, opts DiscoverOptions, col *collector) error {
-	conn, err := net.ListenPacket("udp4", ":0")
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	growReadBuffer(conn)
+// One socket, conn, serves the whole sweep; its reader wakes the worker
+// waiting on the replying host.
+func sweep(ctx context.Context, conn net.PacketConn, hosts []netip.Addr, opts DiscoverOptions, col *collector) error {
 	msgs := make([][]byte, 0, len(probeTypes))
 	for _, typ := range probeTypes {
 		m, _ := buildProbe(typ)

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -23,8 +24,8 @@ import (
 	"github.com/tianyan/vms/edge"
 )
 
-func usage() {
-	fmt.Fprintln(os.Stderr, `usage: edge-agent <command> [flags]
+func usage(w io.Writer) {
+	fmt.Fprintln(w, `usage: edge-agent <command> [flags]
 
 commands:
   enroll    --server URL --code CODE: trade an enrollment code for credentials
@@ -36,35 +37,61 @@ run "edge-agent <command> -h" for the flags of a command`)
 }
 
 func main() {
-	if len(os.Args) < 2 {
-		usage()
-		os.Exit(2)
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	slog.SetDefault(log)
+	// Packages without a logger of their own (onvif, gortsplib) log here.
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// cli is one invocation: where its output and its log lines go.
+type cli struct {
+	stdout, stderr io.Writer
+	log            *slog.Logger
+}
+
+// run executes one command line (without the program name) and returns
+// the exit status: 0 done, 1 failed, 2 usage.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) < 1 {
+		usage(stderr)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	c := &cli{stdout: stdout, stderr: stderr, log: log}
 	var err error
-	switch os.Args[1] {
+	switch args[0] {
 	case "enroll":
-		err = enroll(ctx, os.Args[2:])
+		err = c.enroll(ctx, args[1:])
 	case "run":
-		err = run(ctx, os.Args[2:], log)
+		err = c.runAgent(ctx, args[1:])
 	case "discover":
-		err = discover(ctx, os.Args[2:])
+		err = c.discover(ctx, args[1:])
 	case "add":
-		err = add(ctx, os.Args[2:], log)
+		err = c.add(ctx, args[1:])
 	case "-h", "--help", "help":
-		usage()
-		return
+		usage(stdout)
+		return 0
 	default:
-		usage()
-		os.Exit(2)
+		usage(stderr)
+		return 2
 	}
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "edge-agent:", err)
-		os.Exit(1)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
 	}
+	if err != nil {
+		fmt.Fprintln(stderr, "edge-agent:", err)
+		return 1
+	}
+	return 0
+}
+
+// flagSet is a command's flags, reporting to this invocation's stderr.
+func (c *cli) flagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	return fs
 }
 
 func stateFlag(fs *flag.FlagSet) *string {
@@ -98,8 +125,8 @@ func discoveryFlags(fs *flag.FlagSet) *edge.DiscoveryConfig {
 	return d
 }
 
-func enroll(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("enroll", flag.ContinueOnError)
+func (c *cli) enroll(ctx context.Context, args []string) error {
+	fs := c.flagSet("enroll")
 	server := fs.String("server", "", "central server URL, e.g. https://vms.example:8080 (required)")
 	code := fs.String("code", "", "one-time enrollment code from the admin UI (required)")
 	state := stateFlag(fs)
@@ -110,19 +137,19 @@ func enroll(ctx context.Context, args []string) error {
 		return errors.New("enroll: --server and --code are required")
 	}
 	host, _ := os.Hostname()
-	c, err := edge.Enroll(ctx, nil, *server, *code, host)
+	creds, err := edge.Enroll(ctx, nil, *server, *code, host)
 	if err != nil {
 		return err
 	}
-	if err := c.Save(*state); err != nil {
+	if err := creds.Save(*state); err != nil {
 		return err
 	}
-	fmt.Printf("enrolled as agent %s; credentials in %s\n", c.AgentID, *state)
+	fmt.Fprintf(c.stdout, "enrolled as agent %s; credentials in %s\n", creds.AgentID, *state)
 	return nil
 }
 
-func run(ctx context.Context, args []string, log *slog.Logger) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+func (c *cli) runAgent(ctx context.Context, args []string) error {
+	fs := c.flagSet("run")
 	state := stateFlag(fs)
 	d := discoveryFlags(fs)
 	ui := fs.String("ui", "127.0.0.1:8091", "provisioning page address (empty: none)")
@@ -134,14 +161,14 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	book := edge.NewCameraBook(*state, log)
+	book := edge.NewCameraBook(*state, c.log)
 	book.SetDiscovery(*d)
-	agent := edge.New(edge.Config{Credentials: creds, StateDir: *state, Cameras: book, Logger: log})
-	return edge.RunAll(ctx, agent, edge.RunOptions{UIAddr: *ui, RediscoverEvery: *rediscover, Logger: log})
+	agent := edge.New(edge.Config{Credentials: creds, StateDir: *state, Cameras: book, Logger: c.log})
+	return edge.RunAll(ctx, agent, edge.RunOptions{UIAddr: *ui, RediscoverEvery: *rediscover, Logger: c.log})
 }
 
-func discover(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("discover", flag.ContinueOnError)
+func (c *cli) discover(ctx context.Context, args []string) error {
+	fs := c.flagSet("discover")
 	asJSON := fs.Bool("json", false, "print JSON")
 	d := discoveryFlags(fs)
 	user := fs.String("user", "", "camera username (probe each camera)")
@@ -159,26 +186,26 @@ func discover(ctx context.Context, args []string) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
+		enc := json.NewEncoder(c.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(found)
 	}
-	for _, c := range found {
-		line := fmt.Sprintf("%-15s %s %s %s", c.IP, c.XAddr, c.Manufacturer, c.Model)
-		for _, p := range c.Profiles {
+	for _, cam := range found {
+		line := fmt.Sprintf("%-15s %s %s %s", cam.IP, cam.XAddr, cam.Manufacturer, cam.Model)
+		for _, p := range cam.Profiles {
 			line += fmt.Sprintf(" [%s %s %dx%d]", p.Token, p.Codec, p.Width, p.Height)
 		}
-		if c.Error != "" {
-			line += "  error: " + c.Error
+		if cam.Error != "" {
+			line += "  error: " + cam.Error
 		}
-		fmt.Println(line)
+		fmt.Fprintln(c.stdout, line)
 	}
-	fmt.Fprintf(os.Stderr, "%d camera(s)\n", len(found))
+	fmt.Fprintf(c.stderr, "%d camera(s)\n", len(found))
 	return nil
 }
 
-func add(ctx context.Context, args []string, log *slog.Logger) error {
-	fs := flag.NewFlagSet("add", flag.ContinueOnError)
+func (c *cli) add(ctx context.Context, args []string) error {
+	fs := c.flagSet("add")
 	state := stateFlag(fs)
 	xaddr := fs.String("xaddr", "", "camera's ONVIF device service URL (required)")
 	user := fs.String("user", "", "camera username")
@@ -225,7 +252,7 @@ func add(ctx context.Context, args []string, log *slog.Logger) error {
 	if token == "" {
 		return errors.New("add: set VMS_TOKEN, or --technician with EDGE_TECH_PASSWORD")
 	}
-	book := edge.NewCameraBook(*state, log)
+	book := edge.NewCameraBook(*state, c.log)
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cam, err := book.Provision(pctx, "", *xaddr, *user, *pass)
@@ -236,6 +263,6 @@ func add(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	fmt.Println(string(raw))
+	fmt.Fprintln(c.stdout, string(raw))
 	return nil
 }

@@ -1,0 +1,178 @@
+package edge
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// uiRoutes are the page's API routes that need a logged-in technician.
+var uiRoutes = []struct{ method, path string }{
+	{http.MethodGet, "/api/status"},
+	{http.MethodGet, "/api/cameras"},
+	{http.MethodPost, "/api/discover"},
+	{http.MethodPost, "/api/cameras/probe"},
+	{http.MethodGet, "/api/cameras/cam-1/snapshot.jpg"},
+	{http.MethodPost, "/api/cameras/cam-1/point"},
+	{http.MethodGet, "/api/regions"},
+	{http.MethodGet, "/api/categories"},
+}
+
+// startUI serves the provisioning page of an agent whose centre is at
+// server.
+func startUI(t *testing.T, server string) (*httptest.Server, *http.Client) {
+	t.Helper()
+	book := NewCameraBook("", testLogger(t))
+	// Were a route to run unauthenticated, this discovery would run; it
+	// looks on loopback only.
+	book.SetDiscovery(DiscoveryConfig{MulticastIP: "127.0.0.1", Timeout: 100 * time.Millisecond})
+	a := New(Config{Credentials: Credentials{Server: server, AgentID: "agt-ui", Secret: "agent-secret"}, Cameras: book, Logger: testLogger(t)})
+	srv := httptest.NewServer(NewProvisioningUI(a, testLogger(t)).Handler())
+	t.Cleanup(srv.Close)
+	jar, _ := cookiejar.New(nil)
+	return srv, &http.Client{Jar: jar, Timeout: 20 * time.Second}
+}
+
+func call(t *testing.T, hc *http.Client, method, url, body string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	return res, string(raw)
+}
+
+func errorCode(body string) string {
+	var e struct{ Error struct{ Code string } }
+	_ = json.Unmarshal([]byte(body), &e)
+	return e.Error.Code
+}
+
+func TestProvisioningPageAPIRefusesVisitorsWhoAreNotLoggedIn(t *testing.T) {
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	srv, hc := startUI(t, gone.URL)
+
+	for _, cookie := range []string{"", "forged-session-id"} {
+		for _, r := range uiRoutes {
+			req, _ := http.NewRequest(r.method, srv.URL+r.path, strings.NewReader(`{}`))
+			if cookie != "" {
+				req.AddCookie(&http.Cookie{Name: techCookie, Value: cookie})
+			}
+			res, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusUnauthorized || errorCode(string(raw)) != "unauthenticated" {
+				t.Errorf("%s %s with cookie %q: %d %s", r.method, r.path, cookie, res.StatusCode, raw)
+			}
+		}
+	}
+
+	// The page itself loads, framed by no one.
+	res, body := call(t, hc, http.MethodGet, srv.URL+"/", "")
+	if res.StatusCode != http.StatusOK || !strings.Contains(res.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, "<") {
+		t.Errorf("page: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	if res.Header.Get("X-Frame-Options") != "DENY" || !strings.Contains(res.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+		t.Errorf("security headers %v", res.Header)
+	}
+
+	// Logging in needs the centre; when it is unreachable, no session is
+	// made.
+	res, body = call(t, hc, http.MethodPost, srv.URL+"/api/login", `{"username":"tech","password":"pw"}`)
+	if res.StatusCode != http.StatusBadGateway || errorCode(body) != "centre_unreachable" || len(res.Cookies()) != 0 {
+		t.Errorf("login with the centre away: %d %s, cookies %v", res.StatusCode, body, res.Cookies())
+	}
+	for _, body := range []string{`{"username":"tech"`, `{"user":"tech"}`, `[]`} {
+		if res, out := call(t, hc, http.MethodPost, srv.URL+"/api/login", body); res.StatusCode != http.StatusBadRequest || errorCode(out) != "bad_json" {
+			t.Errorf("login body %s: %d %s", body, res.StatusCode, out)
+		}
+	}
+}
+
+// TestProvisioningPageSessionLastsUntilLogout logs in through a stand-in
+// for the centre's login endpoint (the real centre is exercised in
+// server/provision_test.go; edge must not import it): the session opens
+// the API, a wrong password opens nothing, and logout closes it.
+func TestProvisioningPageSessionLastsUntilLogout(t *testing.T) {
+	centre := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Username, Password string }
+		if r.Method != http.MethodPost || r.URL.Path != "/api/v1/auth/login" || json.NewDecoder(r.Body).Decode(&req) != nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if req.Username != "tech" || req.Password != "tech-pass" {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":{"code":"bad_credentials","message":"wrong username or password"}}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"token":"tech-token"}`))
+	}))
+	defer centre.Close()
+	srv, hc := startUI(t, centre.URL)
+
+	res, body := call(t, hc, http.MethodPost, srv.URL+"/api/login", `{"username":"tech","password":"nope"}`)
+	if res.StatusCode != http.StatusUnauthorized || errorCode(body) != "bad_credentials" || len(res.Cookies()) != 0 {
+		t.Fatalf("wrong password: %d %s", res.StatusCode, body)
+	}
+	res, body = call(t, hc, http.MethodPost, srv.URL+"/api/login", `{"username":"tech","password":"tech-pass"}`)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d %s", res.StatusCode, body)
+	}
+	var session *http.Cookie
+	for _, c := range res.Cookies() {
+		if c.Name == techCookie {
+			session = c
+		}
+	}
+	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode || strings.Contains(session.Value, "tech-token") {
+		t.Fatalf("session cookie %+v", session)
+	}
+	res, body = call(t, hc, http.MethodGet, srv.URL+"/api/status", "")
+	var st struct {
+		User, Agent string
+		Online      bool
+	}
+	if res.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &st) != nil || st.User != "tech" || st.Agent != "agt-ui" || st.Online {
+		t.Fatalf("status: %d %s", res.StatusCode, body)
+	}
+	if strings.Contains(body, "agent-secret") {
+		t.Errorf("status shows the agent's secret: %s", body)
+	}
+	if res, body := call(t, hc, http.MethodGet, srv.URL+"/api/cameras", ""); res.StatusCode != http.StatusOK || !strings.Contains(body, `"items":[]`) {
+		t.Errorf("cameras: %d %s", res.StatusCode, body)
+	}
+
+	if res, _ := call(t, hc, http.MethodPost, srv.URL+"/api/logout", ""); res.StatusCode != http.StatusNoContent {
+		t.Fatalf("logout: %d", res.StatusCode)
+	}
+	// The old session id is dead even if a client kept it.
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/status", nil)
+	req.AddCookie(&http.Cookie{Name: techCookie, Value: session.Value})
+	res, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("status after logout: %d", res.StatusCode)
+	}
+}
