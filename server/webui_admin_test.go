@@ -1,8 +1,11 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/tianyan/vms/camsim"
 	"github.com/tianyan/vms/catalog"
+	"github.com/tianyan/vms/edge"
 )
 
 // Admin pages are drawn for a desktop: the IOC's duty officers and the
@@ -152,6 +156,12 @@ func TestAdminGrantsARestrictedUserWhoSeesExactlyThat(t *testing.T) {
 	u.screenshot("admin-restricted-user-denied")
 	u.do("open the reservoir point", 5*time.Second, chromedp.Evaluate[chromedp.Void](`location.hash = "#/p/res1"`))
 	u.waitJS("the granted point live", `document.querySelector("#status")?.dataset.state === "live"`, 20*time.Second)
+	// A camera pulled over RTSP has no agent to ask: the snapshot is the frame on screen.
+	u.click("snapshot", "#snap")
+	u.waitJS("a snapshot of the frame", `document.querySelector("#snap").dataset.source === "frame"`, 10*time.Second)
+	if n := u.requested(base + "/api/v1/points/res1/snapshot.jpg"); n != 0 {
+		t.Errorf("asked the server for a snapshot of a point without an agent %d times", n)
+	}
 
 	// The admin grants rivers too; the user reloads and sees them, still logged in.
 	b.do("pick rivers only", 5*time.Second, chromedp.Evaluate[chromedp.Void](`document.querySelectorAll('#grant-form input[name="g-cat"]:checked').forEach(i => i.click())`))
@@ -206,5 +216,178 @@ func TestAdminGrantsARestrictedUserWhoSeesExactlyThat(t *testing.T) {
 	b.waitJS("back on the audit page", `location.hash.startsWith("#/admin/audit") && document.querySelector('#admin-audit')?.dataset.ready === "1" && document.querySelector('#af-user').value === "water"`, 10*time.Second)
 	if res := a.admin(http.MethodGet, "/api/v1/audit?action=login.ok&user=admin", nil); strings.Count(string(res.Body), `"login.ok"`) < 3 {
 		t.Errorf("admin logins in the audit log: %s", res.Body)
+	}
+}
+
+// TestAdminEnrollsAnAgentAndImportsPoints drives the users, agents and
+// points pages: a role and a user through their life; a new agent's one-time code and the exact enroll command, which
+// really enrolls an agent that then shows online with its version; revoke
+// and delete. A bulk import with a bad row shows the row's line and field
+// and writes nothing; the fixed file passes the dry run and imports. A
+// point is edited in place, and the export links download the catalog.
+func TestAdminEnrollsAnAgentAndImportsPoints(t *testing.T) {
+	a := startApp(t)
+	a.importRegionsFixture()
+	base := a.HTTPURL()
+	b := newUIBrowser(t, adminWidth, adminHeight, false)
+	b.do("open the users page", 15*time.Second, chromedp.Navigate(base+"/#/admin/users"))
+	b.login("admin", adminPassword)
+	b.waitJS("users drawn", `document.querySelector('#admin-users')?.dataset.ready === "1"`, 10*time.Second)
+
+	// Roles and the rest of a user's life: a role, a user holding it,
+	// disabled, password reset, the role refused while held, then both gone.
+	b.typeIn("#nr-name", "water-bureau")
+	b.typeIn("#nr-desc", "水务局")
+	b.click("create the role", `#role-form button[type="submit"]`)
+	b.waitJS("the role listed and offered", `document.querySelector('#roles tr[data-role="water-bureau"]') && document.querySelector('#nu-roles input[value="water-bureau"]')`, 10*time.Second)
+	b.typeIn("#nu-name", "temp")
+	b.typeIn("#nu-pass", "temp-pass-123")
+	b.click("give the role", `#nu-roles input[value="water-bureau"]`)
+	b.click("create the user", `#user-form button[type="submit"]`)
+	b.waitJS("the user listed with the role", `document.querySelector('#users tr[data-user="temp"] .chip-s')?.textContent === "water-bureau"`, 10*time.Second)
+	b.click("disable", `#users tr[data-user="temp"] .act-toggle`)
+	b.waitJS("shown disabled", `document.querySelector('#users tr[data-user="temp"]')?.classList.contains("off")`, 10*time.Second)
+	if u, err := a.Accounts.GetUser("temp"); err != nil || !u.Disabled {
+		t.Fatalf("temp after disabling: %+v %v", u, err)
+	}
+	b.click("enable", `#users tr[data-user="temp"] .act-toggle`)
+	b.waitJS("shown enabled", `!document.querySelector('#users tr[data-user="temp"]')?.classList.contains("off")`, 10*time.Second)
+	b.click("open the password form", `#users tr[data-user="temp"] .act-reset`)
+	b.typeIn(`#users tr[data-user="temp"] .pwform input`, "temp-pass-456")
+	b.click("reset", `#users tr[data-user="temp"] .pwform button`)
+	b.waitJS("password reset said", `document.querySelector('#users-msg').dataset.kind === "ok" && document.querySelector('#users-msg').textContent.includes("temp")`, 10*time.Second)
+	a.loginAs("temp", "temp-pass-456")
+	roleDelete := `#roles tr[data-role="water-bureau"] .act-delete`
+	b.click("delete the held role", roleDelete)
+	b.click("confirm", roleDelete)
+	b.waitJS("refused while held", `document.querySelector('#users-msg').dataset.kind === "error"`, 10*time.Second)
+	if msg := b.text("#users-msg"); !strings.Contains(msg, "仍有用户持有该角色") {
+		t.Errorf("message for deleting a held role: %q", msg)
+	}
+	b.click("delete the user", `#users tr[data-user="temp"] .act-delete`)
+	b.click("confirm", `#users tr[data-user="temp"] .act-delete`)
+	b.waitJS("the user gone", `!document.querySelector('#users tr[data-user="temp"]')`, 10*time.Second)
+	b.click("delete the role", roleDelete)
+	b.click("confirm", roleDelete)
+	b.waitJS("the role gone", `!document.querySelector('#roles tr[data-role="water-bureau"]')`, 10*time.Second)
+	if _, err := a.Accounts.GetUser("temp"); err == nil {
+		t.Error("temp still exists")
+	}
+
+	b.openAdmin("agents", "")
+	b.waitJS("no agents yet", `document.querySelector('#agents-empty')`, 5*time.Second)
+
+	b.typeIn("#na-name", "水库机房")
+	b.click("create the agent", `#agent-form button[type="submit"]`)
+	b.waitJS("the enrollment code", `document.querySelector("#enroll-code")?.textContent.length > 10`, 10*time.Second)
+	code := b.text("#enroll-code")
+	if cmd, want := b.text("#enroll-cmd"), "edge-agent enroll --server "+base+" --code "+code; cmd != want {
+		t.Errorf("enroll command %q, want %q", cmd, want)
+	}
+	b.waitJS("the agent listed, not enrolled", `document.querySelector('#agents tr[data-agent] .state')?.textContent === "未注册"`, 10*time.Second)
+	agentID := uiEval[string](b, `document.querySelector('#agents tr[data-agent]').dataset.agent`)
+
+	// The code on the page is the real thing: an agent enrolls with it and
+	// comes online; the list shows it by itself.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	creds, err := edge.Enroll(ctx, nil, base, code, "reservoir-box")
+	if err != nil {
+		t.Fatalf("enroll with the code from the page: %v", err)
+	}
+	if creds.AgentID != agentID {
+		t.Fatalf("enrolled as %s, the page lists %s", creds.AgentID, agentID)
+	}
+	a.runAgent(creds)
+	b.waitJS("the agent online with its version", fmt.Sprintf(`(() => { const r = document.querySelector('#agents tr[data-agent=%q]');
+		return r?.dataset.online === "true" && r.cells[3].textContent === %q && r.cells[7].textContent !== "—"; })()`, agentID, edge.Version), 15*time.Second)
+	b.screenshot("admin-agents")
+
+	row := fmt.Sprintf(`#agents tr[data-agent=%q]`, agentID)
+	b.click("revoke", row+" .act-revoke")
+	b.waitJS("revoke asks to confirm", fmt.Sprintf(`document.querySelector(%q).classList.contains("armed")`, row+" .act-revoke"), 5*time.Second)
+	b.click("confirm revoke", row+" .act-revoke")
+	b.waitJS("the agent revoked", fmt.Sprintf(`document.querySelector(%q)?.dataset.revoked === "true"`, row), 10*time.Second)
+	b.click("delete", row+" .act-delete")
+	b.click("confirm delete", row+" .act-delete")
+	b.waitJS("the agent gone", `document.querySelector('#agents-empty')`, 10*time.Second)
+	if res := a.admin(http.MethodGet, "/api/v1/agents/"+agentID, nil); res.Status != http.StatusNotFound {
+		t.Errorf("deleted agent still there: %s", res)
+	}
+
+	// Bulk import: a file with a bad category on line 3 is refused with
+	// the line and field, and writes nothing.
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "points-bad.csv")
+	good := filepath.Join(dir, "points.csv")
+	header := "id,name,kind,category,region,lat,lon,level,address,tags,ptz,main_url,sub_url\n"
+	row1 := "imp-1,一号闸,hd,river,440307001,22.55,113.94,1,闸口路 1 号,gate,false,,\n"
+	if err := os.WriteFile(bad, []byte(header+row1+"imp-2,火山口,hd,volcano,440307002,,,1,,,false,,\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(good, []byte(header+row1+"imp-2,二号闸,hd,river,440307002,,,2,,,false,,\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.openAdmin("points", "")
+	b.do("choose the bad file", 5*time.Second, chromedp.SetUploadFiles(chromedp.CSS("#imp-file"), []string{bad}))
+	b.click("check it", "#imp-check")
+	b.waitJS("the bad row", `document.querySelector('#imp-rows tr[data-line="3"][data-field="category"]')`, 10*time.Second)
+	if n := uiEval[int](b, `document.querySelectorAll('#imp-rows tr[data-line]').length`); n != 1 {
+		t.Errorf("%d rows reported, want 1", n)
+	}
+	if uiEval[bool](b, `!document.querySelector("#imp-run").disabled`) {
+		t.Error("import is possible after a failed check")
+	}
+	b.do("scroll to the import", 5*time.Second, chromedp.ScrollIntoView(chromedp.CSS("#import")))
+	b.screenshot("admin-import-rejected")
+	if n := a.Catalog.Len(); n != 0 {
+		t.Fatalf("a rejected check wrote %d points", n)
+	}
+
+	b.do("choose the fixed file", 5*time.Second, chromedp.SetUploadFiles(chromedp.CSS("#imp-file"), []string{good}))
+	b.click("check it", "#imp-check")
+	b.waitJS("the dry run passes", `document.querySelector('#imp-ok')?.dataset.valid === "2" && !document.querySelector("#imp-run").disabled`, 10*time.Second)
+	if n := a.Catalog.Len(); n != 0 {
+		t.Fatalf("a dry run wrote %d points", n)
+	}
+	b.click("import", "#imp-run")
+	b.waitJS("imported", `document.querySelector('#imp-done')?.dataset.imported === "2"`, 10*time.Second)
+	b.waitJS("the list shows them", `document.querySelectorAll('#points-table tr[data-id]').length === 2`, 10*time.Second)
+	if n := a.Catalog.Len(); n != 2 {
+		t.Fatalf("catalog holds %d points after the import, want 2", n)
+	}
+
+	// Edit a point in place.
+	b.click("open a point", `#points-table tr[data-id="imp-2"]`)
+	b.waitJS("its form", `document.querySelector('#point-form #pe-name')?.value === "二号闸"`, 10*time.Second)
+	b.typeIn("#pe-name", "二号闸（改）")
+	b.typeIn("#pe-tags", "gate, 汛期")
+	b.typeIn("#pe-lat", "22.561")
+	b.typeIn("#pe-lon", "113.951")
+	b.do("pick the level", 5*time.Second, chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector("#pe-level"); s.value = "3"; })()`))
+	b.screenshot("admin-point-edit")
+	b.click("save", `#point-form button[type="submit"]`)
+	b.waitJS("saved", `document.querySelector('#points-msg').dataset.kind === "ok" && document.querySelector('#points-table tr[data-id="imp-2"] b')?.textContent === "二号闸（改）"`, 10*time.Second)
+	p, err := a.Catalog.Get("imp-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name != "二号闸（改）" || p.Level != 3 || strings.Join(p.Tags, ",") != "gate,汛期" || p.Lat == nil || *p.Lat != 22.561 || *p.Lon != 113.951 {
+		t.Errorf("point after the edit: %+v", p)
+	}
+	// Clearing the location clears it.
+	b.typeIn("#pe-lat", "")
+	b.typeIn("#pe-lon", "")
+	b.click("save again", `#point-form button[type="submit"]`)
+	waitFor(t, 5*time.Second, "location cleared", func() bool { p, _ := a.Catalog.Get("imp-2"); return p.Lat == nil && p.Lon == nil })
+
+	// The export links download the catalog in the import's form.
+	csv := uiEval[string](b, `fetch(document.querySelector("#exp-csv").href).then(r => r.text())`)
+	if !strings.HasPrefix(csv, strings.TrimSuffix(header, "\n")) || !strings.Contains(csv, "imp-1,一号闸") || !strings.Contains(csv, "二号闸（改）") {
+		t.Errorf("CSV export:\n%s", csv)
+	}
+	geo := uiEval[string](b, `fetch(document.querySelector("#exp-geojson").href).then(r => r.text())`)
+	if !strings.Contains(geo, `"FeatureCollection"`) || !strings.Contains(geo, `"imp-1"`) {
+		t.Errorf("GeoJSON export: %s", geo)
 	}
 }

@@ -7,7 +7,7 @@ import { api } from "../api.js";
 import { h } from "../dom.js";
 import { t, categoryName } from "../i18n.js";
 import { facets, allPoints } from "../data.js";
-import { table, tr, fmtTime, fmtAgo, pct } from "./ui.js";
+import { table, tr, fmtTime, fmtSpan, pct } from "./ui.js";
 
 const refreshMs = 30000;
 const offlineShown = 500;
@@ -72,7 +72,7 @@ export default async function health(el) {
     offBox.replaceChildren(off.length ? table("h-offline", ["ID", t("adm_name"), t("category"), t("region"), t("adm_offlineSince"), t("adm_offlineFor")],
       off.slice(0, offlineShown).map((p) => tr({ dataset: { id: p.id } },
         h("a.mono", { href: "#/admin/points?id=" + encodeURIComponent(p.id) }, p.id), p.name, categoryName(p.category),
-        names[p.region] || p.region || "—", fmtTime(p.status?.since), p.status?.since ? fmtAgo(p.status.since, now) : "—")))
+        names[p.region] || p.region || "—", fmtTime(p.status?.since), p.status?.since ? fmtSpan(p.status.since, now) : "—")))
       : h("p.muted#h-none-offline", t("adm_allOnline")));
     if (off.length > offlineShown) offBox.append(h("p.muted", `${t("adm_firstShown")} ${offlineShown} / ${off.length}`));
     stamp.textContent = t("adm_updatedAt") + " " + fmtTime(new Date().toISOString());

@@ -91,8 +91,8 @@ export function fmtTime(iso) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
-/** fmtAgo renders how long ago an ISO time was, coarsely ("3 h", "2 天"). */
-export function fmtAgo(iso, now = Date.now()) {
+/** fmtSpan renders how long it has been since an ISO time, coarsely ("3 小时", "2 d"). */
+export function fmtSpan(iso, now = Date.now()) {
   if (!iso) return "—";
   const s = Math.max(0, Math.round((now - new Date(iso).getTime()) / 1000));
   const zh = getLang() !== "en";
@@ -100,6 +100,12 @@ export function fmtAgo(iso, now = Date.now()) {
   if (s < 3600) return zh ? `${Math.floor(s / 60)} 分钟` : `${Math.floor(s / 60)} min`;
   if (s < 86400) return zh ? `${Math.floor(s / 3600)} 小时` : `${Math.floor(s / 3600)} h`;
   return zh ? `${Math.floor(s / 86400)} 天` : `${Math.floor(s / 86400)} d`;
+}
+
+/** fmtAgo is fmtSpan as a moment in the past ("3 小时前", "3 h ago"). */
+export function fmtAgo(iso, now = Date.now()) {
+  if (!iso) return "—";
+  return fmtSpan(iso, now) + (getLang() !== "en" ? "前" : " ago");
 }
 
 /** localToISO turns a datetime-local value into RFC 3339 UTC ("" stays ""). */
