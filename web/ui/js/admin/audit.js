@@ -5,7 +5,7 @@
 import { api, qs } from "../api.js";
 import { h } from "../dom.js";
 import { t } from "../i18n.js";
-import { table, tr, say, run, fmtTime, localToISO, field } from "./ui.js";
+import { table, tr, run, fmtTime, localToISO, field } from "./ui.js";
 
 const pageSize = 100;
 const commonActions = ["view.", "view.start", "view.stop", "login.", "login.ok", "login.fail", "login.locked", "point.", "grant.",
