@@ -256,7 +256,22 @@ func TestAdminEnrollsAnAgentAndImportsPoints(t *testing.T) {
 	b.typeIn(`#users tr[data-user="temp"] .pwform input`, "temp-pass-456")
 	b.click("reset", `#users tr[data-user="temp"] .pwform button`)
 	b.waitJS("password reset said", `document.querySelector('#users-msg').dataset.kind === "ok" && document.querySelector('#users-msg').textContent === "已重置密码： temp"`, 10*time.Second)
-	a.loginAs("temp", "temp-pass-456")
+	tempToken := a.loginAs("temp", "temp-pass-456")
+	if res := a.do(http.MethodPost, "/api/v1/me/tokens", tempToken, "", map[string]string{"name": "大屏对接"}); res.Status != http.StatusCreated {
+		t.Fatalf("temp's API token: %s", res)
+	}
+	// The user's session and API token, each ended from the page.
+	tempRow := `#users tr[data-user="temp"]`
+	b.click("show sessions and tokens", tempRow+" .act-sessions")
+	b.waitJS("one session and one token", fmt.Sprintf(`document.querySelector(%q)?.textContent === "1" && document.querySelector(%q)?.textContent === "1"`,
+		tempRow+" .count-sessions", tempRow+" .count-tokens"), 10*time.Second)
+	b.click("end the session", tempRow+" li[data-session] button")
+	b.waitJS("the session gone", fmt.Sprintf(`document.querySelector(%q)?.textContent === "0"`, tempRow+" .count-sessions"), 10*time.Second)
+	b.click("revoke the token", tempRow+" li[data-token] .act-revoke")
+	b.click("confirm", tempRow+" li[data-token] .act-revoke")
+	b.waitJS("none left", fmt.Sprintf(`document.querySelector(%q)?.textContent === "0" && document.querySelector(%q)?.textContent === "0"`,
+		tempRow+" .count-sessions", tempRow+" .count-tokens"), 10*time.Second)
+	wantError(t, a.do(http.MethodGet, "/api/v1/me", tempToken, "", nil), http.StatusUnauthorized)
 	roleDelete := `#roles tr[data-role="water-bureau"] .act-delete`
 	b.click("delete the held role", roleDelete)
 	b.click("confirm", roleDelete)

@@ -65,6 +65,7 @@ export default async function users(el) {
     userBox.replaceChildren(table("users", [t("username"), t("adm_displayName"), t("adm_roles"), t("status"), t("adm_created"), ""],
       list.map((u) => {
         const actions = h("div.acts");
+        const sessions = h("div.sessions", { hidden: true });
         const pw = h("input.pw", { type: "password", autocomplete: "new-password", minLength: 8, placeholder: t("adm_newPassword") });
         const pwForm = h("form.inline.pwform", {
           hidden: true,
@@ -88,23 +89,55 @@ export default async function users(el) {
             }),
           }, u.disabled ? t("adm_enable") : t("adm_disable")),
           h("button.mini.act-reset", { type: "button", onclick: () => ((pwForm.hidden = !pwForm.hidden), pw.focus()) }, t("adm_resetPassword")),
-          confirmBtn("act-logout", t("adm_endSessions"), () => run(null, msg, async () => {
-            const r = await api(`/api/v1/users/${enc(u.username)}/sessions`, { method: "DELETE" });
-            say(msg, `${t("adm_sessionsEnded")} ${u.username}: ${r?.revoked ?? 0}`);
-          })),
+          h("button.mini.act-sessions", { type: "button", onclick: () => toggleSessions(u.username, sessions) }, t("adm_sessionsTokens")),
           h("a.mini.act-grants", { href: "#/admin/grants?user=" + enc(u.username) }, t("adm_grants")),
           confirmBtn("act-delete", t("adm_delete"), () => run(null, msg, async () => {
             await api(`/api/v1/users/${enc(u.username)}`, { method: "DELETE" });
             say(msg, t("adm_userDeleted") + " " + u.username);
             await load();
           })),
-          pwForm);
+          pwForm, sessions);
         return tr({ dataset: { user: u.username }, class: u.disabled ? "off" : null },
           h("b", u.username), u.display_name || "—",
           (u.roles || []).map((r) => h("span.chip-s", r)),
           h("span.state." + (u.disabled ? "bad" : "ok"), u.disabled ? t("adm_disabled") : t("adm_active")),
           fmtTime(u.created_at), actions);
       })));
+  }
+
+  // toggleSessions shows a user's sessions and API tokens, each with a
+  // button to end it (IDs are hash prefixes: enough to revoke, useless to log in).
+  async function toggleSessions(name, box) {
+    if (!box.hidden) {
+      box.hidden = true;
+      return;
+    }
+    box.hidden = false;
+    const base = `/api/v1/users/${enc(name)}`;
+    const draw = async () => {
+      const [s, k] = await Promise.all([api(base + "/sessions"), api(base + "/tokens")]);
+      box.replaceChildren(
+        h("div.small.muted", t("adm_sessions"), " ", h("b.count-sessions", String(s.items.length)),
+          s.items.length ? confirmBtn("act-logout", t("adm_endSessions"), () => run(null, msg, async () => {
+            const r = await api(base + "/sessions", { method: "DELETE" });
+            say(msg, `${t("adm_sessionsEnded")} ${name}: ${r?.revoked ?? 0}`);
+            await draw();
+          })) : null),
+        h("ul.small.plain", s.items.map((x) => h("li", { dataset: { session: x.id } }, h("span.mono", x.id), " ",
+          fmtTime(x.created), " → ", fmtTime(x.expires), " ",
+          h("button.mini", { type: "button", onclick: (e) => run(e.currentTarget, msg, async () => {
+            await api(`${base}/sessions/${enc(x.id)}`, { method: "DELETE" });
+            await draw();
+          }) }, t("adm_end"))))),
+        h("div.small.muted", t("adm_tokens"), " ", h("b.count-tokens", String(k.items.length))),
+        h("ul.small.plain", k.items.map((x) => h("li", { dataset: { token: x.id } }, h("b", x.name), " ", h("span.mono", x.id), " ",
+          t("adm_lastUsed"), " ", fmtTime(x.last_used), " ",
+          confirmBtn("act-revoke", t("adm_revoke"), () => run(null, msg, async () => {
+            await api(`${base}/tokens/${enc(x.id)}`, { method: "DELETE" });
+            await draw();
+          }))))));
+    };
+    await run(null, msg, draw);
   }
 
   function drawRoles(list) {
