@@ -27,6 +27,9 @@ type uiBrowser struct {
 	jsErrs   []string
 	logMsgs  []string
 	requests []string // every URL the page asked for
+
+	width, height int64
+	mobile        bool
 }
 
 const uiChromium = "/usr/bin/chromium"
@@ -55,8 +58,31 @@ func newUIBrowser(t *testing.T, width, height int64, mobile bool) *uiBrowser {
 		chromedp.UserDataDir(t.TempDir()),
 	)
 	bctx, bcancel := chromedp.NewContext(allocCtx)
-	b := &uiBrowser{t: t, ctx: bctx}
-	// Cleanup order is LIFO: the report runs after the browser is gone.
+	b := &uiBrowser{t: t, ctx: bctx, width: width, height: height, mobile: mobile}
+	b.report()
+	t.Cleanup(func() { bcancel(); allocCancel(); cancel() })
+	b.attach()
+	return b
+}
+
+// incognito opens a tab in a fresh browser context of the same Chromium:
+// no cookies, storage or cache shared with b, as another person's browser.
+// Its errors and requests are checked like b's.
+func (b *uiBrowser) incognito() *uiBrowser {
+	b.t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	nb := &uiBrowser{t: b.t, ctx: ctx, width: b.width, height: b.height, mobile: b.mobile}
+	nb.report()
+	b.t.Cleanup(cancel)
+	nb.attach()
+	return nb
+}
+
+// report fails the test, when it ends, for every console error, uncaught
+// exception and request off 127.0.0.1 of the tab. Registered before the
+// browser's own cleanup, it runs after the browser is gone (LIFO).
+func (b *uiBrowser) report() {
+	t := b.t
 	t.Cleanup(func() {
 		b.mu.Lock()
 		defer b.mu.Unlock()
@@ -76,8 +102,14 @@ func newUIBrowser(t *testing.T, width, height int64, mobile bool) *uiBrowser {
 			}
 		}
 	})
-	t.Cleanup(func() { bcancel(); allocCancel(); cancel() })
-	if err := chromedp.Listen(bctx, func(ev any) {
+}
+
+// attach starts the tab, collects its console errors, exceptions and
+// requests for report, and sets the viewport.
+func (b *uiBrowser) attach() {
+	t := b.t
+	t.Helper()
+	if err := chromedp.Listen(b.ctx, func(ev any) {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		switch e := ev.(type) {
@@ -105,11 +137,10 @@ func newUIBrowser(t *testing.T, width, height int64, mobile bool) *uiBrowser {
 		t.Fatalf("start chromium: %v", err)
 	}
 	opts := []chromedp.EmulateViewportOption{}
-	if mobile {
+	if b.mobile {
 		opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
 	}
-	b.do("set viewport", 10*time.Second, chromedp.EmulateViewport(width, height, opts...))
-	return b
+	b.do("set viewport", 10*time.Second, chromedp.EmulateViewport(b.width, b.height, opts...))
 }
 
 func uiConsoleArgs(args []*runtime.RemoteObject) string {

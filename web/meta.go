@@ -68,9 +68,38 @@ func (c *UIConfig) Validate() error {
 	return nil
 }
 
-// uiConfig answers GET /api/v1/ui-config.
+// iceServer is one STUN or TURN server in the form a browser's
+// RTCPeerConnection takes it.
+type iceServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
+// uiConfigResponse is GET /api/v1/ui-config: the deployment's UIConfig and
+// the ICE servers. The browser needs the servers before it makes its offer
+// (WHEP here does not trickle), so the Link headers of the WHEP answer come
+// too late for the first connection.
+type uiConfigResponse struct {
+	UIConfig
+	ICEServers []iceServer `json:"ice_servers"`
+}
+
+// uiConfig answers GET /api/v1/ui-config. It carries TURN credentials, which
+// every logged-in viewer needs anyway, so it is never cached.
 func (s *Server) uiConfig(c *gin.Context) {
-	c.JSON(http.StatusOK, s.d.UI)
+	out := uiConfigResponse{UIConfig: s.d.UI, ICEServers: []iceServer{}}
+	if s.d.WebRTC != nil {
+		for _, is := range s.d.WebRTC.ICEServers() {
+			e := iceServer{URLs: is.URLs, Username: is.Username}
+			if cred, ok := is.Credential.(string); ok {
+				e.Credential = cred
+			}
+			out.ICEServers = append(out.ICEServers, e)
+		}
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, out)
 }
 
 // categories answers GET /api/v1/categories: every category code with its

@@ -97,6 +97,7 @@ var apiSchemas = map[string]any{
 		DryRun   bool `json:"dry_run"`
 	}{},
 	"Layout":      prefs.Layout{},
+	"UIConfig":    uiConfigResponse{},
 	"AgentCreate": createAgentRequest{},
 	"Agent":       agents.Agent{},
 	"AgentCreated": struct {
@@ -172,7 +173,7 @@ var apiOps = []apiOp{
 	{Method: "GET", Path: "/api/v1/points/export", Tag: "points", Summary: "Export the points the caller may view (camera passwords hidden)", Query: []string{"format"}, Result: "text/csv"},
 	{Method: "GET", Path: "/api/v1/points/:id/access", Tag: "grants", Summary: "Who can see this point, and through which grants", Admin: true, Result: "PointAccess"},
 	{Method: "GET", Path: "/api/v1/categories", Tag: "meta", Summary: "The 20 category codes with Chinese and English names", Result: "Items"},
-	{Method: "GET", Path: "/api/v1/ui-config", Tag: "meta", Summary: "What the web app needs: map tile URL and datum", Result: "application/json"},
+	{Method: "GET", Path: "/api/v1/ui-config", Tag: "meta", Summary: "What the web app needs: map tile URL and datum, STUN/TURN servers for its RTCPeerConnection", Result: "UIConfig"},
 	{Method: "GET", Path: "/api/v1/points/:id/allowed", Tag: "points", Summary: "The actions the caller may do on this point", Result: "application/json"},
 	{Method: "GET", Path: "/api/v1/me/layouts", Tag: "prefs", Summary: "The caller's saved video-wall layouts", Result: "Items"},
 	{Method: "GET", Path: "/api/v1/me/layouts/:name", Tag: "prefs", Summary: "One saved layout", Result: "Layout"},

@@ -93,7 +93,7 @@ func New(d Deps) *Server {
 		s.log.Error("bad trusted proxies; trusting none", "err", err)
 		_ = e.SetTrustedProxies(nil)
 	}
-	e.Use(gin.Recovery(), s.accessLog())
+	e.Use(gin.Recovery(), s.accessLog(), compressLists())
 	e.HandleMethodNotAllowed = true
 	e.NoRoute(func(c *gin.Context) { fail(c, http.StatusNotFound, "not_found", "no such endpoint") })
 	e.NoMethod(func(c *gin.Context) { fail(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed") })

@@ -2,12 +2,17 @@
 // the session ended: the handler set by the app sends the user to the login
 // form and remembers where they were.
 
-/** ApiError is a failed call: HTTP status plus the server's error code and message. */
+/**
+ * ApiError is a failed call: HTTP status plus the server's error code,
+ * message and field, and the whole JSON body (an import's 422 lists rows).
+ */
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, body = null) {
     super(message || code || "HTTP " + status);
     this.status = status;
     this.code = code || "";
+    this.field = body?.error?.field || "";
+    this.body = body;
   }
 }
 
@@ -27,12 +32,13 @@ function timeoutSignal(ms, signal) {
 
 /**
  * request sends one call and returns the Response, or throws ApiError.
- * body: object (sent as JSON) or string (sent as is, with contentType).
+ * body: object (sent as JSON), or a string or Blob (a File too) sent as
+ * is with contentType.
  */
 export async function request(path, { method = "GET", body, contentType, headers = {}, signal, timeout = defaultTimeout } = {}) {
   const init = { method, credentials: "same-origin", headers: { ...headers }, signal: timeoutSignal(timeout, signal) };
   if (body !== undefined) {
-    if (typeof body === "string") {
+    if (typeof body === "string" || body instanceof Blob) {
       init.body = body;
       init.headers["Content-Type"] = contentType || "text/plain";
     } else {
@@ -51,15 +57,13 @@ export async function request(path, { method = "GET", body, contentType, headers
     throw new ApiError(401, "unauthenticated", "session expired");
   }
   if (!res.ok) {
-    let code = "", message = "";
+    let j = null;
     try {
-      const j = await res.json();
-      code = j.error?.code;
-      message = j.error?.message;
+      j = await res.json();
     } catch {
       // not a JSON error body
     }
-    throw new ApiError(res.status, code, message);
+    throw new ApiError(res.status, j?.error?.code, j?.error?.message, j);
   }
   return res;
 }

@@ -30,7 +30,7 @@ function drawNav() {
   const link = (href, key, cls) => h("a.nav-" + cls, { href, dataset: { nav: cls } }, t(key));
   nav.replaceChildren(
     ...(u ? [link("#/", "home", "home"), link("#/wall", "wall", "wall"), link("#/map", "map", "map")] : []),
-    // The admin section plugs in here (js/admin.js); only admins see it.
+    // The admin section (js/admin.js); only admins see it.
     ...(u && isAdmin() ? [link("#/admin", "admin", "admin")] : []),
     h("button.lang#lang", { type: "button", onclick: switchLang }, t("lang")),
     u ? h("button.logout#logout", { type: "button", onclick: logout, title: u.username }, t("logout")) : null,
@@ -108,6 +108,7 @@ route("/p/:id", authed(phone.player));
 route("/wall", authed(async (...a) => (await import("./wall.js")).wall(...a)));
 route("/map", authed(async (...a) => (await import("./map.js")).map(...a)));
 route("/admin", authed(async (...a) => (await import("./admin.js")).admin(...a)));
+route("/admin/:section", authed(async (...a) => (await import("./admin.js")).admin(...a)));
 
 drawNav();
 start(main, errorView);

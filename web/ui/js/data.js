@@ -37,6 +37,22 @@ export async function loadCategories() {
   categoriesLoaded = true;
 }
 
+let uiConfigP = null;
+
+/**
+ * uiConfig fetches GET /api/v1/ui-config once (map tiles, ICE servers); a
+ * failed fetch is forgotten so the next call tries again.
+ */
+export function uiConfig() {
+  if (!uiConfigP) {
+    uiConfigP = api("/api/v1/ui-config").catch((e) => {
+      uiConfigP = null;
+      throw e;
+    });
+  }
+  return uiConfigP;
+}
+
 /** facets fetches counts within the caller's grants for a filter. */
 export function facets(filter = {}) {
   return api("/api/v1/points/facets" + qs(filter));

@@ -23,8 +23,10 @@ const dict = {
     dropHere: "拖入点位", clearTile: "清空画面", putInTile: "放入选中画面", play: "播放",
     keysHelp: "数字键选画面 · 方向键移动 · F 全屏 · Esc 返回 · Del 清空",
     mapPoints: "个点位已上图", noLocation: "个点位无坐标", noTiles: "未配置底图，显示经纬网格",
-    adminSoon: "管理功能（用户、授权、点位、审计）将在此处提供。", select: "选择", more: "更多",
+    select: "选择", more: "更多",
     selection: "选中", addToTour: "加入轮巡", tourEmpty: "轮巡列表为空", lang: "EN",
+    ptzBusy: "云台正被更高优先级的用户控制", ptzAgentOffline: "边缘代理离线，暂不能控制云台",
+    ptzDenied: "无云台控制权限", ptzFailed: "云台控制失败", zoomIn: "放大", zoomOut: "缩小",
   },
   en: {
     app: "Tianyan", home: "Home", wall: "Video wall", map: "Map", admin: "Admin", logout: "Log out",
@@ -47,10 +49,18 @@ const dict = {
     dropHere: "Drop a point here", clearTile: "Clear tile", putInTile: "Put in selected tile", play: "Play",
     keysHelp: "Digits select · arrows move · F fullscreen · Esc back · Del clear",
     mapPoints: "points on the map", noLocation: "without coordinates", noTiles: "No basemap configured; showing a coordinate grid",
-    adminSoon: "Administration (users, grants, points, audit) will live here.", select: "Select", more: "More",
+    select: "Select", more: "More",
     selection: "Selected", addToTour: "Add to tour", tourEmpty: "The tour list is empty", lang: "中文",
+    ptzBusy: "PTZ is held by a user of higher priority", ptzAgentOffline: "The edge agent is offline; PTZ unavailable",
+    ptzDenied: "You may not steer this camera", ptzFailed: "PTZ command failed", zoomIn: "Zoom in", zoomOut: "Zoom out",
   },
 };
+
+/** extend adds texts (a view's own keys) to both languages. */
+export function extend(zh, en) {
+  Object.assign(dict.zh, zh);
+  Object.assign(dict.en, en);
+}
 
 let lang = localStorage.getItem("ty.lang") === "en" ? "en" : "zh";
 let categoryNames = {};

@@ -3,10 +3,9 @@
 // The basemap is the deployment's own tile server when configured;
 // otherwise a drawn coordinate grid. Nothing here calls the internet.
 
-import { api } from "./api.js";
 import { h } from "./dom.js";
 import { t, categoryName } from "./i18n.js";
-import { allPoints } from "./data.js";
+import { allPoints, uiConfig } from "./data.js";
 import { wgs84ToGcj02 } from "./gcj02.js";
 
 let leaflet = null;
@@ -42,12 +41,7 @@ export function loadLeaflet() {
   return leaflet;
 }
 
-let uiConfig = null;
-
-async function config() {
-  if (!uiConfig) uiConfig = await api("/api/v1/ui-config");
-  return uiConfig;
-}
+const config = uiConfig;
 
 // gridLayer draws a labelled graticule per tile: the map is never blank
 // and never asks the internet for a basemap.

@@ -222,10 +222,24 @@ export async function player(view, { id }) {
   const showFav = (on) => (favBtn.textContent = on ? "★ " + t("unfavourite") : "☆ " + t("favourite"));
   favourites().then(() => showFav(isFavourite(point.id))).catch(() => {});
   favBtn.onclick = () => toggleFavourite(point.id).then(showFav).catch(() => {});
+  // What the caller may do here decides the PTZ pad and where snapshots come from.
+  const allowed = api("/api/v1/points/" + encodeURIComponent(id) + "/allowed")
+    .then((a) => a.actions)
+    .catch(() => ["view"]);
+  const snapBtn = h("button.btn#snap", { type: "button" }, t("snapshot"));
+  snapBtn.onclick = async () => {
+    snapBtn.disabled = true;
+    try {
+      const fromCamera = !!point.agent && (await allowed).includes("snapshot");
+      snapBtn.dataset.source = await snapshot(video, point.name, { pointId: point.id, fromCamera });
+    } finally {
+      snapBtn.disabled = false;
+    }
+  };
   const controls = h("div.controls",
     h("button.btn#full", { type: "button", onclick: fullscreen }, t("fullscreen")),
     streamBtn,
-    h("button.btn#snap", { type: "button", onclick: () => snapshot(video, point.name) }, t("snapshot")),
+    snapBtn,
     favBtn);
   const names = await regionNameMap().catch(() => ({}));
   const info = h("dl.info",
@@ -236,47 +250,98 @@ export async function player(view, { id }) {
     h("dt", t("level")), h("dd", String(point.level)),
     h("dt", "ID"), h("dd.mono", point.id));
   view.append(controls);
+  let pad = null;
   if (point.ptz) {
-    api("/api/v1/points/" + encodeURIComponent(id) + "/allowed")
-      .then((a) => a.actions.includes("ptz") && controls.after(ptzPad(point.id)))
-      .catch(() => {});
+    allowed.then((actions) => {
+      if (!actions.includes("ptz") || !controls.isConnected) return;
+      pad = ptzPad(point.id);
+      controls.after(pad.el);
+    });
   }
   view.append(info);
   pl.play(point.id, "sub");
   return () => {
+    pad?.stop();
     pl.stop();
     if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
   };
 }
 
-// ptzPad sends moves while a direction is held and a stop on release. The
-// PTZ API arrives with the edge agent; until then a 404/501 hides the pad.
+// ptzMoveMs bounds each move: the camera stops by itself if the release
+// never arrives (a dropped network, a closed tab). While a button is held
+// the move is repeated before it runs out.
+const ptzMoveMs = 1500;
+const ptzRepeatMs = 1000;
+
+// ptzPad steers the camera through POST /api/v1/points/{id}/ptz: a move
+// while a direction is held, a stop on release. The server answers 409
+// no_ptz (no PTZ through an agent), 409 ptz_busy (a user of higher
+// priority holds it), 503 agent_offline; each shows its own message.
 function ptzPad(id) {
-  const note = h("p.muted");
+  const url = "/api/v1/points/" + encodeURIComponent(id) + "/ptz";
+  const note = h("p.muted.ptz-note#ptz-note", { role: "status" });
   const pad = h("div.ptz#ptz", { "aria-label": t("ptz") });
-  const send = (body) =>
-    api("/api/v1/points/" + encodeURIComponent(id) + "/ptz", { method: "POST", body }).catch((e) => {
-      if (e.status === 404 || e.status === 501 || e.status === 405) {
-        pad.replaceChildren(note);
-        note.textContent = t("ptzUnavailable");
-      }
+  const el = h("div.ptz-box", pad, note);
+  let repeat = 0;
+  const release = () => {
+    if (!repeat) return;
+    clearInterval(repeat);
+    repeat = 0;
+    send({ op: "stop" });
+  };
+  // Calls go one after another, so a quick release's stop never overtakes its move.
+  let queue = Promise.resolve();
+  const send = (body) => (queue = queue.then(() => post(body)));
+  const post = (body) =>
+    api(url, { method: "POST", body })
+      .then(() => {
+        note.textContent = "";
+        delete note.dataset.code;
+      })
+      .catch((e) => {
+        clearInterval(repeat);
+        repeat = 0;
+        if (e.status === 401) return;
+        note.dataset.code = e.code || String(e.status);
+        if (e.code === "no_ptz" || e.status === 404 || e.status === 405 || e.status === 501) {
+          pad.hidden = true;
+          note.textContent = t("ptzUnavailable");
+        } else if (e.code === "ptz_busy") {
+          const holder = /held by (.+)$/.exec(e.message)?.[1];
+          note.textContent = t("ptzBusy") + (holder ? ` (${holder})` : "");
+        } else if (e.code === "agent_offline" || e.status === 503 || e.status === 504) {
+          note.textContent = t("ptzAgentOffline");
+        } else if (e.status === 403) {
+          note.textContent = t("ptzDenied");
+        } else {
+          note.textContent = t("ptzFailed");
+        }
+      });
+  const hold = (b, move) => {
+    b.addEventListener("pointerdown", (e) => {
+      e.preventDefault();
+      b.setPointerCapture?.(e.pointerId);
+      clearInterval(repeat);
+      const body = { op: "move", ...move, timeout_ms: ptzMoveMs };
+      repeat = setInterval(() => send(body), ptzRepeatMs);
+      send(body);
     });
+    for (const ev of ["pointerup", "pointercancel", "lostpointercapture"]) b.addEventListener(ev, release);
+  };
   const dirs = [["↖", -1, 1], ["↑", 0, 1], ["↗", 1, 1], ["←", -1, 0], ["", 0, 0], ["→", 1, 0], ["↙", -1, -1], ["↓", 0, -1], ["↘", 1, -1]];
   for (const [label, pan, tilt] of dirs) {
     if (!label) {
       pad.append(h("span"));
       continue;
     }
-    const b = h("button.btn", { type: "button" }, label);
-    b.addEventListener("pointerdown", () => send({ action: "move", pan: pan * 0.5, tilt: tilt * 0.5, zoom: 0 }));
-    b.addEventListener("pointerup", () => send({ action: "stop" }));
+    const b = h("button.btn", { type: "button", dataset: { pan, tilt } }, label);
+    hold(b, { pan: pan * 0.5, tilt: tilt * 0.5 });
     pad.append(b);
   }
-  for (const [label, zoom] of [["＋", 0.5], ["－", -0.5]]) {
-    const b = h("button.btn", { type: "button" }, label);
-    b.addEventListener("pointerdown", () => send({ action: "move", pan: 0, tilt: 0, zoom }));
-    b.addEventListener("pointerup", () => send({ action: "stop" }));
+  for (const [label, zoom, name] of [["＋", 0.5, "in"], ["－", -0.5, "out"]]) {
+    const b = h("button.btn", { type: "button", dataset: { zoom: name }, "aria-label": t(name === "in" ? "zoomIn" : "zoomOut") }, label);
+    hold(b, { zoom });
     pad.append(b);
   }
-  return pad;
+  return { el, stop: release };
 }

@@ -6,6 +6,7 @@
 // cannot decode) are final until the user asks again.
 
 import { request, ApiError } from "./api.js";
+import { uiConfig } from "./data.js";
 
 /** States a player reports, each with its own message key in i18n. */
 export const State = {
@@ -137,7 +138,17 @@ export class Player {
     const id = this.pointId;
     // Keep "reconnecting" or "camera offline" on screen while retrying.
     if (this.state === State.idle || this.state === State.live) this.setState(State.connecting);
-    const pc = (this.pc = new RTCPeerConnection());
+    // The deployment's STUN/TURN servers: a phone on 4G behind carrier NAT
+    // reaches the server only through them. Without the config the
+    // connection still works wherever host candidates do.
+    let iceServers = [];
+    try {
+      iceServers = (await uiConfig()).ice_servers || [];
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) return gen === this.gen && this.fail(State.idle);
+    }
+    if (gen !== this.gen) return;
+    const pc = (this.pc = new RTCPeerConnection({ iceServers }));
     pc.addTransceiver("video", { direction: "recvonly" });
     pc.addTransceiver("audio", { direction: "recvonly" });
     pc.ontrack = (ev) => {
@@ -250,21 +261,39 @@ export function stateClass(s) {
   return "bad";
 }
 
-/** snapshot draws the current frame of video and downloads it as a JPEG. */
-export function snapshot(video, name) {
-  if (!video.videoWidth) return false;
+function saveBlob(blob, name) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  const ts = new Date().toISOString().replace(/[:.]/g, "-");
+  a.download = `${name || "snapshot"}-${ts}.jpg`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 5000);
+}
+
+/**
+ * snapshot downloads a JPEG of a point. With fromCamera (a point behind an
+ * edge agent, and the snapshot grant) it asks the camera itself, at full
+ * resolution and audited; otherwise, or when that fails, it draws the
+ * frame on screen. Resolves to "camera", "frame" or "" (nothing to save).
+ */
+export async function snapshot(video, name, { pointId, fromCamera = false } = {}) {
+  if (fromCamera && pointId) {
+    try {
+      const res = await request(`/api/v1/points/${encodeURIComponent(pointId)}/snapshot.jpg`, { timeout: 15000 });
+      saveBlob(await res.blob(), name);
+      return "camera";
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) return "";
+      // Agent offline or camera error: the frame on screen still makes a picture.
+    }
+  }
+  if (!video.videoWidth) return "";
   const c = document.createElement("canvas");
   c.width = video.videoWidth;
   c.height = video.videoHeight;
   c.getContext("2d").drawImage(video, 0, 0);
-  c.toBlob((blob) => {
-    if (!blob) return;
-    const a = document.createElement("a");
-    a.href = URL.createObjectURL(blob);
-    const ts = new Date().toISOString().replace(/[:.]/g, "-");
-    a.download = `${name || "snapshot"}-${ts}.jpg`;
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(a.href), 5000);
-  }, "image/jpeg", 0.92);
-  return true;
+  const blob = await new Promise((resolve) => c.toBlob(resolve, "image/jpeg", 0.92));
+  if (!blob) return "";
+  saveBlob(blob, name);
+  return "frame";
 }
