@@ -95,7 +95,7 @@ func NewWebRTC(cfg WebRTCConfig) (*WebRTC, error) {
 		log:      cfg.Logger,
 		udpConn:  udpConn,
 		tcpLn:    tcpLn,
-		udpMux:   webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), udpConn),
+		udpMux:   webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), newBatchConn(udpConn)),
 		tcpMux:   webrtc.NewICETCPMux(lf.NewLogger("tcpmux"), tcpLn, 64),
 		sessions: map[string]*Session{},
 	}
