@@ -278,6 +278,7 @@ func TestSearchAndFacetsEqualBruteForceOverRandomCatalogs(t *testing.T) {
 				t.Fatalf("world %d case %d: items %v\nwant %v\nquery %+v\nscope %+v", wi, ci, got, ids(want), q, s)
 			}
 			w.checkFacets(t, q, s)
+			w.checkLocations(t, q, s)
 		}
 	}
 }

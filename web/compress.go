@@ -15,6 +15,7 @@ import (
 var gzippedPaths = map[string]bool{
 	"/api/v1/points":        true,
 	"/api/v1/points/facets": true,
+	"/api/v1/points/geo":    true,
 	"/api/v1/points/export": true,
 	"/api/v1/audit":         true,
 }

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -104,6 +106,61 @@ func (s *Server) pointFacets(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, f)
+}
+
+// pointLocations answers GET /api/v1/points/geo: where every point the
+// caller may view is, in the compact form catalog.Locations, for the map.
+// It takes the list's filters but is never paged. The weak ETag is a hash
+// of the answer, so a map opened again costs a 304 when nothing the caller
+// sees has changed; weak, because the body may go out gzipped or not.
+func (s *Server) pointLocations(c *gin.Context) {
+	values := c.Request.URL.Query()
+	for _, key := range []string{"sort", "limit", "cursor"} {
+		if values.Has(key) {
+			failField(c, http.StatusBadRequest, "bad_query", key, key+": the map's list is whole and in ID order")
+			return
+		}
+	}
+	q, err := catalog.ParseQuery(values)
+	if err != nil {
+		fail(c, http.StatusBadRequest, "bad_query", err.Error())
+		return
+	}
+	loc, err := s.d.Catalog.Locations(q, s.d.Permissions.Scope(currentUser(c), permissions.View))
+	if err != nil {
+		pointError(c, err)
+		return
+	}
+	body, err := json.Marshal(loc)
+	if err != nil {
+		fail(c, http.StatusInternalServerError, "internal", "cannot encode locations")
+		return
+	}
+	sum := sha256.Sum256(body)
+	etag := `W/"` + hex.EncodeToString(sum[:12]) + `"`
+	h := c.Writer.Header()
+	// private: the answer depends on the caller's grants; no-cache: the
+	// browser may keep it but must ask (If-None-Match) before each use.
+	h.Set("Cache-Control", "private, no-cache")
+	h.Set("ETag", etag)
+	if etagMatches(c.GetHeader("If-None-Match"), etag) {
+		c.Status(http.StatusNotModified)
+		return
+	}
+	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
+}
+
+// etagMatches reports whether an If-None-Match header names etag, by the
+// weak comparison RFC 9110 prescribes for If-None-Match.
+func etagMatches(header, etag string) bool {
+	want := strings.TrimPrefix(etag, "W/")
+	for tag := range strings.SplitSeq(header, ",") {
+		tag = strings.TrimSpace(tag)
+		if tag == "*" || strings.TrimPrefix(tag, "W/") == want {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) getPoint(c *gin.Context) {

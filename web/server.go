@@ -110,6 +110,7 @@ func New(d Deps) *Server {
 	authed.GET("/points", s.listPoints)
 	authed.POST("/points", s.createPoint)
 	authed.GET("/points/facets", s.pointFacets)
+	authed.GET("/points/geo", s.pointLocations)
 	authed.GET("/points/:id", s.getPoint)
 	authed.PATCH("/points/:id", s.patchPoint)
 	authed.DELETE("/points/:id", s.deletePoint)

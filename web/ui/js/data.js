@@ -144,7 +144,17 @@ export class PointPages {
   }
 }
 
-/** allPoints loads every page of a filter (for the map). */
+/**
+ * pointLocations fetches where every point of a filter within the caller's
+ * grants is, in one call: {total, unlocated, id[], name[], lat[], lon[],
+ * category[], status[]} (GET /api/v1/points/geo; the browser revalidates it
+ * by ETag, so an unchanged catalog costs a 304).
+ */
+export function pointLocations(filter = {}) {
+  return api("/api/v1/points/geo" + qs(filter));
+}
+
+/** allPoints loads every page of a filter (full points; the map uses pointLocations). */
 export async function allPoints(filter = {}, onProgress = () => {}) {
   const pages = new PointPages(filter, { pageSize: 1000 });
   await pages.first();
