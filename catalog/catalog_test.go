@@ -650,3 +650,11 @@ func TestSetStatusesChangesManyPointsAtOnce(t *testing.T) {
 		t.Error("bad state accepted")
 	}
 }
+
+func TestPointIDsThatNameAPIRoutesAreRefused(t *testing.T) {
+	c := newCatalog(t)
+	for _, id := range ReservedIDs {
+		_, err := c.Create(Point{ID: id, Name: id, Category: "river", Main: Source{Type: SourcePublish}})
+		wantValidationError(t, err, "id")
+	}
+}

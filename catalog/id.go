@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 
 	"go.etcd.io/bbolt"
 )
@@ -55,8 +57,14 @@ func validateID(id string) *ValidationError {
 	if !legacyIDPattern.MatchString(id) {
 		return invalid("id", "must be a 20-digit GB/T 28181 ID or match %s", legacyIDPattern)
 	}
+	if slices.Contains(ReservedIDs, strings.ToLower(id)) {
+		return invalid("id", "%q is reserved (the API uses /points/%s)", id, id)
+	}
 	return nil
 }
+
+// ReservedIDs are names under /api/v1/points/ that are not points.
+var ReservedIDs = []string{"facets", "geo", "export", "import"}
 
 // idPrefix returns the first 14 digits of a generated ID for a point of kind
 // in region: the region code's first 8 digits (right-padded with zeros),
