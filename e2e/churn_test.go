@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -151,6 +152,7 @@ func TestWHEPChurnLeavesNoGoroutinesMemoryOrRelaysBehind(t *testing.T) {
 	quiet("after the warm-up")
 	time.Sleep(settle)
 	start := measure()
+	startHeap := liveHeap(t, pprofPort)
 	peak, peakRelays := start, 0
 
 	// The churn: one session starts every 300 ms and holds 1.5–4.5 s, so
@@ -216,6 +218,9 @@ func TestWHEPChurnLeavesNoGoroutinesMemoryOrRelaysBehind(t *testing.T) {
 	settledIn := time.Since(began) - churned - quieted
 	t.Logf("vms before the churn: %v; peak during it: %v, %d relays; after it: %v (sessions, streams and relays all ended %v after the last viewer left, measured %v after that)",
 		start, peak, peakRelays, after, quieted.Round(time.Millisecond), settledIn.Round(time.Millisecond))
+	// Live heap after a collection (taken after the RSS figures, which it
+	// would disturb) tells a leak from memory the runtime merely keeps.
+	t.Logf("vms live heap after GC: %.2f MiB before the churn, %.2f MiB after it", float64(startHeap)/(1<<20), float64(liveHeap(t, pprofPort))/(1<<20))
 	if !within(start.goroutines, after.goroutines) {
 		t.Errorf("goroutines %d → %d: not within 10%%\n%s", start.goroutines, after.goroutines, goroutineSummary(pprofPort))
 	}
@@ -225,6 +230,33 @@ func TestWHEPChurnLeavesNoGoroutinesMemoryOrRelaysBehind(t *testing.T) {
 	if !idle() {
 		t.Error("a stream or relay started again without viewers")
 	}
+}
+
+// liveHeap is the vms process's HeapAlloc right after a garbage collection,
+// as its profiler (VMS_PPROF_ADDR) reports it with ?gc=1.
+func liveHeap(t *testing.T, pprofPort int) uint64 {
+	t.Helper()
+	hc := &http.Client{Timeout: 10 * time.Second}
+	res, err := hc.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?gc=1&debug=1", pprofPort))
+	if err != nil {
+		t.Fatalf("heap profile: %v", err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
+	if err != nil {
+		t.Fatalf("heap profile: %v", err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "# HeapAlloc = "); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(rest), 10, 64)
+			if err != nil {
+				t.Fatalf("heap profile line %q: %v", line, err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no HeapAlloc in the heap profile")
+	return 0
 }
 
 // goroutineSummary is the head of the vms process's goroutine profile
