@@ -2,10 +2,14 @@
 // timers, reports a state with its own message, and recovers by itself:
 // camera offline (503/504) and network failures retry with backoff, ICE
 // failure or a stalled picture reconnects, a network change reconnects at
-// once. No permission (403/404) and codec problems (422 or the browser
-// cannot decode) are final until the user asks again.
+// once. A picture that stops because the server's stream lost its camera
+// (or the camera's edge agent) keeps its session and says camera offline:
+// the server resumes it the moment the source returns, where a new session
+// would be refused and wait out a growing backoff. No permission (403/404)
+// and codec problems (422 or the browser cannot decode) are final until the
+// user asks again.
 
-import { request, ApiError } from "./api.js";
+import { api, request, ApiError } from "./api.js";
 import { uiConfig } from "./data.js";
 
 /** States a player reports, each with its own message key in i18n. */
@@ -38,6 +42,7 @@ export class Player {
     video.setAttribute("playsinline", "");
     this.pointId = null;
     this.profile = "sub";
+    this.served = "sub"; // the profile the server actually serves (X-Tianyan-Profile)
     this.state = State.idle;
     this.gen = 0; // bumps on every (re)connect; stale callbacks compare it
     this.pc = null;
@@ -183,6 +188,7 @@ export class Player {
         return;
       }
       this.session = res.headers.get("Location");
+      this.served = res.headers.get("X-Tianyan-Profile") || this.profile;
       this.video.dataset.session = this.session || ""; // for diagnostics and tests
       await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
       // The server closing DTLS (session ended, restart) shows here at once,
@@ -207,12 +213,14 @@ export class Player {
 
   // watch turns decoded frames into "live", and a picture that never comes
   // or stops coming into a reconnect (or a codec error when bytes arrive
-  // but nothing decodes).
+  // but nothing decodes) — unless the server says its stream is waiting
+  // for the camera, in which case the session is kept and checked again.
   watch(gen) {
     let started = performance.now();
     let last = this.frames(), lastChange = started;
+    let asking = false;
     this.watchTimer = setInterval(async () => {
-      if (gen !== this.gen) return;
+      if (gen !== this.gen || asking) return;
       const now = performance.now(), n = this.frames();
       if (document.hidden) {
         // Browsers may stop decoding muted video in a hidden tab: not a stall.
@@ -226,14 +234,38 @@ export class Player {
         this.setState(State.live);
         return;
       }
-      if (this.state === State.live && now - lastChange > stallMs) return this.reconnect(0);
-      if (this.state !== State.live && now - started > noFrameMs) {
+      const stalled = this.state === State.live && now - lastChange > stallMs;
+      const noFrames = this.state !== State.live && now - started > noFrameMs;
+      if (!stalled && !noFrames) return;
+      asking = true;
+      const away = await this.sourceAway();
+      asking = false;
+      if (gen !== this.gen) return;
+      if (away) {
+        this.setState(State.offline);
+        lastChange = started = now;
+        return;
+      }
+      if (stalled) return this.reconnect(0);
+      if (noFrames) {
         const got = await this.inboundVideo();
         if (gen !== this.gen) return;
         if (got.bytes > 50000 && got.decoded === 0) return this.fail(State.codec);
         return this.retry(State.network);
       }
     }, 1000);
+  }
+
+  // sourceAway asks whether the server's stream for this session is up but
+  // waiting for its source (camera unreachable, edge agent gone). Any
+  // failure to ask counts as no: the caller then reconnects as before.
+  async sourceAway() {
+    try {
+      const st = await api(`/api/v1/points/${encodeURIComponent(this.pointId)}/stats?profile=${this.served}`, { timeout: 5000 });
+      return st?.state === "waiting_source";
+    } catch {
+      return false;
+    }
   }
 
   async inboundVideo() {
