@@ -417,8 +417,11 @@ func (a *Agent) health(ctx context.Context) agentlink.Health {
 	for _, b := range bindings {
 		if r := running[b.Point]; r != nil && r.State().State == agentlink.RelayRunning {
 			pps, bps := r.Rates()
+			// The probes started for earlier bindings write h too.
+			mu.Lock()
 			h.Points[b.Point] = true
 			h.Cameras = append(h.Cameras, agentlink.CameraHealth{Camera: b.Camera, Point: b.Point, Reachable: true, FPS: pps, Bitrate: bps})
+			mu.Unlock()
 			continue
 		}
 		wg.Add(1)
