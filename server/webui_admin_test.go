@@ -381,6 +381,8 @@ func TestAdminEnrollsAnAgentAndImportsPoints(t *testing.T) {
 	b.typeIn("#pe-lon", "113.951")
 	b.do("pick the level", 5*time.Second, chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector("#pe-level"); s.value = "3"; })()`))
 	b.screenshot("admin-point-edit")
+	// The page draws the form again after a save; mark this one to tell.
+	b.do("mark the form", 5*time.Second, chromedp.Evaluate[chromedp.Void](`document.querySelector("#point-form").dataset.stale = "1"`))
 	b.click("save", `#point-form button[type="submit"]`)
 	b.waitJS("saved", `document.querySelector('#points-msg').dataset.kind === "ok" && document.querySelector('#points-table tr[data-id="imp-2"] b')?.textContent === "二号闸（改）"`, 10*time.Second)
 	p, err := a.Catalog.Get("imp-2")
@@ -390,11 +392,14 @@ func TestAdminEnrollsAnAgentAndImportsPoints(t *testing.T) {
 	if p.Name != "二号闸（改）" || p.Level != 3 || strings.Join(p.Tags, ",") != "gate,汛期" || p.Lat == nil || *p.Lat != 22.561 || *p.Lon != 113.951 {
 		t.Errorf("point after the edit: %+v", p)
 	}
-	// Clearing the location clears it.
+	// Clearing the location clears it. The form is drawn again after the
+	// save; wait for that before typing, or the redraw wins the race.
+	b.waitJS("the form drawn again with the saved point", `(() => { const f = document.querySelector('#point-form'); return f && !f.dataset.stale && f.querySelector('#pe-lat').value === "22.561"; })()`, 10*time.Second)
 	b.typeIn("#pe-lat", "")
 	b.typeIn("#pe-lon", "")
+	b.waitJS("both fields empty", `document.querySelector('#pe-lat').value === "" && document.querySelector('#pe-lon').value === ""`, 5*time.Second)
 	b.click("save again", `#point-form button[type="submit"]`)
-	waitFor(t, 5*time.Second, "location cleared", func() bool { p, _ := a.Catalog.Get("imp-2"); return p.Lat == nil && p.Lon == nil })
+	waitFor(t, 10*time.Second, "location cleared", func() bool { p, _ := a.Catalog.Get("imp-2"); return p.Lat == nil && p.Lon == nil })
 
 	// The export links download the catalog in the import's form.
 	csv := uiEval[string](b, `fetch(document.querySelector("#exp-csv").href).then(r => r.text())`)
