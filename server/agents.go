@@ -109,6 +109,21 @@ func (a *App) setPointHealth(pointID string, online bool) {
 	a.log.Info("point status", "point", pointID, "state", state)
 }
 
+// pulledSourceState records the state of a camera the centre pulls itself
+// (points behind an agent get theirs from the agent's health reports). An
+// on-demand camera is checked only while someone watches; between views
+// its status is the last one seen.
+func (a *App) pulledSourceState(key string, up bool) {
+	id, profile := streaming.SplitPathKey(key)
+	if profile != streaming.ProfileMain {
+		return
+	}
+	if p, err := a.Catalog.Get(id); err != nil || p.Agent != "" {
+		return
+	}
+	a.setPointHealth(id, up)
+}
+
 // cutAgentPublishes ends a revoked agent's RTSP publishes at once.
 func (a *App) cutAgentPublishes(agentID string) {
 	for _, s := range a.RTSP.Sessions() {

@@ -159,7 +159,7 @@ func Start(cfg Config) (a *App, err error) {
 		OnPointHealth: a.setPointHealth, OnRevoke: a.cutAgentPublishes, Logger: a.log,
 	})
 	a.Hub = streaming.NewHub(streaming.HubConfig{IdleGrace: cfg.IdleGrace, StartTimeout: cfg.StartTimeout, Logger: a.log,
-		Demander: hubDemander{reg: func() *agents.Registry { return a.Agents }}})
+		Demander: hubDemander{reg: func() *agents.Registry { return a.Agents }}, OnSourceState: a.pulledSourceState})
 	a.WebRTC, err = streaming.NewWebRTC(streaming.WebRTCConfig{
 		ListenAddr: cfg.WebRTCAddr, PublicIPs: cfg.PublicIPs, Interfaces: cfg.ICEInterfaces,
 		ICEServers: iceServers(cfg), Logger: a.log,

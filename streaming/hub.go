@@ -59,6 +59,10 @@ type HubConfig struct {
 	SourceReadTimeout time.Duration
 	// Demander, if set, starts relays for published points on demand.
 	Demander Demander
+	// OnSourceState, if set, is told when a camera the hub pulls itself
+	// connects (up) or fails (down), with the path key. It is called
+	// outside the hub's locks, from the puller's goroutine.
+	OnSourceState func(key string, up bool)
 	Logger   *slog.Logger
 }
 
@@ -427,6 +431,13 @@ func (p *path) onSourceReady(owner any, desc *description.Session) (*Stream, err
 		return nil, fmt.Errorf("no playable track: %v", skipped)
 	}
 	rtspStream := p.hub.newRTSPStream(desc)
+	notify := false
+	defer func() {
+		// After the unlock below (defers run last in, first out).
+		if notify {
+			p.hub.cfg.OnSourceState(p.id, true)
+		}
+	}()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.ownsSource(owner) {
@@ -448,11 +459,19 @@ func (p *path) onSourceReady(owner any, desc *description.Session) (*Stream, err
 		close(p.readyCh)
 	}
 	p.stream.attach(tracks, rtspStream)
+	_, pulled := owner.(*puller)
+	notify = pulled && p.hub.cfg.OnSourceState != nil
 	return p.stream, nil
 }
 
 // onSourceLost is called by a source whose connection ended.
 func (p *path) onSourceLost(owner any, err error) {
+	notify := false
+	defer func() {
+		if notify {
+			p.hub.cfg.OnSourceState(p.id, false)
+		}
+	}()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err != nil {
@@ -461,6 +480,9 @@ func (p *path) onSourceLost(owner any, err error) {
 	if !p.ownsSource(owner) {
 		return
 	}
+	// A pulled camera that failed (not one stopped on purpose) is down.
+	_, pulled := owner.(*puller)
+	notify = pulled && err != nil && !p.closed && p.hub.cfg.OnSourceState != nil
 	if owner == any(p.publisher) {
 		p.publisher = nil
 	}
