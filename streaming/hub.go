@@ -63,7 +63,7 @@ type HubConfig struct {
 	// connects (up) or fails (down), with the path key. It is called
 	// outside the hub's locks, from the puller's goroutine.
 	OnSourceState func(key string, up bool)
-	Logger   *slog.Logger
+	Logger        *slog.Logger
 }
 
 // Hub owns every point's path: one upstream per point, shared by all readers.
