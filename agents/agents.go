@@ -14,6 +14,7 @@ import (
 	"crypto/subtle"
 	"encoding/base32"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -188,7 +189,7 @@ func (r *Registry) Enroll(code, hostname string) (agentlink.EnrollResponse, erro
 		c := tx.Bucket(store.BucketAgents).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			var rec record
-			if err := jsonUnmarshal(v, &rec); err != nil {
+			if err := json.Unmarshal(v, &rec); err != nil {
 				return err
 			}
 			if rec.CodeHash == "" || subtle.ConstantTimeCompare([]byte(rec.CodeHash), []byte(want)) != 1 {
@@ -260,7 +261,7 @@ func (r *Registry) List() ([]Agent, error) {
 	err := r.db.View(func(tx *bbolt.Tx) error {
 		return tx.Bucket(store.BucketAgents).ForEach(func(_, v []byte) error {
 			var rec record
-			if err := jsonUnmarshal(v, &rec); err != nil {
+			if err := json.Unmarshal(v, &rec); err != nil {
 				return err
 			}
 			out = append(out, rec.Agent)

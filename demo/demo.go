@@ -155,8 +155,9 @@ func Start(ctx context.Context, cfg server.Config, o Options) (d *Demo, err erro
 	return d, nil
 }
 
-// quiet keeps the simulators' chatter out of the demo's terminal.
-func quiet(l *slog.Logger) *slog.Logger {
+// quiet keeps the simulators' chatter out of the demo's terminal: warnings
+// and errors only.
+func quiet(*slog.Logger) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 

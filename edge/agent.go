@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -19,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/tianyan/vms/agentlink"
+	"github.com/tianyan/vms/internal/backoff"
 )
 
 // Version of this agent, reported to the centre.
@@ -90,7 +90,7 @@ func (a *Agent) Relays() []agentlink.RelayState {
 // backoff; then it stops every relay.
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.stopAllRelays()
-	backoff := 500 * time.Millisecond
+	bo := backoff.Backoff{Min: 500 * time.Millisecond, Max: 30 * time.Second, ResetAfter: 30 * time.Second}
 	for {
 		started := time.Now()
 		err := a.session(ctx)
@@ -102,17 +102,13 @@ func (a *Agent) Run(ctx context.Context) error {
 			// Revoked: retrying would only hammer the centre.
 			return err
 		}
-		if time.Since(started) > 30*time.Second {
-			backoff = 500 * time.Millisecond
-		}
-		wait := backoff/2 + rand.N(backoff/2+1)
+		wait := bo.Next(time.Since(started))
 		a.log.Warn("control link down, reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, 30*time.Second)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/tianyan/vms/agentlink"
+	"github.com/tianyan/vms/internal/backoff"
 )
 
 const (
@@ -48,10 +48,9 @@ type Relay struct {
 type rateSample struct {
 	at             time.Time
 	packets, bytes uint64
-	frames         uint64
 }
 
-// frames counts RTP packets with the marker bit (end of a video frame).
+// errStopped ends a session that Stop interrupted.
 var errStopped = errors.New("relay stopped")
 
 func startRelay(cfg agentlink.RelayStart, log *slog.Logger, onState func(agentlink.RelayState), beforePlay func()) *Relay {
@@ -94,7 +93,7 @@ func (r *Relay) setState(state string, err error) {
 
 func (r *Relay) run() {
 	defer close(r.done)
-	backoff := relayBackoffMin
+	bo := backoff.Backoff{Min: relayBackoffMin, Max: relayBackoffMax, ResetAfter: 10 * time.Second}
 	for {
 		r.setState(agentlink.RelayStarting, nil)
 		started := time.Now()
@@ -105,10 +104,7 @@ func (r *Relay) run() {
 			return
 		default:
 		}
-		if time.Since(started) > 10*time.Second {
-			backoff = relayBackoffMin
-		}
-		wait := backoff/2 + rand.N(backoff/2+1)
+		wait := bo.Next(time.Since(started))
 		r.log.Warn("relay interrupted, retrying", "err", err, "retry_in", wait.Round(time.Millisecond))
 		r.setState(agentlink.RelayRetrying, err)
 		select {
@@ -117,7 +113,6 @@ func (r *Relay) run() {
 			return
 		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, relayBackoffMax)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/url"
 	"time"
 
@@ -13,6 +12,8 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtp"
+
+	"github.com/tianyan/vms/internal/backoff"
 )
 
 // Backoff bounds for reconnecting to a camera.
@@ -50,7 +51,7 @@ func RedactURL(raw string) string {
 func (pl *puller) run() {
 	defer close(pl.done)
 	log := pl.path.hub.log.With("point", pl.path.id, "url", RedactURL(pl.cfg.URL))
-	backoff := pullBackoffMin
+	bo := backoff.Backoff{Min: pullBackoffMin, Max: pullBackoffMax, ResetAfter: 10 * time.Second}
 	for {
 		started := time.Now()
 		err := pl.session()
@@ -60,18 +61,14 @@ func (pl *puller) run() {
 			return
 		default:
 		}
-		if time.Since(started) > 10*time.Second {
-			backoff = pullBackoffMin
-		}
 		// Full jitter keeps 13,000 cameras from reconnecting in lockstep.
-		wait := backoff/2 + rand.N(backoff/2+1)
+		wait := bo.Next(time.Since(started))
 		log.Warn("camera connection lost, retrying", "err", err, "retry_in", wait.Round(time.Millisecond))
 		select {
 		case <-pl.stop:
 			return
 		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, pullBackoffMax)
 	}
 }
 
