@@ -49,6 +49,17 @@ var (
 // RoleAdmin is the role that grants administrator rights.
 const RoleAdmin = "admin"
 
+// Built-in duty roles (separation of duties, 三员分立): what each may do is
+// decided by permissions.CanSystem.
+const (
+	// RoleSysAdmin manages users, agents, points and regions; no grants, no audit.
+	RoleSysAdmin = "sysadmin"
+	// RoleSecAdmin manages grants and roles.
+	RoleSecAdmin = "secadmin"
+	// RoleAuditor reads and verifies the audit log.
+	RoleAuditor = "auditor"
+)
+
 // AdminUsername is the username EnsureAdmin bootstraps.
 const AdminUsername = "admin"
 

@@ -1,0 +1,66 @@
+package permissions
+
+import (
+	"slices"
+
+	"github.com/tianyan/vms/accounts"
+)
+
+// SystemAction is something a user may do to the system itself rather than
+// to one point: manage accounts, agents, regions or grants, read the audit
+// log, operate the server. Point actions (View, Manage, …) are decided by
+// grants; system actions by built-in roles (separation of duties, 三员分立).
+type SystemAction string
+
+// System actions. Each route that is not about one point names one of these.
+const (
+	// ManageUsers: users, their sessions and tokens (not grants).
+	ManageUsers SystemAction = "users.manage"
+	// ManageAgents: enroll, revoke, delete edge agents and set their region.
+	ManageAgents SystemAction = "agents.manage"
+	// ManageRegions: the region tree.
+	ManageRegions SystemAction = "regions.manage"
+	// ManageAllPoints: create, change, import and delete any point whatever
+	// the grants say (a grant's manage action covers only its own scope).
+	ManageAllPoints SystemAction = "points.manage_all"
+	// ManageGrants: grants and roles, and the access previews.
+	ManageGrants SystemAction = "grants.manage"
+	// ReadAudit: the whole audit log and its verification (a point grant's
+	// audit action covers only the records of its own points).
+	ReadAudit SystemAction = "audit.read"
+	// Operate: backups and metrics.
+	Operate SystemAction = "system.operate"
+)
+
+// SystemActions lists every system action.
+var SystemActions = []SystemAction{ManageUsers, ManageAgents, ManageRegions, ManageAllPoints, ManageGrants, ReadAudit, Operate}
+
+// systemRoles maps each built-in duty role to the system actions it holds.
+// accounts.RoleAdmin holds them all.
+var systemRoles = map[string][]SystemAction{
+	accounts.RoleSysAdmin: {ManageUsers, ManageAgents, ManageRegions, ManageAllPoints, Operate},
+	accounts.RoleSecAdmin: {ManageGrants},
+	accounts.RoleAuditor:  {ReadAudit},
+}
+
+// CanSystem reports whether u may do the system action a. Disabled users
+// may do nothing; the admin role holds every system action.
+func (d *Decider) CanSystem(u accounts.User, a SystemAction) bool {
+	return CanSystem(u, a)
+}
+
+// CanSystem is Decider.CanSystem without a Decider (roles only).
+func CanSystem(u accounts.User, a SystemAction) bool {
+	if u.Disabled {
+		return false
+	}
+	if u.IsAdmin() {
+		return true
+	}
+	for _, r := range u.Roles {
+		if slices.Contains(systemRoles[r], a) {
+			return true
+		}
+	}
+	return false
+}
