@@ -12,6 +12,8 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/tianyan/vms/store"
+
+	"github.com/tianyan/vms/internal/csvcell"
 )
 
 // Query page sizes.
@@ -147,15 +149,7 @@ func csvRow(r Record) ([]string, error) {
 	return []string{
 		strconv.FormatUint(r.Seq, 10),
 		r.Time.UTC().Format(time.RFC3339Nano),
-		defuse(r.User), defuse(r.Action), defuse(r.Point), defuse(r.ClientIP),
+		csvcell.Neutralize(r.User), csvcell.Neutralize(r.Action), csvcell.Neutralize(r.Point), csvcell.Neutralize(r.ClientIP),
 		dur, detail, r.Prev, r.Hash,
 	}, nil
-}
-
-// defuse keeps spreadsheets from evaluating a cell as a formula (CSV injection).
-func defuse(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }

@@ -18,6 +18,8 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/tianyan/vms/store"
+
+	"github.com/tianyan/vms/internal/csvcell"
 )
 
 // Media types ImportPoints reads.
@@ -330,7 +332,8 @@ func readPointsCSV(r io.Reader) ([]importRow, rowErrors, error) {
 			if !ok {
 				return "", false
 			}
-			return rec[i], true
+			// Exports quote formula-like cells; take the quote off.
+			return csvcell.Restore(rec[i]), true
 		}
 		p, probs := pointFromRow(get)
 		if len(probs) > 0 {

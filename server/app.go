@@ -199,6 +199,7 @@ func Start(cfg Config) (a *App, err error) {
 		PointChanged:   a.syncPoint,
 		PointDeleted:   a.removePoint,
 		SecureCookies:  a.tls,
+		FrameAncestors: cfg.FrameAncestors,
 		LoginThrottle:  cfg.LoginThrottle,
 		TrustedProxies: cfg.TrustedProxies,
 		MaxImportBytes: cfg.MaxImportBytes,

@@ -403,7 +403,7 @@ func TestPointCRUDOverHTTPNeverShowsCameraPassword(t *testing.T) {
 	a := startApp(t)
 	const secret = "s3cr3t-Pa55"
 	camURL := "rtsp://camuser:" + secret + "@127.0.0.1:554/stream1"
-	wantURL := "rtsp://camuser:***@127.0.0.1:554/stream1"
+	wantURL := "rtsp://***:***@127.0.0.1:554/stream1"
 
 	res := a.admin(http.MethodPost, "/api/v1/points", map[string]any{
 		"id": "gate-1", "name": "Gate 1", "source": map[string]string{"type": "rtsp", "url": camURL},

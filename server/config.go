@@ -47,6 +47,9 @@ type Config struct {
 	// AgentRTSPURL is where edge agents publish (e.g. rtsps://vms.example:8554)
 	// when the host they dial the API by is not right for RTSP.
 	AgentRTSPURL string `yaml:"agent-rtsp-url"`
+	// FrameAncestors are origins allowed to embed the web app in a frame
+	// (CSP frame-ancestors); empty forbids framing.
+	FrameAncestors []string `yaml:"frame-ancestors"`
 	// MapTiles is a slippy-map tile URL template ({z}/{x}/{y}) on the
 	// private network for the web map; empty draws a coordinate grid.
 	MapTiles string `yaml:"map-tiles"`

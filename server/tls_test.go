@@ -111,6 +111,7 @@ func TestTLSServesHTTPSAndRTSPS(t *testing.T) {
 	pb, _ := json.Marshal(map[string]any{"id": "cam1", "name": "tls cam", "source": map[string]string{"type": "rtsp", "url": cam.URL("main")}})
 	req, _ := http.NewRequest(http.MethodPost, app.HTTPURL()+"/api/v1/points", bytes.NewReader(pb))
 	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	req.Header.Set("Content-Type", "application/json")
 	res, err = hc.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -129,6 +129,10 @@ func (b *uiBrowser) attach() {
 		case *cdplog.EventEntryAdded:
 			// Network log entries (the 401 before login, a 404 probe of an
 			// optional endpoint) are expected; shown only on failure.
+			if e.Entry != nil && e.Entry.Source == cdplog.EntrySourceSecurity && e.Entry.Level == cdplog.EntryLevelError {
+				// A Content-Security-Policy violation: the app broke its own policy.
+				b.jsErrs = append(b.jsErrs, "security: "+e.Entry.Text)
+			}
 			if e.Entry != nil {
 				b.logMsgs = append(b.logMsgs, fmt.Sprintf("%s %s: %s %s", e.Entry.Level, e.Entry.Source, e.Entry.Text, e.Entry.URL))
 			}

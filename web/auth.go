@@ -25,6 +25,9 @@ type loginRequest struct {
 }
 
 func (s *Server) login(c *gin.Context) {
+	if refuseCrossSite(c, false, true) {
+		return
+	}
 	var req loginRequest
 	if !decodeJSON(c, &req) {
 		return
@@ -80,7 +83,11 @@ func (s *Server) setSessionCookie(c *gin.Context, token string, exp time.Time) {
 }
 
 func (s *Server) logout(c *gin.Context) {
-	if tok := requestToken(c); tok != "" {
+	tok, cookie := requestCredential(c)
+	if refuseCrossSite(c, cookie, false) {
+		return
+	}
+	if tok != "" {
 		_ = s.d.Accounts.Logout(tok)
 	}
 	http.SetCookie(c.Writer, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
@@ -89,21 +96,32 @@ func (s *Server) logout(c *gin.Context) {
 }
 
 func requestToken(c *gin.Context) string {
+	tok, _ := requestCredential(c)
+	return tok
+}
+
+// requestCredential is the caller's token and whether it came from the
+// session cookie (which a browser attaches by itself, so it needs the
+// same-origin check) rather than an Authorization header.
+func requestCredential(c *gin.Context) (token string, cookie bool) {
 	if h := c.GetHeader("Authorization"); h != "" {
 		if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
-			return strings.TrimSpace(tok)
+			return strings.TrimSpace(tok), false
 		}
-		return ""
+		return "", false
 	}
 	if ck, err := c.Cookie(sessionCookie); err == nil {
-		return ck
+		return ck, true
 	}
-	return ""
+	return "", false
 }
 
 // authenticate requires a valid session token (Bearer or cookie).
 func (s *Server) authenticate(c *gin.Context) {
-	tok := requestToken(c)
+	tok, cookie := requestCredential(c)
+	if refuseCrossSite(c, cookie, false) {
+		return
+	}
 	if tok == "" {
 		c.Header("WWW-Authenticate", `Bearer realm="tianyan"`)
 		fail(c, http.StatusUnauthorized, "unauthenticated", "log in first")

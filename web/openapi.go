@@ -31,6 +31,7 @@ type apiOp struct {
 	Admin        bool     // administrators only
 	Query        []string // query parameters
 	Body         string   // schema name, or a media type such as "application/sdp"
+	AlsoBody     []string // further media types the body may have
 	Status       int      // success status
 	Result       string   // schema name, media type, or "" for no body
 }
@@ -171,7 +172,7 @@ var apiOps = []apiOp{
 	{Method: "PATCH", Path: "/api/v1/regions/:code", Tag: "regions", Summary: "Rename or move a region", Admin: true, Body: "RegionPatch", Result: "Region"},
 	{Method: "DELETE", Path: "/api/v1/regions/:code", Tag: "regions", Summary: "Delete a region (409 while it holds points or regions)", Admin: true, Status: 204},
 	{Method: "POST", Path: "/api/v1/regions/import", Tag: "regions", Summary: "Import regions from CSV (code,name,parent); all or nothing, 422 lists every bad row", Admin: true, Query: []string{"dry_run"}, Body: "text/csv", Result: "ImportResult"},
-	{Method: "POST", Path: "/api/v1/points/import", Tag: "points", Summary: "Import points from CSV or GeoJSON; all or nothing, 422 lists every bad row", Admin: true, Query: []string{"dry_run"}, Body: "text/csv", Result: "ImportResult"},
+	{Method: "POST", Path: "/api/v1/points/import", Tag: "points", Summary: "Import points from CSV or GeoJSON; all or nothing, 422 lists every bad row", Admin: true, Query: []string{"dry_run"}, Body: "text/csv", AlsoBody: []string{"application/geo+json", "application/json"}, Result: "ImportResult"},
 	{Method: "GET", Path: "/api/v1/points/export", Tag: "points", Summary: "Export the points the caller may view (camera passwords hidden)", Query: []string{"format"}, Result: "text/csv"},
 	{Method: "GET", Path: "/api/v1/points/:id/access", Tag: "grants", Summary: "Who can see this point, and through which grants", Admin: true, Result: "PointAccess"},
 	{Method: "GET", Path: "/api/v1/categories", Tag: "meta", Summary: "The 20 category codes with Chinese and English names", Result: "Items"},

@@ -19,6 +19,9 @@ import (
 
 // decodeJSON reads a bounded JSON body into v, answering 400/413 itself.
 func decodeJSON(c *gin.Context, v any) bool {
+	if !requireJSON(c) {
+		return false
+	}
 	body := http.MaxBytesReader(c.Writer, c.Request.Body, maxJSONBody)
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()

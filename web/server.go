@@ -53,6 +53,9 @@ type Deps struct {
 	Prefs *prefs.Prefs
 	// UI is what the browser app is told about this deployment (map tiles).
 	UI UIConfig
+	// FrameAncestors are the origins allowed to frame the web app (the
+	// IOC's dashboards); empty forbids framing (frame-ancestors 'none').
+	FrameAncestors []string
 	// SecureCookies marks the session cookie Secure (set when serving TLS).
 	SecureCookies bool
 	// LoginThrottle slows and then locks repeated failed logins per user
@@ -93,7 +96,9 @@ func New(d Deps) *Server {
 		s.log.Error("bad trusted proxies; trusting none", "err", err)
 		_ = e.SetTrustedProxies(nil)
 	}
-	e.Use(gin.Recovery(), s.accessLog(), compressLists())
+	e.Use(gin.Recovery(), s.accessLog(),
+		securityHeaders(contentSecurityPolicy(d.UI, d.FrameAncestors), len(d.FrameAncestors) > 0),
+		requireDocumentedBody(apiOps), compressLists())
 	e.HandleMethodNotAllowed = true
 	e.NoRoute(func(c *gin.Context) { fail(c, http.StatusNotFound, "not_found", "no such endpoint") })
 	e.NoMethod(func(c *gin.Context) { fail(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed") })

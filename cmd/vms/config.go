@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -67,6 +68,15 @@ var settings = []setting{
 	{"turn-username", "TURN username", func(c *server.Config, v string) error { c.TURNUsername = v; return nil }},
 	{"turn-credential", "TURN credential", func(c *server.Config, v string) error { c.TURNCredential = v; return nil }},
 	{"trusted-proxies", "comma-separated reverse proxy IPs or CIDRs whose X-Forwarded-For is believed (default none)", func(c *server.Config, v string) error { c.TrustedProxies = list(v); return nil }},
+	{"frame-ancestors", "comma-separated origins allowed to frame the web app, e.g. https://ioc.example (default: none)", func(c *server.Config, v string) error {
+		for _, o := range list(v) {
+			if err := checkFrameAncestor(o); err != nil {
+				return err
+			}
+		}
+		c.FrameAncestors = list(v)
+		return nil
+	}},
 	{"map-tiles", "map tile URL template {z}/{x}/{y} on the private network (default: a coordinate grid)", func(c *server.Config, v string) error { c.MapTiles = v; return nil }},
 	{"map-tiles-crs", "coordinate system of the map tiles: wgs84 or gcj02", func(c *server.Config, v string) error { c.MapTilesCRS = v; return nil }},
 	{"ice-interfaces", "comma-separated interfaces for ICE host candidates (default all)", func(c *server.Config, v string) error { c.ICEInterfaces = list(v); return nil }},
@@ -139,4 +149,19 @@ func find(key string) (setting, bool) {
 		}
 	}
 	return setting{}, false
+}
+
+// checkFrameAncestor accepts a CSP source for frame-ancestors: 'self' or an
+// origin scheme://host[:port] (a host may start with *.), nothing that
+// could end the directive or add another.
+func checkFrameAncestor(o string) error {
+	if o == "'self'" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" && u.Path != "/" ||
+		u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.ContainsAny(o, "; ,'\"") {
+		return fmt.Errorf("frame ancestor %q: want an origin like https://ioc.example or 'self'", o)
+	}
+	return nil
 }

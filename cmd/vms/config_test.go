@@ -59,3 +59,16 @@ func TestConfigRejectsUnknownKeysAndBadValues(t *testing.T) {
 		t.Fatal("malformed YAML accepted")
 	}
 }
+
+func TestFrameAncestorsTakeOnlyOrigins(t *testing.T) {
+	for _, ok := range []string{"https://ioc.example", "http://10.1.2.3:8080", "'self'", "https://*.ioc.example"} {
+		if err := checkFrameAncestor(ok); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"*", "https://ioc.example; script-src *", "javascript:x", "https://a/b", "ioc.example", "'unsafe-inline'"} {
+		if err := checkFrameAncestor(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
