@@ -21,7 +21,7 @@ var (
 	ErrRoleExists = errors.New("role already exists")
 	// ErrRoleInUse reports that a role cannot be deleted while users still hold it.
 	ErrRoleInUse = errors.New("role still held by users")
-	// ErrRoleBuiltIn reports that the built-in admin role cannot be created or deleted.
+	// ErrRoleBuiltIn reports that a built-in role (admin, sysadmin, secadmin, auditor) cannot be created or deleted.
 	ErrRoleBuiltIn = errors.New("built-in role")
 )
 
@@ -44,7 +44,7 @@ func (a *Accounts) CreateRole(r Role) error {
 	if err := validateText(r.Description, maxRoleDescription); err != "" {
 		return &ValidationError{"description", err}
 	}
-	if r.Name == RoleAdmin {
+	if IsBuiltInRole(r.Name) {
 		return fmt.Errorf("accounts: role %q: %w", r.Name, ErrRoleBuiltIn)
 	}
 	err := a.db.Update(func(tx *bbolt.Tx) error {
@@ -62,14 +62,17 @@ func (a *Accounts) CreateRole(r Role) error {
 
 // ListRoles returns every role sorted by name, always including the built-in "admin".
 func (a *Accounts) ListRoles() ([]Role, error) {
-	roles := []Role{{Name: RoleAdmin, Description: adminRoleDescription}}
+	roles := make([]Role, 0, len(builtInRoles))
+	for name, desc := range builtInRoles {
+		roles = append(roles, Role{Name: name, Description: desc})
+	}
 	err := a.db.View(func(tx *bbolt.Tx) error {
 		return tx.Bucket(store.BucketRoles).ForEach(func(k, _ []byte) error {
 			var r Role
 			if _, err := store.GetJSON(tx, store.BucketRoles, k, &r); err != nil {
 				return err
 			}
-			if r.Name != RoleAdmin {
+			if !IsBuiltInRole(r.Name) {
 				roles = append(roles, r)
 			}
 			return nil
@@ -84,7 +87,7 @@ func (a *Accounts) ListRoles() ([]Role, error) {
 
 // DeleteRole removes a role no user holds; ErrRoleInUse otherwise, ErrRoleBuiltIn for "admin".
 func (a *Accounts) DeleteRole(name string) error {
-	if name == RoleAdmin {
+	if IsBuiltInRole(name) {
 		return fmt.Errorf("accounts: role %q: %w", name, ErrRoleBuiltIn)
 	}
 	var holders int
@@ -120,7 +123,7 @@ func (a *Accounts) DeleteRole(name string) error {
 func checkRolesExist(tx *bbolt.Tx, roles []string) error {
 	b := tx.Bucket(store.BucketRoles)
 	for _, r := range roles {
-		if r != RoleAdmin && b.Get([]byte(r)) == nil {
+		if !IsBuiltInRole(r) && b.Get([]byte(r)) == nil {
 			return &ValidationError{"roles", fmt.Sprintf("unknown role %q", r)}
 		}
 	}

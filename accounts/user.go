@@ -112,6 +112,9 @@ type userRecord struct {
 type Options struct {
 	SessionTTL time.Duration // login session lifetime; default 12h
 	Argon      Argon2Params  // password hashing cost; zero = production defaults (tests may lower it)
+	// SeparationOfDuties refuses one account holding two of the duty roles
+	// (sysadmin, secadmin, auditor); see DutyRoles.
+	SeparationOfDuties bool
 }
 
 // Accounts manages users, roles, sessions, API tokens and stream keys.
@@ -120,6 +123,8 @@ type Accounts struct {
 	ttl   time.Duration
 	argon Argon2Params
 	now   func() time.Time
+	// separate is Options.SeparationOfDuties.
+	separate bool
 
 	dummyOnce sync.Once
 	dummyHash string
@@ -136,7 +141,8 @@ func New(db *store.DB, opts Options) *Accounts {
 	if ttl <= 0 {
 		ttl = defaultSessionTTL
 	}
-	return &Accounts{db: db, ttl: ttl, argon: opts.Argon.withDefaults(), now: time.Now, touching: map[string]bool{}}
+	return &Accounts{db: db, ttl: ttl, argon: opts.Argon.withDefaults(), now: time.Now, touching: map[string]bool{},
+		separate: opts.SeparationOfDuties}
 }
 
 // EnsureAdmin creates user "admin" when no enabled user holds the admin role, with password or, when empty, a generated one returned in generated.
@@ -208,6 +214,9 @@ func (a *Accounts) CreateUser(u User, password string) (User, error) {
 			return fmt.Errorf("accounts: user %q: %w", u.Username, ErrExists)
 		}
 		if err := checkRolesExist(tx, u.Roles); err != nil {
+			return err
+		}
+		if err := a.checkSeparation(u.Username, u.Roles); err != nil {
 			return err
 		}
 		return store.PutJSON(tx, store.BucketUsers, []byte(u.Username), rec)
@@ -369,6 +378,9 @@ func (a *Accounts) UpdateUser(name string, p UserPatch) (User, error) {
 		}
 		if p.Roles != nil {
 			if err := checkRolesExist(tx, roles); err != nil {
+				return err
+			}
+			if err := a.checkSeparation(name, roles); err != nil {
 				return err
 			}
 			rec.Roles = roles

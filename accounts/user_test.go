@@ -314,7 +314,7 @@ func TestUpdateUserWithInvalidOrUnknownInputChangesNothing(t *testing.T) {
 	}{
 		{"display_name", UserPatch{DisplayName: ptr("bad\nname"), Roles: ptr([]string{"operator"})}},
 		{"roles", UserPatch{Roles: ptr([]string{"Operator"})}},
-		{"roles", UserPatch{DisplayName: ptr("Alice"), Roles: ptr([]string{"auditor"})}},
+		{"roles", UserPatch{DisplayName: ptr("Alice"), Roles: ptr([]string{"inspector"})}},
 	} {
 		var ve *ValidationError
 		if _, err := f.a.UpdateUser("alice", tc.p); !errors.As(err, &ve) || ve.Field != tc.field {

@@ -36,6 +36,7 @@ type Decider struct {
 
 	mu     sync.RWMutex
 	grants []Grant
+	duties Duties // nil: no separation of duties
 }
 
 // New loads the grants and returns a Decider.

@@ -43,10 +43,54 @@ var systemRoles = map[string][]SystemAction{
 	accounts.RoleAuditor:  {ReadAudit},
 }
 
+// dutyOf is the duty role that holds a.
+func dutyOf(a SystemAction) string {
+	for role, acts := range systemRoles {
+		if slices.Contains(acts, a) {
+			return role
+		}
+	}
+	return ""
+}
+
+// Duties tells a Decider whether separation of duties is on and which
+// duties have holders of their own (*accounts.Accounts is one).
+type Duties interface {
+	SeparationOfDuties() bool
+	DutyHolders() (map[string]bool, error)
+}
+
+// UseDuties makes the Decider apply separation of duties from src: the
+// admin role then keeps a duty's system actions only while no other
+// enabled account holds that duty.
+func (d *Decider) UseDuties(src Duties) {
+	d.mu.Lock()
+	d.duties = src
+	d.mu.Unlock()
+}
+
 // CanSystem reports whether u may do the system action a. Disabled users
-// may do nothing; the admin role holds every system action.
+// may do nothing; the admin role holds every system action, except, under
+// separation of duties, those of a duty someone else now holds: the
+// bootstrap admin hands each duty over as its holder is created.
 func (d *Decider) CanSystem(u accounts.User, a SystemAction) bool {
-	return CanSystem(u, a)
+	if !CanSystem(u, a) {
+		return false
+	}
+	d.mu.RLock()
+	src := d.duties
+	d.mu.RUnlock()
+	if src == nil || !u.IsAdmin() || !src.SeparationOfDuties() {
+		return true
+	}
+	if slices.Contains(u.Roles, dutyOf(a)) {
+		return true
+	}
+	held, err := src.DutyHolders()
+	if err != nil {
+		return false // deny when unsure
+	}
+	return !held[dutyOf(a)]
 }
 
 // CanSystem is Decider.CanSystem without a Decider (roles only).
