@@ -34,6 +34,10 @@ type Filter struct {
 	Limit int
 	// Before is the paging cursor: only records with Seq < Before (0 = from the newest).
 	Before uint64
+	// PointIn, when set, keeps only records about a point it accepts: an
+	// auditor whose grant covers some points sees those points' records and
+	// nothing else (no logins, no account changes).
+	PointIn func(pointID string) bool
 }
 
 func (f Filter) match(r Record) bool {
@@ -41,7 +45,8 @@ func (f Filter) match(r Record) bool {
 		(f.Point == "" || r.Point == f.Point) &&
 		strings.HasPrefix(r.Action, f.Action) &&
 		(f.From.IsZero() || !r.Time.Before(f.From)) &&
-		(f.To.IsZero() || r.Time.Before(f.To))
+		(f.To.IsZero() || r.Time.Before(f.To)) &&
+		(f.PointIn == nil || r.Point != "" && f.PointIn(r.Point))
 }
 
 // Query returns matching records newest first, and the Before cursor for the next page (0 when there is none).

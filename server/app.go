@@ -119,7 +119,7 @@ func Start(cfg Config) (a *App, err error) {
 	if a.Catalog, err = catalog.New(a.DB); err != nil {
 		return nil, err
 	}
-	a.Accounts = accounts.New(a.DB, accounts.Options{Argon: cfg.Argon})
+	a.Accounts = accounts.New(a.DB, accounts.Options{Argon: cfg.Argon, SeparationOfDuties: cfg.SeparationOfDuties})
 	gen, created, err := a.Accounts.EnsureAdmin(cfg.AdminPassword)
 	if err != nil {
 		return nil, fmt.Errorf("create admin: %w", err)
@@ -134,6 +134,7 @@ func Start(cfg Config) (a *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	perm.UseDuties(a.Accounts)
 
 	if err := checkTrustedProxies(cfg.TrustedProxies); err != nil {
 		return nil, err

@@ -57,6 +57,10 @@ type Config struct {
 	MapTilesCRS string `yaml:"map-tiles-crs"`
 	// AdminPassword is used when the first start creates user admin.
 	AdminPassword string `yaml:"-"`
+	// SeparationOfDuties refuses one account holding two of the duty roles
+	// sysadmin, secadmin and auditor (三员分立); the bootstrap admin keeps a
+	// duty only until someone else holds it.
+	SeparationOfDuties bool `yaml:"separation-of-duties"`
 	// Argon overrides password hashing cost (tests only).
 	Argon  accounts.Argon2Params `yaml:"-"`
 	Logger *slog.Logger          `yaml:"-"`

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -77,10 +78,35 @@ var settings = []setting{
 		c.FrameAncestors = list(v)
 		return nil
 	}},
+	{"separation-of-duties", "true: one account holds at most one of sysadmin, secadmin, auditor; the bootstrap admin hands each duty over (三员分立)", func(c *server.Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", v)
+		}
+		c.SeparationOfDuties = b
+		return nil
+	}},
 	{"map-tiles", "map tile URL template {z}/{x}/{y} on the private network (default: a coordinate grid)", func(c *server.Config, v string) error { c.MapTiles = v; return nil }},
 	{"map-tiles-crs", "coordinate system of the map tiles: wgs84 or gcj02", func(c *server.Config, v string) error { c.MapTilesCRS = v; return nil }},
 	{"ice-interfaces", "comma-separated interfaces for ICE host candidates (default all)", func(c *server.Config, v string) error { c.ICEInterfaces = list(v); return nil }},
 }
+
+// boolSettings are the settings that, as flags, may stand alone
+// (--separation-of-duties means =true).
+var boolSettings = map[string]bool{"separation-of-duties": true}
+
+// boolText is a flag holding a setting's text that the flag package
+// treats as boolean, so the bare flag sets "true".
+type boolText struct{ v *string }
+
+func (b boolText) String() string {
+	if b.v == nil {
+		return ""
+	}
+	return *b.v
+}
+func (b boolText) Set(s string) error { *b.v = s; return nil }
+func (b boolText) IsBoolFlag() bool   { return true }
 
 func envName(key string) string { return "VMS_" + strings.ToUpper(strings.ReplaceAll(key, "-", "_")) }
 
@@ -90,6 +116,12 @@ func loadConfig(name string, args []string, base server.Config) (server.Config, 
 	configFile := fs.String("config", os.Getenv("VMS_CONFIG"), "optional YAML config file (keys as the flag names)")
 	values := map[string]*string{}
 	for _, s := range settings {
+		if boolSettings[s.key] {
+			v := new(string)
+			fs.Var(boolText{v}, s.key, s.usage+" (env "+envName(s.key)+")")
+			values[s.key] = v
+			continue
+		}
 		values[s.key] = fs.String(s.key, "", s.usage+" (env "+envName(s.key)+")")
 	}
 	if err := fs.Parse(args); err != nil {

@@ -72,3 +72,23 @@ func TestFrameAncestorsTakeOnlyOrigins(t *testing.T) {
 		}
 	}
 }
+
+func TestSeparationOfDutiesIsABooleanFlagEnvAndKey(t *testing.T) {
+	for _, args := range [][]string{{"--separation-of-duties"}, {"--separation-of-duties=true"}} {
+		cfg, _, err := loadConfig("serve", args, server.Defaults())
+		if err != nil || !cfg.SeparationOfDuties {
+			t.Errorf("%v: on = %v, err %v", args, cfg.SeparationOfDuties, err)
+		}
+	}
+	cfg, _, err := loadConfig("serve", nil, server.Defaults())
+	if err != nil || cfg.SeparationOfDuties {
+		t.Errorf("default: on = %v, err %v", cfg.SeparationOfDuties, err)
+	}
+	t.Setenv("VMS_SEPARATION_OF_DUTIES", "true")
+	if cfg, _, _ := loadConfig("serve", nil, server.Defaults()); !cfg.SeparationOfDuties {
+		t.Error("env VMS_SEPARATION_OF_DUTIES=true ignored")
+	}
+	if _, _, err := loadConfig("serve", []string{"--separation-of-duties=maybe"}, server.Defaults()); err == nil {
+		t.Error("--separation-of-duties=maybe accepted")
+	}
+}
