@@ -9,6 +9,11 @@
 // file can recompute every hash, so publish Head somewhere else (a log
 // shipper, a printout) if that matters.
 //
+// A record of a change is appended inside the write transaction that makes
+// the change (AppendTx, or Hook for a domain store's store.TxHook), so the
+// two commit together or not at all; Append is for events that change
+// nothing else (logins, views).
+//
 // It must never import any package of ours except store, and never records
 // or logs secrets: callers must keep passwords, tokens and keys out of
 // Detail. It runs no goroutines; the server calls Prune on its own schedule
