@@ -36,8 +36,10 @@ type Role struct {
 	Description string `json:"description"`
 }
 
-// CreateRole stores a new role; ErrRoleExists if taken, ErrRoleBuiltIn for "admin".
-func (a *Accounts) CreateRole(r Role) error {
+// CreateRole stores a new role; ErrRoleExists if taken, ErrRoleBuiltIn for
+// "admin". The hooks run inside the same transaction; an error from one
+// stores nothing.
+func (a *Accounts) CreateRole(r Role, also ...store.TxHook) error {
 	if !rolePattern.MatchString(r.Name) {
 		return &ValidationError{"name", "must match " + rolePattern.String()}
 	}
@@ -51,7 +53,10 @@ func (a *Accounts) CreateRole(r Role) error {
 		if tx.Bucket(store.BucketRoles).Get([]byte(r.Name)) != nil {
 			return fmt.Errorf("accounts: role %q: %w", r.Name, ErrRoleExists)
 		}
-		return store.PutJSON(tx, store.BucketRoles, []byte(r.Name), r)
+		if err := store.PutJSON(tx, store.BucketRoles, []byte(r.Name), r); err != nil {
+			return err
+		}
+		return store.RunHooks(tx, also)
 	})
 	if err != nil {
 		return err
@@ -85,8 +90,11 @@ func (a *Accounts) ListRoles() ([]Role, error) {
 	return roles, nil
 }
 
-// DeleteRole removes a role no user holds; ErrRoleInUse otherwise, ErrRoleBuiltIn for "admin".
-func (a *Accounts) DeleteRole(name string) error {
+// DeleteRole removes a role no user holds; ErrRoleInUse otherwise,
+// ErrRoleBuiltIn for a built-in role. The hooks run inside the same
+// transaction (a caller removes what refers to the role there); an error
+// from one keeps the role.
+func (a *Accounts) DeleteRole(name string, also ...store.TxHook) error {
 	if IsBuiltInRole(name) {
 		return fmt.Errorf("accounts: role %q: %w", name, ErrRoleBuiltIn)
 	}
@@ -110,7 +118,10 @@ func (a *Accounts) DeleteRole(name string) error {
 		if holders > 0 {
 			return fmt.Errorf("accounts: role %q held by %d users: %w", name, holders, ErrRoleInUse)
 		}
-		return b.Delete([]byte(name))
+		if err := b.Delete([]byte(name)); err != nil {
+			return err
+		}
+		return store.RunHooks(tx, also)
 	})
 	if err != nil {
 		return err

@@ -194,8 +194,9 @@ func (a *Accounts) EnsureAdmin(password string) (generated string, created bool,
 // CreateUser validates u and password, hashes the password and stores the user; ErrExists if taken.
 //
 // Every role in u.Roles must exist (ListRoles); an unknown one is a
-// *ValidationError on field "roles".
-func (a *Accounts) CreateUser(u User, password string) (User, error) {
+// *ValidationError on field "roles". The hooks run inside the same
+// transaction, shown the user as stored; an error from one stores nothing.
+func (a *Accounts) CreateUser(u User, password string, also ...store.ResultHook[User]) (User, error) {
 	if err := validateUser(&u); err != nil {
 		return User{}, err
 	}
@@ -219,7 +220,10 @@ func (a *Accounts) CreateUser(u User, password string) (User, error) {
 		if err := a.checkSeparation(u.Username, u.Roles); err != nil {
 			return err
 		}
-		return store.PutJSON(tx, store.BucketUsers, []byte(u.Username), rec)
+		if err := store.PutJSON(tx, store.BucketUsers, []byte(u.Username), rec); err != nil {
+			return err
+		}
+		return store.RunResultHooks(tx, u, also)
 	})
 	if err != nil {
 		return User{}, err
@@ -349,8 +353,10 @@ type UserPatch struct {
 // API tokens of a disabled user are kept but refused by Resolve until the
 // user is enabled again (they stay visible and revocable in ListTokens).
 // Disabling or removing the admin role from the last enabled admin fails
-// with ErrLastAdmin; unknown roles are a *ValidationError on "roles".
-func (a *Accounts) UpdateUser(name string, p UserPatch) (User, error) {
+// with ErrLastAdmin; unknown roles are a *ValidationError on "roles". The
+// hooks run inside the same transaction, shown the user as stored; an
+// error from one changes nothing.
+func (a *Accounts) UpdateUser(name string, p UserPatch, also ...store.ResultHook[User]) (User, error) {
 	if p.DisplayName != nil {
 		if msg := validateText(*p.DisplayName, maxDisplayName); msg != "" {
 			return User{}, &ValidationError{"display_name", msg}
@@ -398,7 +404,10 @@ func (a *Accounts) UpdateUser(name string, p UserPatch) (User, error) {
 				return err
 			}
 		}
-		return store.PutJSON(tx, store.BucketUsers, []byte(name), rec)
+		if err := store.PutJSON(tx, store.BucketUsers, []byte(name), rec); err != nil {
+			return err
+		}
+		return store.RunResultHooks(tx, rec.User, also)
 	})
 	if err != nil {
 		return User{}, err
@@ -407,8 +416,11 @@ func (a *Accounts) UpdateUser(name string, p UserPatch) (User, error) {
 	return rec.User, nil
 }
 
-// DeleteUser removes the user with their sessions and API tokens; ErrLastAdmin for the last enabled admin.
-func (a *Accounts) DeleteUser(name string) error {
+// DeleteUser removes the user with their sessions and API tokens;
+// ErrLastAdmin for the last enabled admin. The hooks run inside the same
+// transaction (a caller removes what refers to the user there); an error
+// from one keeps the user.
+func (a *Accounts) DeleteUser(name string, also ...store.TxHook) error {
 	var sessions, tokens int
 	err := a.db.Update(func(tx *bbolt.Tx) error {
 		rec, err := getRecord(tx, name)
@@ -426,7 +438,10 @@ func (a *Accounts) DeleteUser(name string) error {
 		if tokens, err = deleteUserTokens(tx, name); err != nil {
 			return err
 		}
-		return tx.Bucket(store.BucketUsers).Delete([]byte(name))
+		if err := tx.Bucket(store.BucketUsers).Delete([]byte(name)); err != nil {
+			return err
+		}
+		return store.RunHooks(tx, also)
 	})
 	if err != nil {
 		return err
@@ -461,8 +476,10 @@ func requireOtherAdmin(tx *bbolt.Tx, name string) error {
 //
 // A wrong old password, an unknown or a disabled user all yield
 // ErrBadCredentials, as in Authenticate; callers should throttle it like a
-// login. The caller's own session ends too: the client logs in again.
-func (a *Accounts) ChangePassword(name, oldPassword, newPassword string) error {
+// login. The caller's own session ends too: the client logs in again. The
+// hooks run inside the transaction that stores the new password; an error
+// from one keeps the old password and the sessions.
+func (a *Accounts) ChangePassword(name, oldPassword, newPassword string, also ...store.TxHook) error {
 	if err := validatePassword(newPassword); err != nil {
 		return err
 	}
@@ -474,7 +491,7 @@ func (a *Accounts) ChangePassword(name, oldPassword, newPassword string) error {
 	if err != nil {
 		return err
 	}
-	revoked, err := a.setPassword(name, hash, rec.PasswordHash)
+	revoked, err := a.setPassword(name, hash, rec.PasswordHash, also)
 	if err != nil {
 		return err
 	}
@@ -482,8 +499,10 @@ func (a *Accounts) ChangePassword(name, oldPassword, newPassword string) error {
 	return nil
 }
 
-// ResetPassword sets the user's password without the old one (an admin action) and ends all their sessions.
-func (a *Accounts) ResetPassword(name, newPassword string) error {
+// ResetPassword sets the user's password without the old one (an admin
+// action) and ends all their sessions. The hooks run inside the same
+// transaction; an error from one changes nothing.
+func (a *Accounts) ResetPassword(name, newPassword string, also ...store.TxHook) error {
 	if err := validatePassword(newPassword); err != nil {
 		return err
 	}
@@ -491,7 +510,7 @@ func (a *Accounts) ResetPassword(name, newPassword string) error {
 	if err != nil {
 		return err
 	}
-	revoked, err := a.setPassword(name, hash, "")
+	revoked, err := a.setPassword(name, hash, "", also)
 	if err != nil {
 		return err
 	}
@@ -501,8 +520,9 @@ func (a *Accounts) ResetPassword(name, newPassword string) error {
 
 // setPassword stores hash and deletes the user's sessions. With a non-empty
 // expect, it fails with ErrBadCredentials if the stored hash is no longer the
-// one the old password was checked against (a concurrent change won).
-func (a *Accounts) setPassword(name, hash, expect string) (revoked int, err error) {
+// one the old password was checked against (a concurrent change won). The
+// hooks run last, in the same transaction.
+func (a *Accounts) setPassword(name, hash, expect string, also []store.TxHook) (revoked int, err error) {
 	err = a.db.Update(func(tx *bbolt.Tx) error {
 		rec, err := getRecord(tx, name)
 		if err != nil {
@@ -515,7 +535,10 @@ func (a *Accounts) setPassword(name, hash, expect string) (revoked int, err erro
 		if revoked, err = deleteUserSessions(tx, name); err != nil {
 			return err
 		}
-		return store.PutJSON(tx, store.BucketUsers, []byte(name), rec)
+		if err := store.PutJSON(tx, store.BucketUsers, []byte(name), rec); err != nil {
+			return err
+		}
+		return store.RunHooks(tx, also)
 	})
 	return revoked, err
 }

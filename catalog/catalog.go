@@ -142,7 +142,9 @@ func putPoint(tx *bbolt.Tx, p *Point) error {
 // padded; the district 44030700 for unassigned points), industry 00, type 131
 // for panoramic or 132 for hd points, network 0 and a 6-digit serial from a
 // bbolt sequence, skipping IDs already taken. Status starts as unknown.
-func (c *Catalog) Create(p Point) (Point, error) {
+// The hooks run inside the same transaction, shown the point as stored;
+// an error from one stores nothing.
+func (c *Catalog) Create(p Point, also ...store.ResultHook[Point]) (Point, error) {
 	p = p.clone()
 	p.normalize()
 	now := c.now().UTC()
@@ -168,7 +170,10 @@ func (c *Catalog) Create(p Point) (Point, error) {
 		if b.Get([]byte(p.ID)) != nil {
 			return fmt.Errorf("catalog: point %q: %w", p.ID, ErrExists)
 		}
-		return putPoint(tx, &p)
+		if err := putPoint(tx, &p); err != nil {
+			return err
+		}
+		return store.RunResultHooks(tx, p.clone(), also)
 	})
 	if err != nil {
 		return Point{}, err
@@ -225,8 +230,10 @@ func (c *Catalog) Len() int {
 // Update applies patch to the point id in one transaction; an invalid patch writes nothing.
 //
 // A main or sub URL whose password is "***" (as produced by Redacted) keeps
-// the stored password when scheme, host and username are unchanged.
-func (c *Catalog) Update(id string, patch PointPatch) (Point, error) {
+// the stored password when scheme, host and username are unchanged. The
+// hooks run inside the same transaction, shown the point as stored; an
+// error from one changes nothing.
+func (c *Catalog) Update(id string, patch PointPatch, also ...store.ResultHook[Point]) (Point, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.mu.RLock()
@@ -246,7 +253,10 @@ func (c *Catalog) Update(id string, patch PointPatch) (Point, error) {
 		if err := regionExists(tx, p.Region); err != nil {
 			return err
 		}
-		return putPoint(tx, &p)
+		if err := putPoint(tx, &p); err != nil {
+			return err
+		}
+		return store.RunResultHooks(tx, p.clone(), also)
 	})
 	if err != nil {
 		return Point{}, err
@@ -331,8 +341,9 @@ func (c *Catalog) SetStatuses(ids []string, state string, since time.Time) (int,
 	return len(changed), nil
 }
 
-// Delete removes the point id, or returns ErrNotFound.
-func (c *Catalog) Delete(id string) error {
+// Delete removes the point id, or returns ErrNotFound. The hooks run
+// inside the same transaction; an error from one keeps the point.
+func (c *Catalog) Delete(id string, also ...store.TxHook) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	err := c.db.Update(func(tx *bbolt.Tx) error {
@@ -340,7 +351,10 @@ func (c *Catalog) Delete(id string) error {
 		if id == "" || b.Get([]byte(id)) == nil {
 			return fmt.Errorf("catalog: point %q: %w", id, ErrNotFound)
 		}
-		return b.Delete([]byte(id))
+		if err := b.Delete([]byte(id)); err != nil {
+			return err
+		}
+		return store.RunHooks(tx, also)
 	})
 	if err != nil {
 		return err

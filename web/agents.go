@@ -15,6 +15,7 @@ import (
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
+	"github.com/tianyan/vms/store"
 )
 
 // agentRoutes registers edge-agent administration, enrollment, the agents'
@@ -49,6 +50,8 @@ func (s *Server) agentError(c *gin.Context, err error) {
 		fail(c, http.StatusServiceUnavailable, "agent_offline", "the edge agent of this camera is not connected")
 	case errors.Is(err, agents.ErrAgentTimeout):
 		fail(c, http.StatusGatewayTimeout, "agent_timeout", "the edge agent did not answer in time")
+	case errors.Is(err, errAuditFailed):
+		fail(c, http.StatusInternalServerError, "internal", "the change could not be recorded; nothing was changed")
 	default:
 		s.log.Warn("agent request failed", "err", err)
 		fail(c, http.StatusBadGateway, "camera_error", err.Error())
@@ -65,12 +68,13 @@ func (s *Server) createAgent(c *gin.Context) {
 		return
 	}
 	by := currentUser(c).Username
-	a, code, exp, err := s.d.Agents.Create(req.Name, by)
+	a, code, exp, err := s.d.Agents.Create(req.Name, by, func(tx *store.Tx, a agents.Agent) error {
+		return s.appendIn(tx, audit.Record{User: by, Action: "agent.create", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": a.ID, "name": a.Name}})
+	})
 	if err != nil {
 		s.agentError(c, err)
 		return
 	}
-	s.record(audit.Record{User: by, Action: "agent.create", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": a.ID, "name": a.Name}})
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusCreated, gin.H{"agent": a, "enrollment_code": code, "expires": exp})
 }
@@ -97,16 +101,15 @@ func (s *Server) getAgent(c *gin.Context) {
 }
 
 func (s *Server) revokeAgent(c *gin.Context) {
-	if err := s.d.Agents.Revoke(c.Param("id")); err != nil {
+	if err := s.d.Agents.Revoke(c.Param("id"), s.audited(audit.Record{User: currentUser(c).Username, Action: "agent.revoke", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": c.Param("id")}})); err != nil {
 		s.agentError(c, err)
 		return
 	}
-	s.record(audit.Record{User: currentUser(c).Username, Action: "agent.revoke", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": c.Param("id")}})
 	c.Status(http.StatusNoContent)
 }
 
 func (s *Server) deleteAgent(c *gin.Context) {
-	if err := s.d.Agents.Delete(c.Param("id")); err != nil {
+	if err := s.d.Agents.Delete(c.Param("id"), s.audited(audit.Record{User: currentUser(c).Username, Action: "agent.delete", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": c.Param("id")}})); err != nil {
 		if errors.Is(err, agents.ErrInvalid) {
 			fail(c, http.StatusConflict, "not_revoked", err.Error())
 			return
@@ -114,7 +117,6 @@ func (s *Server) deleteAgent(c *gin.Context) {
 		s.agentError(c, err)
 		return
 	}
-	s.record(audit.Record{User: currentUser(c).Username, Action: "agent.delete", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": c.Param("id")}})
 	c.Status(http.StatusNoContent)
 }
 
@@ -139,14 +141,22 @@ func (s *Server) enrollAgent(c *gin.Context) {
 		fail(c, http.StatusTooManyRequests, "too_many_attempts", "too many failed enrollments; try again later")
 		return
 	}
-	res, err := s.d.Agents.Enroll(req.Code, req.Hostname)
+	res, err := s.d.Agents.Enroll(req.Code, req.Hostname, func(tx *store.Tx, a agents.Agent) error {
+		return s.appendIn(tx, audit.Record{Action: "agent.enroll", ClientIP: ip, Detail: map[string]string{"agent": a.ID, "hostname": req.Hostname}})
+	})
+	if err != nil && !errors.Is(err, agents.ErrBadCode) {
+		// The code was good but the store or the audit log failed: the
+		// code stays unspent, and the agent may try again.
+		s.log.Error("enrollment failed", "err", err)
+		fail(c, http.StatusInternalServerError, "internal", "enrollment failed; try again")
+		return
+	}
 	if err != nil {
 		s.throttle.Failure("agent-enroll", ip, time.Now())
 		s.record(audit.Record{Action: "agent.enroll_fail", ClientIP: ip})
 		fail(c, http.StatusUnauthorized, "bad_code", "enrollment code unknown, used or expired")
 		return
 	}
-	s.record(audit.Record{Action: "agent.enroll", ClientIP: ip, Detail: map[string]string{"agent": res.AgentID, "hostname": req.Hostname}})
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, res)
 }

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -8,10 +10,13 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tianyan/vms/audit"
+	"github.com/tianyan/vms/store"
 )
 
-// record appends to the audit log; a failure is logged, never shown to the
-// caller, and never blocks the action that was already done.
+// record appends an event that changes nothing else (a login, a view, an
+// export) to the audit log in a transaction of its own; a failure is
+// logged, never shown to the caller. A change is recorded with audited
+// instead, inside its own transaction.
 func (s *Server) record(r audit.Record) {
 	if s.d.Audit == nil {
 		return
@@ -19,6 +24,31 @@ func (s *Server) record(r audit.Record) {
 	if _, err := s.d.Audit.Append(r); err != nil {
 		s.log.Error("audit append failed", "action", r.Action, "err", err)
 	}
+}
+
+// errAuditFailed marks a change rolled back because its audit record could
+// not be written.
+var errAuditFailed = errors.New("audit record not written")
+
+// audited returns a hook for a domain store's mutating method that appends
+// r inside the transaction of the change r records: the change and its
+// record commit together, and if the record cannot be written the change
+// is rolled back.
+func (s *Server) audited(r audit.Record) store.TxHook {
+	return func(tx *store.Tx) error { return s.appendIn(tx, r) }
+}
+
+// appendIn appends r inside tx, the transaction of the change r records;
+// without an audit log it does nothing.
+func (s *Server) appendIn(tx *store.Tx, r audit.Record) error {
+	if s.d.Audit == nil {
+		return nil
+	}
+	if _, err := s.d.Audit.AppendTx(tx, r); err != nil {
+		s.log.Error("audit append failed; the change it records is rolled back", "action", r.Action, "err", err)
+		return fmt.Errorf("%w: %w", errAuditFailed, err)
+	}
+	return nil
 }
 
 // auditQuery answers GET /api/v1/audit?user=&point=&action=&from=&to=&limit=&before=&format=csv.

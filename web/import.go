@@ -12,6 +12,7 @@ import (
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
+	"github.com/tianyan/vms/store"
 )
 
 // maxReportedRows bounds the row errors one 422 answer lists, so a file of
@@ -99,7 +100,11 @@ func (s *Server) importRegions(c *gin.Context) {
 	if !ok {
 		return
 	}
-	n, rows, err := s.d.Catalog.ImportRegionsCSV(body, dry)
+	by := currentUser(c).Username
+	n, rows, err := s.d.Catalog.ImportRegionsCSV(body, dry, func(tx *store.Tx, n int) error {
+		return s.appendIn(tx, audit.Record{User: by, Action: "region.import", ClientIP: c.ClientIP(),
+			Detail: map[string]string{"count": strconv.Itoa(n)}})
+	})
 	if err != nil || body.over {
 		s.importFailed(c, body, rows, err)
 		return
@@ -108,10 +113,7 @@ func (s *Server) importRegions(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{"valid": n, "dry_run": true})
 		return
 	}
-	by := currentUser(c).Username
 	s.log.Info("regions imported", "count", n, "by", by)
-	s.record(audit.Record{User: by, Action: "region.import", ClientIP: c.ClientIP(),
-		Detail: map[string]string{"count": strconv.Itoa(n)}})
 	c.JSON(http.StatusOK, gin.H{"imported": n})
 }
 
@@ -135,7 +137,11 @@ func (s *Server) importPoints(c *gin.Context) {
 	if !dry && s.d.PointChanged != nil {
 		before = s.pointIDs()
 	}
-	n, rows, err := s.d.Catalog.ImportPoints(body, mt, dry)
+	by := currentUser(c).Username
+	n, rows, err := s.d.Catalog.ImportPoints(body, mt, dry, func(tx *store.Tx, n int) error {
+		return s.appendIn(tx, audit.Record{User: by, Action: "point.import", ClientIP: c.ClientIP(),
+			Detail: map[string]string{"count": strconv.Itoa(n), "format": mt}})
+	})
 	if err != nil || body.over {
 		s.importFailed(c, body, rows, err)
 		return
@@ -155,10 +161,7 @@ func (s *Server) importPoints(c *gin.Context) {
 			}
 		}
 	}
-	by := currentUser(c).Username
 	s.log.Info("points imported", "count", n, "format", mt, "by", by)
-	s.record(audit.Record{User: by, Action: "point.import", ClientIP: c.ClientIP(),
-		Detail: map[string]string{"count": strconv.Itoa(n), "format": mt}})
 	c.JSON(http.StatusOK, gin.H{"imported": n})
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
+	"github.com/tianyan/vms/store"
 	"github.com/tianyan/vms/streaming"
 )
 
@@ -212,14 +213,15 @@ func (s *Server) createPoint(c *gin.Context) {
 	if !s.checkAgentBinding(c, p) {
 		return
 	}
-	p, err = s.d.Catalog.Create(p)
+	p, err = s.d.Catalog.Create(p, func(tx *store.Tx, p catalog.Point) error {
+		return s.appendIn(tx, audit.Record{User: u.Username, Action: "point.create", Point: p.ID, ClientIP: c.ClientIP(),
+			Detail: map[string]string{"agent": p.Agent, "camera": p.Camera}})
+	})
 	if err != nil {
 		pointError(c, err)
 		return
 	}
 	s.log.Info("point created", "point", p.ID, "by", u.Username, "agent", p.Agent)
-	s.record(audit.Record{User: u.Username, Action: "point.create", Point: p.ID, ClientIP: c.ClientIP(),
-		Detail: map[string]string{"agent": p.Agent, "camera": p.Camera}})
 	if s.d.PointChanged != nil {
 		s.d.PointChanged(p)
 	}
@@ -247,13 +249,14 @@ func (s *Server) patchPoint(c *gin.Context) {
 	if patch.Agent != nil && !s.checkAgentBinding(c, catalog.Point{Agent: strings.TrimSpace(*patch.Agent)}) {
 		return
 	}
-	p, err := s.d.Catalog.Update(c.Param("id"), patch)
+	p, err := s.d.Catalog.Update(c.Param("id"), patch, func(tx *store.Tx, p catalog.Point) error {
+		return s.appendIn(tx, audit.Record{User: currentUser(c).Username, Action: "point.update", Point: p.ID, ClientIP: c.ClientIP()})
+	})
 	if err != nil {
 		pointError(c, err)
 		return
 	}
 	s.log.Info("point changed", "point", p.ID, "by", currentUser(c).Username)
-	s.record(audit.Record{User: currentUser(c).Username, Action: "point.update", Point: p.ID, ClientIP: c.ClientIP()})
 	if s.d.PointChanged != nil {
 		s.d.PointChanged(p)
 	}
@@ -265,12 +268,11 @@ func (s *Server) deletePoint(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := s.d.Catalog.Delete(p.ID); err != nil {
+	if err := s.d.Catalog.Delete(p.ID, s.audited(audit.Record{User: currentUser(c).Username, Action: "point.delete", Point: p.ID, ClientIP: c.ClientIP()})); err != nil {
 		pointError(c, err)
 		return
 	}
 	s.log.Info("point deleted", "point", p.ID, "by", currentUser(c).Username)
-	s.record(audit.Record{User: currentUser(c).Username, Action: "point.delete", Point: p.ID, ClientIP: c.ClientIP()})
 	if s.d.PointDeleted != nil {
 		s.d.PointDeleted(p.ID)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/tianyan/vms/accounts"
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/permissions"
+	"github.com/tianyan/vms/store"
 )
 
 // accountError maps accounts errors to responses. Messages are ours: an
@@ -50,10 +51,22 @@ func (s *Server) accountError(c *gin.Context, err error) {
 	}
 }
 
-// recordBy audits an action of the caller. detail must never hold a
-// password or token.
+// recordBy audits an action of the caller that changes nothing. detail
+// must never hold a password or token.
 func (s *Server) recordBy(c *gin.Context, action string, detail map[string]string) {
-	s.record(audit.Record{User: currentUser(c).Username, Action: action, ClientIP: c.ClientIP(), Detail: detail})
+	s.record(byCaller(c, action, detail))
+}
+
+// auditedBy is the hook recording a change made by the caller inside the
+// change's transaction (see audited). detail must never hold a password or
+// token.
+func (s *Server) auditedBy(c *gin.Context, action string, detail map[string]string) store.TxHook {
+	return s.audited(byCaller(c, action, detail))
+}
+
+// byCaller is the record of an action of the caller.
+func byCaller(c *gin.Context, action string, detail map[string]string) audit.Record {
+	return audit.Record{User: currentUser(c).Username, Action: action, ClientIP: c.ClientIP(), Detail: detail}
 }
 
 // --- users (administrators) ------------------------------------------------
@@ -70,12 +83,14 @@ func (s *Server) createUser(c *gin.Context) {
 	if !decodeJSON(c, &req) {
 		return
 	}
-	u, err := s.d.Accounts.CreateUser(accounts.User{Username: req.Username, DisplayName: req.DisplayName, Roles: req.Roles}, req.Password)
+	u, err := s.d.Accounts.CreateUser(accounts.User{Username: req.Username, DisplayName: req.DisplayName, Roles: req.Roles}, req.Password,
+		func(tx *store.Tx, u accounts.User) error {
+			return s.appendIn(tx, byCaller(c, "user.create", map[string]string{"target": u.Username, "roles": strings.Join(u.Roles, ",")}))
+		})
 	if err != nil {
 		s.accountError(c, err)
 		return
 	}
-	s.recordBy(c, "user.create", map[string]string{"target": u.Username, "roles": strings.Join(u.Roles, ",")})
 	c.Header("Location", "/api/v1/users/"+u.Username)
 	c.JSON(http.StatusCreated, u)
 }
@@ -107,55 +122,58 @@ func (s *Server) patchUser(c *gin.Context) {
 	if !decodeJSON(c, &p) {
 		return
 	}
-	u, err := s.d.Accounts.UpdateUser(c.Param("name"), p)
+	u, err := s.d.Accounts.UpdateUser(c.Param("name"), p, func(tx *store.Tx, u accounts.User) error {
+		detail := map[string]string{"target": u.Username}
+		if p.DisplayName != nil {
+			detail["display_name"] = u.DisplayName
+		}
+		if p.Roles != nil {
+			detail["roles"] = strings.Join(u.Roles, ",")
+		}
+		if p.Disabled != nil {
+			detail["disabled"] = strconv.FormatBool(u.Disabled)
+		}
+		return s.appendIn(tx, byCaller(c, "user.update", detail))
+	})
 	if err != nil {
 		s.accountError(c, err)
 		return
 	}
-	detail := map[string]string{"target": u.Username}
-	if p.DisplayName != nil {
-		detail["display_name"] = u.DisplayName
-	}
-	if p.Roles != nil {
-		detail["roles"] = strings.Join(u.Roles, ",")
-	}
-	if p.Disabled != nil {
-		detail["disabled"] = strconv.FormatBool(u.Disabled)
-	}
-	s.recordBy(c, "user.update", detail)
 	c.JSON(http.StatusOK, u)
 }
 
 // deleteUser removes the user, their sessions and tokens, and the grants
-// made to them: a later user of the same name must not inherit them.
+// made to them (a later user of the same name must not inherit them), all
+// in one transaction with the records of it.
 func (s *Server) deleteUser(c *gin.Context) {
 	name := c.Param("name")
-	if err := s.d.Accounts.DeleteUser(name); err != nil {
+	err := s.d.Accounts.DeleteUser(name, func(tx *store.Tx) error {
+		n, err := s.removeGrantsIn(c, tx, func(g permissions.Grant) bool { return g.User == name }, "user deleted")
+		if err != nil {
+			return err
+		}
+		return s.appendIn(tx, byCaller(c, "user.delete", map[string]string{"target": name, "grants_removed": strconv.Itoa(n)}))
+	})
+	if err != nil {
 		s.accountError(c, err)
 		return
 	}
-	n := s.removeGrants(c, func(g permissions.Grant) bool { return g.User == name }, "user deleted")
-	s.recordBy(c, "user.delete", map[string]string{"target": name, "grants_removed": strconv.Itoa(n)})
 	c.Status(http.StatusNoContent)
 }
 
-// removeGrants deletes the grants match picks, auditing each, and returns how many went.
-func (s *Server) removeGrants(c *gin.Context, match func(permissions.Grant) bool, reason string) int {
-	n := 0
-	for _, g := range s.d.Permissions.Grants() {
-		if !match(g) {
-			continue
-		}
-		if err := s.d.Permissions.DeleteGrant(g.ID); err != nil {
-			if !errors.Is(err, permissions.ErrGrantNotFound) {
-				s.log.Error("removing grant", "grant", g.ID, "err", err)
-			}
-			continue
-		}
-		n++
-		s.recordBy(c, "grant.delete", map[string]string{"grant": g.ID, "reason": reason})
+// removeGrantsIn deletes the grants match picks inside tx, auditing each
+// there, and returns how many went.
+func (s *Server) removeGrantsIn(c *gin.Context, tx *store.Tx, match func(permissions.Grant) bool, reason string) (int, error) {
+	gone, err := s.d.Permissions.DeleteGrantsIn(tx, match)
+	if err != nil {
+		return 0, err
 	}
-	return n
+	for _, g := range gone {
+		if err := s.appendIn(tx, byCaller(c, "grant.delete", map[string]string{"grant": g.ID, "reason": reason})); err != nil {
+			return 0, err
+		}
+	}
+	return len(gone), nil
 }
 
 type passwordRequest struct {
@@ -169,11 +187,10 @@ func (s *Server) resetPassword(c *gin.Context) {
 		return
 	}
 	name := c.Param("name")
-	if err := s.d.Accounts.ResetPassword(name, req.Password); err != nil {
+	if err := s.d.Accounts.ResetPassword(name, req.Password, s.auditedBy(c, "password.reset", map[string]string{"target": name})); err != nil {
 		s.accountError(c, err)
 		return
 	}
-	s.recordBy(c, "password.reset", map[string]string{"target": name})
 	c.Status(http.StatusNoContent)
 }
 
@@ -212,7 +229,7 @@ func (s *Server) changeMyPassword(c *gin.Context) {
 		fail(c, http.StatusTooManyRequests, "too_many_attempts", "too many wrong passwords; try again later")
 		return
 	}
-	err := s.d.Accounts.ChangePassword(u.Username, req.OldPassword, req.NewPassword)
+	err := s.d.Accounts.ChangePassword(u.Username, req.OldPassword, req.NewPassword, s.auditedBy(c, "password.change", nil))
 	var ve *accounts.ValidationError
 	switch {
 	case errors.Is(err, accounts.ErrBadCredentials):
@@ -230,7 +247,6 @@ func (s *Server) changeMyPassword(c *gin.Context) {
 		return
 	}
 	s.throttle.Success(u.Username, ip)
-	s.recordBy(c, "password.change", nil)
 	token, exp, _, err := s.d.Accounts.Login(u.Username, req.NewPassword)
 	if err != nil {
 		// The change stands; the caller logs in again.
@@ -269,12 +285,13 @@ func (s *Server) createMyToken(c *gin.Context) {
 		exp = *req.Expires
 	}
 	u := currentUser(c)
-	token, info, err := s.d.Accounts.CreateToken(u.Username, req.Name, exp)
+	token, info, err := s.d.Accounts.CreateToken(u.Username, req.Name, exp, func(tx *store.Tx, info accounts.TokenInfo) error {
+		return s.appendIn(tx, byCaller(c, "token.create", map[string]string{"token_id": info.ID, "name": info.Name}))
+	})
 	if err != nil {
 		s.accountError(c, err)
 		return
 	}
-	s.recordBy(c, "token.create", map[string]string{"token_id": info.ID, "name": info.Name})
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusCreated, struct {
 		Token string `json:"token"`
@@ -300,21 +317,21 @@ func (s *Server) listSessions(c *gin.Context, user string) {
 }
 
 func (s *Server) revokeSession(c *gin.Context, user, id string) {
-	if err := s.d.Accounts.RevokeSession(user, id); err != nil {
+	if err := s.d.Accounts.RevokeSession(user, id, s.auditedBy(c, "session.revoke", map[string]string{"target": user, "session": id})); err != nil {
 		s.accountError(c, err)
 		return
 	}
-	s.recordBy(c, "session.revoke", map[string]string{"target": user, "session": id})
 	c.Status(http.StatusNoContent)
 }
 
 func (s *Server) revokeSessions(c *gin.Context, user string) {
-	n, err := s.d.Accounts.RevokeAllSessions(user)
+	n, err := s.d.Accounts.RevokeAllSessions(user, func(tx *store.Tx, n int) error {
+		return s.appendIn(tx, byCaller(c, "session.revoke", map[string]string{"target": user, "session": "all", "count": strconv.Itoa(n)}))
+	})
 	if err != nil {
 		s.accountError(c, err)
 		return
 	}
-	s.recordBy(c, "session.revoke", map[string]string{"target": user, "session": "all", "count": strconv.Itoa(n)})
 	c.JSON(http.StatusOK, gin.H{"revoked": n})
 }
 
@@ -328,11 +345,10 @@ func (s *Server) listTokens(c *gin.Context, user string) {
 }
 
 func (s *Server) revokeToken(c *gin.Context, user, id string) {
-	if err := s.d.Accounts.RevokeToken(user, id); err != nil {
+	if err := s.d.Accounts.RevokeToken(user, id, s.auditedBy(c, "token.revoke", map[string]string{"target": user, "token_id": id})); err != nil {
 		s.accountError(c, err)
 		return
 	}
-	s.recordBy(c, "token.revoke", map[string]string{"target": user, "token_id": id})
 	c.Status(http.StatusNoContent)
 }
 
@@ -343,11 +359,10 @@ func (s *Server) createRole(c *gin.Context) {
 	if !decodeJSON(c, &r) {
 		return
 	}
-	if err := s.d.Accounts.CreateRole(r); err != nil {
+	if err := s.d.Accounts.CreateRole(r, s.auditedBy(c, "role.create", map[string]string{"role": r.Name})); err != nil {
 		s.accountError(c, err)
 		return
 	}
-	s.recordBy(c, "role.create", map[string]string{"role": r.Name})
 	c.Header("Location", "/api/v1/roles/"+r.Name)
 	c.JSON(http.StatusCreated, r)
 }
@@ -361,15 +376,21 @@ func (s *Server) listRoles(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"items": roles})
 }
 
-// deleteRole removes a role no user holds, and the grants made to it: a
-// later role of the same name must not inherit them.
+// deleteRole removes a role no user holds, and the grants made to it (a
+// later role of the same name must not inherit them), all in one
+// transaction with the records of it.
 func (s *Server) deleteRole(c *gin.Context) {
 	name := c.Param("name")
-	if err := s.d.Accounts.DeleteRole(name); err != nil {
+	err := s.d.Accounts.DeleteRole(name, func(tx *store.Tx) error {
+		n, err := s.removeGrantsIn(c, tx, func(g permissions.Grant) bool { return g.Role == name }, "role deleted")
+		if err != nil {
+			return err
+		}
+		return s.appendIn(tx, byCaller(c, "role.delete", map[string]string{"role": name, "grants_removed": strconv.Itoa(n)}))
+	})
+	if err != nil {
 		s.accountError(c, err)
 		return
 	}
-	n := s.removeGrants(c, func(g permissions.Grant) bool { return g.Role == name }, "role deleted")
-	s.recordBy(c, "role.delete", map[string]string{"role": name, "grants_removed": strconv.Itoa(n)})
 	c.Status(http.StatusNoContent)
 }
