@@ -263,6 +263,8 @@ type sessionState struct {
 	publisher bool
 	stream    *Stream
 	release   func()
+	// unreserve gives a reader's view slot back.
+	unreserve func()
 }
 
 // NewRTSPServer creates and starts an RTSP server on cfg.Address.
@@ -417,8 +419,13 @@ func failResponse(err error) (*base.Response, error) {
 
 // OnSessionClose implements gortsplib.ServerHandlerOnSessionClose.
 func (s *RTSPServer) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
-	s.sessionEnded(ctx.Session)
 	st, _ := ctx.Session.UserData().(*sessionState)
+	if st != nil && st.unreserve != nil {
+		// Before the session leaves Sessions: whoever sees it gone may
+		// count on its slot being free.
+		st.unreserve()
+	}
+	s.sessionEnded(ctx.Session)
 	if st == nil {
 		return
 	}
@@ -513,7 +520,7 @@ func (s *RTSPServer) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Resp
 			res, err := failResponse(err)
 			return res, nil, err
 		}
-		st = &sessionState{identity: who, stream: stream, release: func() { release(); unreserve() }}
+		st = &sessionState{identity: who, stream: stream, release: release, unreserve: unreserve}
 		ctx.Session.SetUserData(st)
 	}
 	rs := st.stream.rtspStream()
