@@ -337,3 +337,42 @@ func mustDecider(t *testing.T, a *testApp) *permissions.Decider {
 	}
 	return d
 }
+
+func TestRTSPPublishEndsWhenTheStreamKeyThatOpenedItIsRotated(t *testing.T) {
+	a := startApp(t)
+	a.createPoint("push", map[string]string{"type": "publish"})
+	ff := startFFmpegPublisher(t, "rtsp://admin:"+a.streamKey()+"@"+a.RTSP.Addr()+"/push")
+	waitFor(t, 10*time.Second, "the publisher to go live", func() bool {
+		select {
+		case <-ff.done:
+			t.Fatalf("ffmpeg exited (%v):\n%s", ff.err, ff.stderr)
+		default:
+		}
+		return a.stats("push").State == "live"
+	})
+	time.Sleep(revokeInterval + revokeInterval/2)
+	select {
+	case <-ff.done:
+		t.Fatalf("the publisher ended though nothing changed (%v):\n%s", ff.err, ff.stderr)
+	default:
+	}
+
+	start := time.Now()
+	if res := a.admin(http.MethodPost, "/api/v1/me/stream-key", nil); res.Status != http.StatusOK {
+		t.Fatalf("rotate: %s", res)
+	}
+	select {
+	case <-ff.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the publisher still runs 5 s after its stream key was rotated")
+	}
+	t.Logf("publisher ended %v after the rotation", time.Since(start).Round(10*time.Millisecond))
+	waitFor(t, 5*time.Second, "publish.stop reason=stream_key_rotated", func() bool {
+		for _, r := range a.audited("publish.stop") {
+			if r.Point == "push" && r.Detail["reason"] == endStreamKeyRotated {
+				return true
+			}
+		}
+		return false
+	})
+}
