@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -168,10 +169,13 @@ func Start(cfg Config) (a *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// One set of caps for WHEP and RTSP reads alike.
+	views := streaming.NewViewLimits(cfg.MaxViewsPerUser, cfg.MaxViewsPerIP)
 	a.RTSP, err = streaming.NewRTSPServer(a.Hub, streaming.RTSPServerConfig{
 		Address: cfg.RTSPAddr, TLS: tlsCfg, Logger: a.log,
 		Authorizer: &rtspAuthorizer{agents: a.Agents, acc: a.Accounts, cat: a.Catalog, perm: perm},
 		OnSession:  a.auditRTSP,
+		Limits:     views,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rtsp: %w", err)
@@ -196,6 +200,7 @@ func Start(cfg Config) (a *App, err error) {
 		Store:  a.DB,
 		Agents: a.Agents, AgentRTSPURL: a.agentRTSPURL, PTZ: permissions.NewPTZArbiter(0),
 		Catalog: a.Catalog, Accounts: a.Accounts, Permissions: perm, Hub: a.Hub, WebRTC: a.WebRTC,
+		ViewLimits:     views,
 		Metrics:        reg,
 		PointChanged:   a.syncPoint,
 		PointDeleted:   a.removePoint,
@@ -338,6 +343,12 @@ func (a *App) auditRTSP(ev streaming.RTSPSessionEvent) {
 	}
 	if ev.Kind == "stop" {
 		r.DurationMs = ev.Duration.Milliseconds()
+	}
+	if ev.Reason != "" {
+		r.Detail["reason"] = ev.Reason
+	}
+	if ev.Limit != nil {
+		r.Detail["scope"], r.Detail["limit"] = ev.Limit.Scope, strconv.Itoa(ev.Limit.Limit)
 	}
 	if _, err := a.Audit.Append(r); err != nil {
 		a.log.Error("audit append failed", "action", r.Action, "err", err)

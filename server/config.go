@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tianyan/vms/accounts"
+	"github.com/tianyan/vms/streaming"
 )
 
 // Config is everything `vms serve` can be told.
@@ -42,6 +43,13 @@ type Config struct {
 	// LoginThrottle overrides the login throttle (tests only); zero fields
 	// take accounts.DefaultThrottleConfig.
 	LoginThrottle accounts.ThrottleConfig `yaml:"-"`
+	// MaxViewsPerUser caps one user's concurrent views (WHEP sessions plus
+	// RTSP reads); beyond it WHEP answers 429 and RTSP 453. 0 takes
+	// streaming.DefaultMaxViewsPerUser (32).
+	MaxViewsPerUser int `yaml:"max-views-per-user"`
+	// MaxViewsPerIP caps the concurrent views from one client address,
+	// whoever is logged in. 0 takes streaming.DefaultMaxViewsPerIP (64).
+	MaxViewsPerIP int `yaml:"max-views-per-ip"`
 	// MaxImportBytes overrides the 64 MiB import bound (tests only).
 	MaxImportBytes int64 `yaml:"-"`
 	// AgentRTSPURL is where edge agents publish (e.g. rtsps://vms.example:8554)
@@ -77,6 +85,8 @@ func Defaults() Config {
 		StartTimeout: 10 * time.Second,
 		// Two years: longer than the six months China's Cybersecurity Law
 		// asks network logs to be kept.
-		AuditRetention: 2 * 365 * 24 * time.Hour,
+		AuditRetention:  2 * 365 * 24 * time.Hour,
+		MaxViewsPerUser: streaming.DefaultMaxViewsPerUser,
+		MaxViewsPerIP:   streaming.DefaultMaxViewsPerIP,
 	}
 }

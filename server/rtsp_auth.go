@@ -73,5 +73,10 @@ func (a *rtspAuthorizer) AuthorizeRTSP(user, action, key string) error {
 	if !a.perm.Can(u, want, p) {
 		return streaming.ErrForbidden
 	}
+	if action == streaming.ActionPublish && p.Agent != "" {
+		// The camera's feed comes from its agent's relay alone: anyone else
+		// publishing there would replace it for every viewer.
+		return streaming.ErrForbidden
+	}
 	return nil
 }

@@ -148,7 +148,7 @@ func (w *WebRTC) Close() {
 	}
 	w.mu.Unlock()
 	for _, s := range ss {
-		s.Close()
+		s.End(EndShutdown)
 	}
 	w.wg.Wait()
 	w.udpMux.Close()
@@ -190,6 +190,10 @@ type SessionOptions struct {
 	// User and ClientIP label the session in logs and stats.
 	User     string
 	ClientIP string
+	// Credential names, without revealing it, what the viewer proved to
+	// open the session (its login session or API token), so the owner can
+	// end the session when that credential ends.
+	Credential string
 	// OnClose runs once when the session ends, for any reason.
 	OnClose func(*Session)
 }
@@ -225,18 +229,19 @@ func (w *WebRTC) NewSession(ctx context.Context, stream *Stream, offer string, o
 	}
 
 	s := &Session{
-		ID:       newSessionID(),
-		PointID:  stream.PointID,
-		User:     opts.User,
-		ClientIP: opts.ClientIP,
-		Created:  time.Now(),
-		w:        w,
-		pc:       pc,
-		stream:   stream,
-		onClose:  opts.OnClose,
-		tracks:   make([]*webrtc.TrackLocalStaticRTP, len(stream.Tracks)),
-		rtx:      make([]*retransmitter, len(stream.Tracks)),
-		done:     make(chan struct{}),
+		ID:         newSessionID(),
+		PointID:    stream.PointID,
+		User:       opts.User,
+		ClientIP:   opts.ClientIP,
+		Credential: opts.Credential,
+		Created:    time.Now(),
+		w:          w,
+		pc:         pc,
+		stream:     stream,
+		onClose:    opts.OnClose,
+		tracks:     make([]*webrtc.TrackLocalStaticRTP, len(stream.Tracks)),
+		rtx:        make([]*retransmitter, len(stream.Tracks)),
+		done:       make(chan struct{}),
 	}
 	fail := func(err error) (*Session, string, error) {
 		_ = pc.Close()
@@ -309,7 +314,7 @@ func (w *WebRTC) NewSession(ctx context.Context, stream *Stream, offer string, o
 				}()
 			})
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-			go s.Close()
+			go s.End(EndDisconnected)
 		}
 	})
 	// A session whose ICE never connects must not hold the stream forever.
@@ -321,16 +326,16 @@ func (w *WebRTC) NewSession(ctx context.Context, stream *Stream, offer string, o
 		select {
 		case <-t.C:
 			if pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
-				s.Close()
+				s.End(EndICETimeout)
 			}
 		case <-s.done:
 		case <-stream.Done():
-			s.Close()
+			s.End(EndSourceGone)
 		}
 		select {
 		case <-s.done:
 		case <-stream.Done():
-			s.Close()
+			s.End(EndSourceGone)
 		}
 	}()
 	return s, pc.LocalDescription().SDP, nil
@@ -352,7 +357,9 @@ type Session struct {
 	PointID  string
 	User     string
 	ClientIP string
-	Created  time.Time
+	// Credential is SessionOptions.Credential.
+	Credential string
+	Created    time.Time
 
 	w       *WebRTC
 	pc      *webrtc.PeerConnection
@@ -363,6 +370,7 @@ type Session struct {
 
 	closeOnce sync.Once
 	done      chan struct{}
+	endReason string // set once, before done is closed
 
 	mu        sync.Mutex
 	reader    *Reader
@@ -375,9 +383,39 @@ type Session struct {
 // Done is closed when the session has ended.
 func (s *Session) Done() <-chan struct{} { return s.done }
 
+// Why a WebRTC session or an RTSP session ended, as EndReason reports it
+// (owners add their own, such as a revoked grant or credential).
+const (
+	// EndClosed: the owner closed it (a WHEP DELETE, the server stopping).
+	EndClosed = "closed"
+	// EndDisconnected: the viewer's connection failed or closed.
+	EndDisconnected = "disconnected"
+	// EndICETimeout: ICE never connected.
+	EndICETimeout = "ice_timeout"
+	// EndSourceGone: the stream being watched ended.
+	EndSourceGone = "source_ended"
+	// EndShutdown: the server is stopping.
+	EndShutdown = "shutdown"
+)
+
+// EndReason says why the session ended; "" while it runs.
+func (s *Session) EndReason() string {
+	select {
+	case <-s.done:
+		return s.endReason
+	default:
+		return ""
+	}
+}
+
 // Close ends the session; it is safe to call more than once.
-func (s *Session) Close() {
+func (s *Session) Close() { s.End(EndClosed) }
+
+// End ends the session for reason (one of the End… constants or the
+// owner's own); the first reason given is the one EndReason reports.
+func (s *Session) End(reason string) {
 	s.closeOnce.Do(func() {
+		s.endReason = reason
 		close(s.done)
 		_ = s.pc.Close()
 		s.w.mu.Lock()

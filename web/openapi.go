@@ -132,7 +132,7 @@ var apiOps = []apiOp{
 	{Method: "PATCH", Path: "/api/v1/points/:id", Tag: "points", Summary: "Change a point", Admin: true, Body: "Point", Result: "Point"},
 	{Method: "DELETE", Path: "/api/v1/points/:id", Tag: "points", Summary: "Delete a point", Admin: true, Status: 204},
 	{Method: "GET", Path: "/api/v1/points/:id/stats", Tag: "streaming", Summary: "Live stream state of a point's main or sub profile", Query: []string{"profile"}, Result: "StreamStats"},
-	{Method: "POST", Path: "/api/v1/points/:id/whep", Tag: "streaming", Summary: "WHEP: SDP offer in, SDP answer out (201, Location of the session). profile=sub for the low-bitrate stream", Query: []string{"profile"}, Body: "application/sdp", Status: 201, Result: "application/sdp"},
+	{Method: "POST", Path: "/api/v1/points/:id/whep", Tag: "streaming", Summary: "WHEP: SDP offer in, SDP answer out (201, Location of the session). profile=sub for the low-bitrate stream. 429 too_many_views beyond the caller's or the address's cap on concurrent views", Query: []string{"profile"}, Body: "application/sdp", Status: 201, Result: "application/sdp"},
 	{Method: "DELETE", Path: "/api/v1/points/:id/whep/:session", Tag: "streaming", Summary: "End a WHEP session"},
 	{Method: "PATCH", Path: "/api/v1/points/:id/whep/:session", Tag: "streaming", Summary: "Trickle ICE is not supported: always 405", Status: 405},
 

@@ -33,6 +33,10 @@ type Deps struct {
 	Permissions *permissions.Decider
 	Hub         *streaming.Hub
 	WebRTC      *streaming.WebRTC
+	// ViewLimits caps concurrent views per user and per client address
+	// (shared with the RTSP server); WHEP beyond a cap is 429. Nil caps
+	// nothing.
+	ViewLimits *streaming.ViewLimits
 	// Metrics is served at /metrics (admins only).
 	Metrics *prometheus.Registry
 	// Audit receives logins, views and every change.

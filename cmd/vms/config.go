@@ -46,6 +46,17 @@ func duration(dst *time.Duration) func(string) error {
 	}
 }
 
+func positive(dst *int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("want a positive whole number, got %q", v)
+		}
+		*dst = n
+		return nil
+	}
+}
+
 var settings = []setting{
 	{"data", "data directory (bbolt file inside)", func(c *server.Config, v string) error { c.DataDir = v; return nil }},
 	{"http", "HTTP listen address (API, WHEP, UI)", func(c *server.Config, v string) error { c.HTTPAddr = v; return nil }},
@@ -89,6 +100,8 @@ var settings = []setting{
 	{"map-tiles", "map tile URL template {z}/{x}/{y} on the private network (default: a coordinate grid)", func(c *server.Config, v string) error { c.MapTiles = v; return nil }},
 	{"map-tiles-crs", "coordinate system of the map tiles: wgs84 or gcj02", func(c *server.Config, v string) error { c.MapTilesCRS = v; return nil }},
 	{"ice-interfaces", "comma-separated interfaces for ICE host candidates (default all)", func(c *server.Config, v string) error { c.ICEInterfaces = list(v); return nil }},
+	{"max-views-per-user", "concurrent views (WHEP + RTSP reads) one user may hold; beyond it WHEP is 429, RTSP 453 (default 32)", func(c *server.Config, v string) error { return positive(&c.MaxViewsPerUser)(v) }},
+	{"max-views-per-ip", "concurrent views (WHEP + RTSP reads) from one client address (default 64)", func(c *server.Config, v string) error { return positive(&c.MaxViewsPerIP)(v) }},
 }
 
 // boolSettings are the settings that, as flags, may stand alone

@@ -92,3 +92,34 @@ func TestSeparationOfDutiesIsABooleanFlagEnvAndKey(t *testing.T) {
 		t.Error("--separation-of-duties=maybe accepted")
 	}
 }
+
+func TestViewCapsComeFromFlagsEnvOrFileAndMustBePositive(t *testing.T) {
+	cfg, _, err := loadConfig("serve", nil, server.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxViewsPerUser != 32 || cfg.MaxViewsPerIP != 64 {
+		t.Fatalf("default caps %d per user, %d per IP; want 32 and 64", cfg.MaxViewsPerUser, cfg.MaxViewsPerIP)
+	}
+	file := filepath.Join(t.TempDir(), "vms.yaml")
+	if err := os.WriteFile(file, []byte("max-views-per-ip: 200\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("VMS_MAX_VIEWS_PER_USER", "48")
+	cfg, _, err = loadConfig("serve", []string{"--config", file}, server.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxViewsPerUser != 48 || cfg.MaxViewsPerIP != 200 {
+		t.Fatalf("caps %d per user, %d per IP; want 48 (env) and 200 (file)", cfg.MaxViewsPerUser, cfg.MaxViewsPerIP)
+	}
+	cfg, _, err = loadConfig("serve", []string{"--max-views-per-user", "4"}, server.Defaults())
+	if err != nil || cfg.MaxViewsPerUser != 4 {
+		t.Fatalf("--max-views-per-user 4: %d, %v", cfg.MaxViewsPerUser, err)
+	}
+	for _, bad := range []string{"0", "-1", "many"} {
+		if _, _, err := loadConfig("serve", []string{"--max-views-per-ip", bad}, server.Defaults()); err == nil {
+			t.Errorf("--max-views-per-ip %s accepted", bad)
+		}
+	}
+}
