@@ -167,10 +167,14 @@ func Start(cfg Config) (a *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// One login throttle for every door that takes a password (HTTP login,
+	// password change, RTSP) and for enrollment codes.
+	throttle := accounts.NewThrottle(cfg.LoginThrottle)
 	a.RTSP, err = streaming.NewRTSPServer(a.Hub, streaming.RTSPServerConfig{
 		Address: cfg.RTSPAddr, TLS: tlsCfg, Logger: a.log,
-		Authorizer: &rtspAuthorizer{agents: a.Agents, acc: a.Accounts, cat: a.Catalog, perm: perm},
-		OnSession:  a.auditRTSP,
+		Authorizer: &rtspAuthorizer{agents: a.Agents, acc: a.Accounts, cat: a.Catalog, perm: perm,
+			throttle: throttle, audit: a.Audit, log: a.log},
+		OnSession: a.auditRTSP,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rtsp: %w", err)
@@ -199,7 +203,7 @@ func Start(cfg Config) (a *App, err error) {
 		PointChanged:   a.syncPoint,
 		PointDeleted:   a.removePoint,
 		SecureCookies:  a.tls,
-		LoginThrottle:  cfg.LoginThrottle,
+		Throttle:       throttle,
 		TrustedProxies: cfg.TrustedProxies,
 		MaxImportBytes: cfg.MaxImportBytes,
 		Logger:         a.log,
