@@ -115,7 +115,7 @@ type Options struct {
 	// HashSlots bounds the argon2 computations running at once; 0 means two per GOMAXPROCS.
 	HashSlots int
 	// HashWait is how long a password check waits for a slot before failing
-	// with ErrBusy; 0 means 2s.
+	// with ErrBusy; 0 means 2s. At most 8 callers per slot wait; more fail at once.
 	HashWait time.Duration
 }
 
