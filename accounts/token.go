@@ -191,8 +191,9 @@ func (a *Accounts) RevokeToken(username, id string, also ...store.TxHook) error 
 //
 // Unknown, expired and revoked tokens, and tokens of missing or disabled
 // users, all yield ErrNoSession. Dead sessions are deleted as in SessionUser;
-// API tokens are only ever deleted by RevokeToken, DeleteUser or expiry
-// purging, so a re-enabled user's integrations work again.
+// API tokens are only ever deleted by RevokeToken, DeleteUser, a change or
+// reset of the owner's password, or expiry purging, so a re-enabled user's
+// integrations work again.
 func (a *Accounts) Resolve(token string) (User, error) {
 	if token == "" || len(token) > maxTokenLen {
 		return User{}, ErrNoSession

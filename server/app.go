@@ -171,11 +171,15 @@ func Start(cfg Config) (a *App, err error) {
 	}
 	// One set of caps for WHEP and RTSP reads alike.
 	views := streaming.NewViewLimits(cfg.MaxViewsPerUser, cfg.MaxViewsPerIP)
+	// One login throttle for every door that takes a password (HTTP login,
+	// password change, RTSP) and for enrollment codes.
+	throttle := accounts.NewThrottle(cfg.LoginThrottle)
 	a.RTSP, err = streaming.NewRTSPServer(a.Hub, streaming.RTSPServerConfig{
 		Address: cfg.RTSPAddr, TLS: tlsCfg, Logger: a.log,
-		Authorizer: &rtspAuthorizer{agents: a.Agents, acc: a.Accounts, cat: a.Catalog, perm: perm},
-		OnSession:  a.auditRTSP,
-		Limits:     views,
+		Authorizer: &rtspAuthorizer{agents: a.Agents, acc: a.Accounts, cat: a.Catalog, perm: perm,
+			throttle: throttle, audit: a.Audit, log: a.log},
+		OnSession: a.auditRTSP,
+		Limits:    views,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rtsp: %w", err)
@@ -206,7 +210,7 @@ func Start(cfg Config) (a *App, err error) {
 		PointDeleted:   a.removePoint,
 		SecureCookies:  a.tls,
 		FrameAncestors: cfg.FrameAncestors,
-		LoginThrottle:  cfg.LoginThrottle,
+		Throttle:       throttle,
 		TrustedProxies: cfg.TrustedProxies,
 		MaxImportBytes: cfg.MaxImportBytes,
 		Logger:         a.log,

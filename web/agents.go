@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -133,10 +134,14 @@ func (s *Server) enrollAgent(c *gin.Context) {
 	if !decodeJSON(c, &req) {
 		return
 	}
-	// Codes are 100-bit and single-use; the login throttle keyed by IP
-	// still slows anyone spraying guesses.
+	// Codes are 100-bit and single-use; the login throttle still locks an
+	// address spraying guesses. It is keyed by the client address alone (no
+	// username): a shared key would let a few bad codes from anywhere lock
+	// every site's enrollment out.
 	ip := c.ClientIP()
-	if wait, _ := s.throttle.Check("agent-enroll", ip, time.Now()); wait > 0 {
+	if wait, locked := s.throttle.Check("", ip, time.Now()); wait > 0 {
+		s.record(audit.Record{Action: "agent.enroll_throttled", ClientIP: ip,
+			Detail: map[string]string{"locked": strconv.FormatBool(locked), "retry_after_s": retryAfter(wait)}})
 		c.Header("Retry-After", retryAfter(wait))
 		fail(c, http.StatusTooManyRequests, "too_many_attempts", "too many failed enrollments; try again later")
 		return
@@ -152,7 +157,9 @@ func (s *Server) enrollAgent(c *gin.Context) {
 		return
 	}
 	if err != nil {
-		s.throttle.Failure("agent-enroll", ip, time.Now())
+		if s.throttle.Failure("", ip, time.Now()) {
+			s.record(audit.Record{Action: "login.locked", ClientIP: ip, Detail: map[string]string{"via": "enroll"}})
+		}
 		s.record(audit.Record{Action: "agent.enroll_fail", ClientIP: ip})
 		fail(c, http.StatusUnauthorized, "bad_code", "enrollment code unknown, used or expired")
 		return

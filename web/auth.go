@@ -47,6 +47,16 @@ func (s *Server) login(c *gin.Context) {
 	}
 	token, exp, u, err := s.d.Accounts.Login(req.Username, req.Password)
 	if err != nil {
+		if errors.Is(err, accounts.ErrBusy) {
+			// Every argon2 slot stayed taken: a flood. Refused like a
+			// throttled attempt (not a failure: the password was never checked).
+			s.log.Warn("login refused: password checks saturated", "user", req.Username, "ip", ip)
+			s.record(audit.Record{User: req.Username, Action: "login.throttled", ClientIP: ip,
+				Detail: map[string]string{"busy": "true", "retry_after_s": "1"}})
+			c.Header("Retry-After", "1")
+			fail(c, http.StatusTooManyRequests, "too_many_attempts", "too many logins in progress; try again shortly")
+			return
+		}
 		if errors.Is(err, accounts.ErrBadCredentials) {
 			locked := s.throttle.Failure(req.Username, ip, time.Now())
 			s.log.Info("login failed", "user", req.Username, "ip", ip)

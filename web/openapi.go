@@ -142,7 +142,7 @@ var apiOps = []apiOp{
 
 	{Method: "GET", Path: "/api/v1/audit", Tag: "audit", Summary: "Query the audit log (format=csv to export)", Admin: true, Query: []string{"user", "point", "action", "from", "to", "limit", "before", "format"}, Result: "AuditPage"},
 	{Method: "GET", Path: "/api/v1/audit/verify", Tag: "audit", Summary: "Walk the audit hash chain", Admin: true, Result: "AuditVerify"},
-	{Method: "POST", Path: "/api/v1/me/password", Tag: "auth", Summary: "Change the caller's password (old one required); ends the other sessions and answers a fresh token", Body: "ChangePassword", Result: "LoginResult"},
+	{Method: "POST", Path: "/api/v1/me/password", Tag: "auth", Summary: "Change the caller's password (old one required); ends the other sessions and every API token of the caller, and answers a fresh token", Body: "ChangePassword", Result: "LoginResult"},
 	{Method: "GET", Path: "/api/v1/me/sessions", Tag: "auth", Summary: "The caller's sessions", Result: "Items"},
 	{Method: "DELETE", Path: "/api/v1/me/sessions", Tag: "auth", Summary: "End all of the caller's sessions"},
 	{Method: "DELETE", Path: "/api/v1/me/sessions/:id", Tag: "auth", Summary: "End one of the caller's sessions", Status: 204},
@@ -155,7 +155,7 @@ var apiOps = []apiOp{
 	{Method: "GET", Path: "/api/v1/users/:name", Tag: "users", Summary: "One user", Admin: true, Result: "User"},
 	{Method: "PATCH", Path: "/api/v1/users/:name", Tag: "users", Summary: "Change display name, roles, or disable (ends sessions and tokens at once)", Admin: true, Body: "UserPatch", Result: "User"},
 	{Method: "DELETE", Path: "/api/v1/users/:name", Tag: "users", Summary: "Delete a user and their grants (409 for the last admin)", Admin: true, Status: 204},
-	{Method: "POST", Path: "/api/v1/users/:name/password", Tag: "users", Summary: "Reset a user's password", Admin: true, Body: "Password", Status: 204},
+	{Method: "POST", Path: "/api/v1/users/:name/password", Tag: "users", Summary: "Reset a user's password; ends their sessions and API tokens", Admin: true, Body: "Password", Status: 204},
 	{Method: "GET", Path: "/api/v1/users/:name/sessions", Tag: "users", Summary: "A user's sessions", Admin: true, Result: "Items"},
 	{Method: "DELETE", Path: "/api/v1/users/:name/sessions", Tag: "users", Summary: "End all of a user's sessions", Admin: true},
 	{Method: "DELETE", Path: "/api/v1/users/:name/sessions/:id", Tag: "users", Summary: "End one session", Admin: true, Status: 204},

@@ -62,8 +62,13 @@ type Deps struct {
 	FrameAncestors []string
 	// SecureCookies marks the session cookie Secure (set when serving TLS).
 	SecureCookies bool
-	// LoginThrottle slows and then locks repeated failed logins per user
-	// and per client address; zero fields take accounts.DefaultThrottleConfig.
+	// Throttle slows and then locks repeated failed logins per user and per
+	// client address. It is shared with the other doors that take a
+	// password (RTSP), so a guess counts the same whichever door it knocks
+	// on; nil makes one from LoginThrottle.
+	Throttle *accounts.Throttle
+	// LoginThrottle configures the throttle made when Throttle is nil; zero
+	// fields take accounts.DefaultThrottleConfig.
 	LoginThrottle accounts.ThrottleConfig
 	// TrustedProxies are the addresses or CIDRs of reverse proxies whose
 	// X-Forwarded-For is believed. Empty trusts none: the client address is
@@ -92,7 +97,10 @@ func New(d Deps) *Server {
 	if d.MaxImportBytes <= 0 {
 		d.MaxImportBytes = defaultMaxImportBytes
 	}
-	s := &Server{d: d, log: d.Logger, engine: gin.New(), throttle: accounts.NewThrottle(d.LoginThrottle)}
+	if d.Throttle == nil {
+		d.Throttle = accounts.NewThrottle(d.LoginThrottle)
+	}
+	s := &Server{d: d, log: d.Logger, engine: gin.New(), throttle: d.Throttle}
 	e := s.engine
 	// gin trusts every proxy unless told otherwise, which would let any
 	// client choose its own address with X-Forwarded-For.

@@ -45,6 +45,9 @@ func (s *Server) accountError(c *gin.Context, err error) {
 			"at most "+strconv.Itoa(accounts.MaxTokensPerUser)+" API tokens per user; revoke one first")
 	case errors.Is(err, accounts.ErrDisabled):
 		fail(c, http.StatusConflict, "disabled", "the user is disabled")
+	case errors.Is(err, accounts.ErrBusy):
+		c.Header("Retry-After", "1")
+		fail(c, http.StatusServiceUnavailable, "busy", "too many password checks in progress; try again shortly")
 	default:
 		s.log.Error("accounts", "err", err)
 		fail(c, http.StatusInternalServerError, "internal", "accounts error")
@@ -217,7 +220,7 @@ type changePasswordRequest struct {
 // password is a login in disguise, so it goes through the login throttle.
 // accounts ends every session of the user, the caller's included; the
 // caller gets a fresh session (token and cookie) in the answer, so only the
-// other sessions are lost. API tokens are not touched.
+// other sessions are lost. accounts also ends the user's API tokens.
 func (s *Server) changeMyPassword(c *gin.Context) {
 	var req changePasswordRequest
 	if !decodeJSON(c, &req) {
