@@ -108,17 +108,29 @@ type testPublisher struct {
 }
 
 // startPublisher announces at url (which carries the credentials) and
-// publishes until Close or until the server drops it.
+// publishes until Close (at the latest when the test ends) or until the
+// server drops it.
 func startPublisher(t testing.TB, url string) (*testPublisher, error) {
 	t.Helper()
+	p, err := newPublisher(url)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(p.Close)
+	return p, nil
+}
+
+// newPublisher is startPublisher for goroutines other than the test's;
+// the caller must Close it.
+func newPublisher(url string) (*testPublisher, error) {
 	clip, err := camsim.LoadClip(camsim.ClipH264Sub)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	h := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: clip.Params[0], PPS: clip.Params[1]}
 	enc, err := h.CreateEncoder()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	media := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{h}}
 	tcp := gortsplib.TransportTCP
@@ -158,7 +170,6 @@ func startPublisher(t testing.TB, url string) (*testPublisher, error) {
 			ts += uint32(90000 / clip.FPS)
 		}
 	}()
-	t.Cleanup(p.Close)
 	return p, nil
 }
 

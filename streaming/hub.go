@@ -66,8 +66,10 @@ type HubConfig struct {
 	// Demander, if set, starts relays for published points on demand.
 	Demander Demander
 	// OnSourceState, if set, is told when a camera the hub pulls itself
-	// connects (up) or fails (down), with the path key. It is called
-	// outside the hub's locks, from the puller's goroutine.
+	// connects (up) or fails (down), with the path key. It is called from
+	// the puller's goroutine after the path has taken the news, never
+	// from the path's own; Close waits for pullers, so it must not call
+	// Close.
 	OnSourceState func(key string, up bool)
 	Logger        *slog.Logger
 }
@@ -158,18 +160,16 @@ func (h *Hub) SetPoint(id string, cfg SourceConfig) {
 	p.setConfig(cfg, seq)
 }
 
-// RemovePoint stops a point's source and ends its readers. It returns once
-// the point's source has stopped.
+// RemovePoint stops a point's source and ends its readers. It does not
+// wait: the path's goroutine stops the source at once (Close waits for it),
+// so a caller holding its own locks cannot deadlock with a source's
+// OnSourceState callback.
 func (h *Hub) RemovePoint(id string) {
 	h.mu.Lock()
-	p := h.paths[id]
-	if p != nil {
+	defer h.mu.Unlock()
+	if p := h.paths[id]; p != nil {
 		delete(h.paths, id)
 		p.terminate(false)
-	}
-	h.mu.Unlock()
-	if p != nil {
-		<-p.done
 	}
 }
 

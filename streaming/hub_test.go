@@ -222,14 +222,13 @@ func TestPublisherNobodyDemandedKeepsPublishingWithNoViewer(t *testing.T) {
 			w := newTestWebRTC(t)
 			hub.SetPoint("enc", SourceConfig{Type: SourcePublish, OnDemand: onDemand})
 			publishWithFFmpeg(t, fmt.Sprintf("rtsp://pub:secret-key@%s/enc", srv.Addr()))
-			waitFor(t, 15*time.Second, "publisher live", func() bool {
+			var pub RTSPSession
+			waitFor(t, 15*time.Second, "publisher recording", func() bool {
+				var ok bool
+				pub, ok = publisherSession(t, srv, "enc")
 				st, _ := hub.Stats("enc")
-				return st.State == StateLive
+				return ok && st.State == StateLive
 			})
-			pub, ok := publisherSession(t, srv, "enc")
-			if !ok {
-				t.Fatal("no publisher session")
-			}
 
 			// A viewer comes for a second and goes.
 			c := connectViewer(t, hub, w, "enc", whepclient.Options{})
