@@ -27,9 +27,9 @@ type relayDemander struct {
 	url    func(id string) string
 	relays map[string]bool // points that have an agent
 
-	mu      sync.Mutex
-	running map[string]chan struct{}
-	closed  bool
+	mu        sync.Mutex
+	running   map[string]chan struct{}
+	closed    bool
 	wg        sync.WaitGroup
 	demands   atomic.Int64
 	undemands atomic.Int64
