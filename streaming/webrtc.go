@@ -250,6 +250,8 @@ func (w *WebRTC) NewSession(ctx context.Context, stream *Stream, offer string, o
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return fail(fmt.Errorf("%w: %v", ErrBadOffer, err))
 	}
+	// The session's goroutines start only once it is registered below.
+	var rtcpReaders []func()
 	for _, c := range plan {
 		tr, err := webrtc.NewTrackLocalStaticRTP(c.params.RTPCodecCapability, c.kind.String(), "tianyan-"+stream.PointID)
 		if err != nil {
@@ -262,10 +264,8 @@ func (w *WebRTC) NewSession(ctx context.Context, stream *Stream, offer string, o
 		s.tracks[c.track] = tr
 		rt := &retransmitter{}
 		s.rtx[c.track] = rt
-		w.wg.Add(1)
-		go func() {
-			defer w.wg.Done()
-			// Reading RTCP drives retransmission and the report interceptors.
+		// Reading RTCP drives retransmission and the report interceptors.
+		rtcpReaders = append(rtcpReaders, func() {
 			for {
 				pkts, _, err := sender.ReadRTCP()
 				if err != nil {
@@ -277,7 +277,7 @@ func (w *WebRTC) NewSession(ctx context.Context, stream *Stream, offer string, o
 					s.mu.Unlock()
 				}
 			}
-		}()
+		})
 	}
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
@@ -294,48 +294,64 @@ func (w *WebRTC) NewSession(ctx context.Context, stream *Stream, offer string, o
 		return fail(ctx.Err())
 	}
 
+	// Every goroutine of the session is counted here, under w.mu while
+	// the WebRTC is open: Close sets closed under w.mu before it waits, so
+	// no Add can race its Wait (pion's callbacks only signal).
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
 		return fail(ErrHubClosed)
 	}
 	w.sessions[s.ID] = s
+	w.wg.Add(len(rtcpReaders) + 2)
 	w.mu.Unlock()
+	for _, read := range rtcpReaders {
+		go func() {
+			defer w.wg.Done()
+			read()
+		}()
+	}
 
-	var startOnce sync.Once
+	connected, ended := make(chan struct{}), make(chan struct{})
+	var connectedOnce, endedOnce sync.Once
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
-			startOnce.Do(func() {
-				w.wg.Add(1)
-				go func() {
-					defer w.wg.Done()
-					s.send()
-				}()
-			})
+			connectedOnce.Do(func() { close(connected) })
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-			go s.End(EndDisconnected)
+			endedOnce.Do(func() { close(ended) })
 		}
 	})
-	// A session whose ICE never connects must not hold the stream forever.
-	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		select {
+		case <-connected:
+			s.send()
+		case <-s.done:
+		}
+	}()
+	// The session's watcher ends it when ICE fails, when the stream ends,
+	// and when ICE never connects, so it cannot hold the stream forever.
 	go func() {
 		defer w.wg.Done()
 		t := time.NewTimer(15 * time.Second)
 		defer t.Stop()
-		select {
-		case <-t.C:
-			if pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
-				s.End(EndICETimeout)
+		for {
+			select {
+			case <-t.C:
+				if pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+					s.End(EndICETimeout)
+					return
+				}
+			case <-ended:
+				s.End(EndDisconnected)
+				return
+			case <-stream.Done():
+				s.End(EndSourceGone)
+				return
+			case <-s.done:
+				return
 			}
-		case <-s.done:
-		case <-stream.Done():
-			s.End(EndSourceGone)
-		}
-		select {
-		case <-s.done:
-		case <-stream.Done():
-			s.End(EndSourceGone)
 		}
 	}()
 	return s, pc.LocalDescription().SDP, nil
