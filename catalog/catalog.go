@@ -32,6 +32,10 @@ var (
 	ErrNotFound = errors.New("point not found")
 	// ErrExists reports that a point with the requested ID already exists.
 	ErrExists = errors.New("point already exists")
+	// ErrCameraBound reports a point that would bind a camera (agent and
+	// camera) another point is already bound to: one camera, one point, so
+	// whoever may see that point decides who sees the camera.
+	ErrCameraBound = errors.New("camera already bound to another point")
 )
 
 // Catalog reads and writes camera points and regions.
@@ -99,6 +103,13 @@ func New(db *store.DB) (*Catalog, error) {
 		slog.Info("catalog points upgraded", "count", len(migrated))
 	}
 	c.idx = newIndex(points, regions)
+	for k, ids := range c.idx.cameras {
+		if len(ids) > 1 {
+			// Stored before one camera could bind only one point; each
+			// keeps working, but no new point may join them.
+			slog.Warn("camera bound to several points; keep one", "agent", k.agent, "camera", k.camera, "points", ids)
+		}
+	}
 	slog.Info("catalog loaded", "points", len(points), "regions", len(regions))
 	return c, nil
 }
@@ -170,6 +181,9 @@ func (c *Catalog) Create(p Point, also ...store.ResultHook[Point]) (Point, error
 		if b.Get([]byte(p.ID)) != nil {
 			return fmt.Errorf("catalog: point %q: %w", p.ID, ErrExists)
 		}
+		if err := c.checkCamera(&p); err != nil {
+			return err
+		}
 		if err := putPoint(tx, &p); err != nil {
 			return err
 		}
@@ -227,6 +241,29 @@ func (c *Catalog) Len() int {
 	return len(c.idx.ids)
 }
 
+// checkCamera fails with ErrCameraBound when another point is bound to p's
+// camera. Callers hold wmu, under which the index is what bbolt holds.
+func (c *Catalog) checkCamera(p *Point) error {
+	k, ok := bindingOf(p)
+	if !ok {
+		return nil
+	}
+	c.mu.RLock()
+	_, taken := c.idx.cameraOwner(k, p.ID)
+	c.mu.RUnlock()
+	if taken {
+		return fmt.Errorf("catalog: agent %q camera %q: %w", p.Agent, p.Camera, ErrCameraBound)
+	}
+	return nil
+}
+
+// CameraOwner returns the ID of the point bound to camera behind agent.
+func (c *Catalog) CameraOwner(agent, camera string) (string, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.idx.cameraOwner(cameraKey{agent, camera}, "")
+}
+
 // Update applies patch to the point id in one transaction; an invalid patch writes nothing.
 //
 // A main or sub URL whose password is "***" (as produced by Redacted) keeps
@@ -234,6 +271,19 @@ func (c *Catalog) Len() int {
 // hooks run inside the same transaction, shown the point as stored; an
 // error from one changes nothing.
 func (c *Catalog) Update(id string, patch PointPatch, also ...store.ResultHook[Point]) (Point, error) {
+	return c.UpdateIf(id, patch, nil, also...)
+}
+
+// UpdateIf is Update, writing only when allow (if not nil) accepts the
+// stored point and the point the patch makes of it; allow's error is
+// returned as it is. allow runs under the catalog's write lock, so the
+// point it judges is the one replaced: a concurrent change cannot slip in
+// between the decision and the write.
+//
+// A patch that binds the point to a camera another point is bound to fails
+// with ErrCameraBound, after allow (so that the answer tells nothing about
+// points the caller may not change).
+func (c *Catalog) UpdateIf(id string, patch PointPatch, allow func(stored, next Point) error, also ...store.ResultHook[Point]) (Point, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.mu.RLock()
@@ -247,6 +297,20 @@ func (c *Catalog) Update(id string, patch PointPatch, also ...store.ResultHook[P
 	p.normalize()
 	if err := p.validate(); err != nil {
 		return Point{}, err
+	}
+	if allow != nil {
+		if err := allow(cur.clone(), p.clone()); err != nil {
+			return Point{}, err
+		}
+	}
+	if k, bound := bindingOf(&p); bound {
+		if old, _ := bindingOf(cur); old != k {
+			// A binding kept as it was stays, even one shared by points
+			// stored before the rule: they can still be fixed.
+			if err := c.checkCamera(&p); err != nil {
+				return Point{}, err
+			}
+		}
 	}
 	p.UpdatedAt = c.now().UTC()
 	err := c.db.Update(func(tx *bbolt.Tx) error {

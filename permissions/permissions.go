@@ -85,8 +85,7 @@ func (d *Decider) PTZPriority(u accounts.User, p catalog.Point) int {
 // MayProvisionSomewhere reports whether u holds any valid provision grant
 // (a cheap first check before a point's own attributes are known).
 func (d *Decider) MayProvisionSomewhere(u accounts.User) bool {
-	s := d.Scope(u, Provision)
-	return s.All || len(s.Rules) > 0
+	return d.HoldsSomewhere(u, Provision)
 }
 
 // Scope is what u may do a on, for lists and facets.
@@ -94,7 +93,11 @@ func (d *Decider) Scope(u accounts.User, a Action) catalog.Scope {
 	return ScopeOf(d.snapshot(), u, a, time.Now())
 }
 
-// CanManage reports whether u may change points, users, grants and settings.
+// CanManage reports whether u holds the admin role.
+//
+// Deprecated: every centre route names the SystemAction it needs (see
+// CanSystem) or the point action it decides (see CanManagePoint); nothing
+// should ask "is this an administrator" any more.
 func (d *Decider) CanManage(u accounts.User) bool {
 	return !u.Disabled && u.IsAdmin()
 }

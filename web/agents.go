@@ -19,28 +19,6 @@ import (
 	"github.com/tianyan/vms/store"
 )
 
-// agentRoutes registers edge-agent administration, enrollment, the agents'
-// control link, and the camera actions that travel through agents.
-func (s *Server) agentRoutes(api, authed *gin.RouterGroup) {
-	if s.d.Agents == nil {
-		return
-	}
-	admin := s.requireManage
-	// Public: the code or the agent's credentials are the authentication.
-	api.POST("/agents/enroll", s.enrollAgent)
-	api.GET("/agents/connect", s.agentConnect)
-
-	authed.POST("/agents", admin, s.createAgent)
-	authed.GET("/agents", admin, s.listAgents)
-	authed.GET("/agents/:id", admin, s.getAgent)
-	authed.POST("/agents/:id/revoke", admin, s.revokeAgent)
-	authed.POST("/agents/:id/rediscover", admin, s.rediscoverAgent)
-	authed.DELETE("/agents/:id", admin, s.deleteAgent)
-
-	authed.POST("/points/:id/ptz", s.pointPTZ)
-	authed.GET("/points/:id/snapshot.jpg", s.pointSnapshot)
-}
-
 func (s *Server) agentError(c *gin.Context, err error) {
 	switch {
 	case errors.Is(err, agents.ErrNotFound):

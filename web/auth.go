@@ -153,14 +153,6 @@ func currentUser(c *gin.Context) accounts.User {
 	return u.(accounts.User)
 }
 
-func (s *Server) requireManage(c *gin.Context) {
-	if !s.d.Permissions.CanManage(currentUser(c)) {
-		fail(c, http.StatusForbidden, "forbidden", "administrators only")
-		return
-	}
-	c.Next()
-}
-
 func (s *Server) me(c *gin.Context) {
 	c.JSON(http.StatusOK, currentUser(c))
 }

@@ -145,7 +145,7 @@ func (s *Server) whepOffer(c *gin.Context) {
 	c.Data(http.StatusCreated, "application/sdp", []byte(answer))
 }
 
-// whepSession finds a session the caller owns (or may manage).
+// whepSession finds a session the caller owns (or, holding ManageUsers, anyone's).
 func (s *Server) whepSession(c *gin.Context) (*streaming.Session, bool) {
 	sess, ok := s.d.WebRTC.Session(c.Param("session"))
 	if ok {
@@ -158,7 +158,7 @@ func (s *Server) whepSession(c *gin.Context) (*streaming.Session, bool) {
 		return nil, false
 	}
 	u := currentUser(c)
-	if sess.User != u.Username && !s.d.Permissions.CanManage(u) {
+	if sess.User != u.Username && !s.d.Permissions.CanSystem(u, permissions.ManageUsers) {
 		notFound(c, "session")
 		return nil, false
 	}
