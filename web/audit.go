@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tianyan/vms/audit"
+	"github.com/tianyan/vms/permissions"
 	"github.com/tianyan/vms/store"
 )
 
@@ -54,6 +55,15 @@ func (s *Server) appendIn(tx *store.Tx, r audit.Record) error {
 // auditQuery answers GET /api/v1/audit?user=&point=&action=&from=&to=&limit=&before=&format=csv.
 func (s *Server) auditQuery(c *gin.Context) {
 	f := audit.Filter{User: c.Query("user"), Point: c.Query("point"), Action: c.Query("action")}
+	if u := currentUser(c); !s.d.Permissions.CanSystem(u, permissions.ReadAudit) {
+		// A point grant's audit action shows that grant's points' records
+		// (views, PTZ, changes), nothing about accounts or other points.
+		scope := s.d.Permissions.Scope(u, permissions.Audit)
+		f.PointIn = func(id string) bool {
+			p, err := s.d.Catalog.Get(id)
+			return err == nil && s.d.Catalog.InScope(p, scope)
+		}
+	}
 	for _, tv := range []struct {
 		name string
 		dst  *time.Time

@@ -59,6 +59,7 @@ var apiSchemas = map[string]any{
 	}{},
 	"CreateUser":     createUserRequest{},
 	"UserPatch":      accounts.UserPatch{},
+	"Roles":          rolesRequest{},
 	"Password":       passwordRequest{},
 	"ChangePassword": changePasswordRequest{},
 	"CreateToken":    createTokenRequest{},

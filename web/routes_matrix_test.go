@@ -541,6 +541,10 @@ func routeCases() map[string]routeCase {
 			name, after := m.freshUser()
 			return mxReq{path: "/api/v1/users/" + name, body: map[string]string{"display_name": "Renamed"}, after: after}
 		}},
+		"PUT /api/v1/users/:name/roles": {door: dSystem("grants.manage"), ok: ok(200), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
+			name, after := m.freshUser()
+			return mxReq{path: "/api/v1/users/" + name + "/roles", body: map[string][]string{"roles": {"water-bureau"}}, after: after}
+		}},
 		"DELETE /api/v1/users/:name": {door: dSystem("users.manage"), ok: ok(204), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
 			name, after := m.freshUser()
 			return mxReq{path: "/api/v1/users/" + name, after: after}
@@ -610,7 +614,7 @@ func routeCases() map[string]routeCase {
 		}},
 
 		// --- audit and operating ---
-		"GET /api/v1/audit":        {door: dSystem("audit.read"), ok: ok(200), build: get("/api/v1/audit")},
+		"GET /api/v1/audit":        {door: dScope, ok: ok(200), build: get("/api/v1/audit")},
 		"GET /api/v1/audit/verify": {door: dSystem("audit.read"), ok: ok(200), build: get("/api/v1/audit/verify")},
 		"GET /api/v1/backup":       {door: dSystem("system.operate"), ok: ok(200), build: get("/api/v1/backup")},
 		"GET /metrics":             {door: dSystem("system.operate"), ok: ok(200), build: get("/metrics")},

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -86,6 +87,9 @@ func (s *Server) createUser(c *gin.Context) {
 	if !decodeJSON(c, &req) {
 		return
 	}
+	if len(req.Roles) > 0 && !s.mayAssignRoles(c) {
+		return
+	}
 	u, err := s.d.Accounts.CreateUser(accounts.User{Username: req.Username, DisplayName: req.DisplayName, Roles: req.Roles}, req.Password,
 		func(tx *store.Tx, u accounts.User) error {
 			return s.appendIn(tx, byCaller(c, "user.create", map[string]string{"target": u.Username, "roles": strings.Join(u.Roles, ",")}))
@@ -124,6 +128,18 @@ func (s *Server) patchUser(c *gin.Context) {
 	var p accounts.UserPatch
 	if !decodeJSON(c, &p) {
 		return
+	}
+	if p.Roles != nil {
+		// Decided on the stored and the resulting roles: sending them back
+		// unchanged (the admin page does) is no role change.
+		stored, err := s.d.Accounts.GetUser(c.Param("name"))
+		if err != nil {
+			s.accountError(c, err)
+			return
+		}
+		if !sameRoles(stored.Roles, *p.Roles) && !s.mayAssignRoles(c) {
+			return
+		}
 	}
 	u, err := s.d.Accounts.UpdateUser(c.Param("name"), p, func(tx *store.Tx, u accounts.User) error {
 		detail := map[string]string{"target": u.Username}
@@ -396,4 +412,50 @@ func (s *Server) deleteRole(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+// mayAssignRoles answers 403 unless the caller may change who holds which
+// role: that is the security administrator's duty (grants.manage), never
+// the system administrator's alone, or a sysadmin could make an account of
+// their own a secadmin.
+func (s *Server) mayAssignRoles(c *gin.Context) bool {
+	if s.d.Permissions.CanSystem(currentUser(c), permissions.ManageGrants) {
+		return true
+	}
+	fail(c, http.StatusForbidden, "forbidden", "roles are assigned by the security administrator (grants.manage): PUT /api/v1/users/{name}/roles")
+	return false
+}
+
+// sameRoles reports whether a and b name the same roles, in any order.
+func sameRoles(a, b []string) bool {
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(slices.Compact(x), slices.Compact(y))
+}
+
+type rolesRequest struct {
+	Roles []string `json:"roles"`
+}
+
+// setUserRoles answers PUT /api/v1/users/{name}/roles: the security
+// administrator's way to say who holds which role, without touching
+// anything else of the account.
+func (s *Server) setUserRoles(c *gin.Context) {
+	var req rolesRequest
+	if !decodeJSON(c, &req) {
+		return
+	}
+	roles := req.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	u, err := s.d.Accounts.UpdateUser(c.Param("name"), accounts.UserPatch{Roles: &roles}, func(tx *store.Tx, u accounts.User) error {
+		return s.appendIn(tx, byCaller(c, "user.roles", map[string]string{"target": u.Username, "roles": strings.Join(u.Roles, ",")}))
+	})
+	if err != nil {
+		s.accountError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, u)
 }
