@@ -46,14 +46,19 @@ type Catalog struct {
 	wmu sync.Mutex
 	mu  sync.RWMutex
 	idx *index
+
+	checkSource SourceCheck // nil: every URL is accepted
 }
 
 // New loads every point and region from db into the search index and returns the Catalog.
 //
 // Points stored before kinds, categories and sub streams existed (with
 // "source" instead of "main") are upgraded in place.
-func New(db *store.DB) (*Catalog, error) {
+func New(db *store.DB, opts ...Option) (*Catalog, error) {
 	c := &Catalog{db: db, now: time.Now}
+	for _, o := range opts {
+		o(c)
+	}
 	var points []Point
 	var regions []Region
 	var migrated []int
@@ -151,6 +156,9 @@ func (c *Catalog) Create(p Point) (Point, error) {
 	if probs := p.problems(true); len(probs) > 0 {
 		return Point{}, probs[0]
 	}
+	if err := c.checkSources(nil, &p, nil); err != nil {
+		return Point{}, err
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	err := c.db.Update(func(tx *bbolt.Tx) error {
@@ -227,6 +235,10 @@ func (c *Catalog) Len() int {
 // A main or sub URL whose password is "***" (as produced by Redacted) keeps
 // the stored password when scheme, host and username are unchanged.
 func (c *Catalog) Update(id string, patch PointPatch) (Point, error) {
+	checked, err := c.precheckUpdate(id, patch)
+	if err != nil {
+		return Point{}, err
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.mu.RLock()
@@ -241,8 +253,11 @@ func (c *Catalog) Update(id string, patch PointPatch) (Point, error) {
 	if err := p.validate(); err != nil {
 		return Point{}, err
 	}
+	if err := c.checkSources(cur, &p, checked); err != nil {
+		return Point{}, err
+	}
 	p.UpdatedAt = c.now().UTC()
-	err := c.db.Update(func(tx *bbolt.Tx) error {
+	err = c.db.Update(func(tx *bbolt.Tx) error {
 		if err := regionExists(tx, p.Region); err != nil {
 			return err
 		}

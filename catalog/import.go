@@ -224,6 +224,7 @@ func (c *Catalog) ImportPoints(r io.Reader, contentType string, dryRun bool) (n 
 		}
 		lines[row.p.ID] = row.line
 	}
+	c.checkImportSources(rows, &errs)
 
 	c.wmu.Lock()
 	defer c.wmu.Unlock()

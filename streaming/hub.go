@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"sync"
 	"time"
@@ -63,7 +64,10 @@ type HubConfig struct {
 	// connects (up) or fails (down), with the path key. It is called
 	// outside the hub's locks, from the puller's goroutine.
 	OnSourceState func(key string, up bool)
-	Logger        *slog.Logger
+	// DialCamera, if set, opens every connection to a camera the hub pulls
+	// (the server passes its camera-network guard); nil dials directly.
+	DialCamera func(ctx context.Context, network, address string) (net.Conn, error)
+	Logger     *slog.Logger
 }
 
 // Hub owns every point's path: one upstream per point, shared by all readers.
