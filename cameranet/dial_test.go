@@ -64,7 +64,7 @@ func TestDialerRefusesAddressesOutsideBeforeConnecting(t *testing.T) {
 		t.Fatalf("127.0.0.0/8 listed: %v", err)
 	}
 	c.Close()
-	lo.SetListeners(cam.Addr().String())
+	lo.AddListeners(cam.Addr().String())
 	_, err = lo.DialContext(ctx, "tcp", cam.Addr().String())
 	refusal(t, "dial our own listener", err, "own listener")
 	_, err = lo.DialContext(ctx, "unix", "/tmp/x.sock")

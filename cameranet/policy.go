@@ -95,7 +95,7 @@ func CentreDefaults() []string {
 }
 
 // Policy is a set of camera networks and the listeners of this process. It
-// is safe for concurrent use; only SetListeners changes it.
+// is safe for concurrent use; only AddListeners changes it.
 type Policy struct {
 	nets     []netip.Prefix
 	resolver *net.Resolver
@@ -131,6 +131,7 @@ func CentreDefault() *Policy { return New(centreDefaults) }
 
 // Parse reads a comma-separated list of CIDRs and single addresses
 // ("10.2.0.0/16, 192.168.1.64, 127.0.0.0/8"), as --camera-networks takes it.
+// Its errors do not name the flag: the flag parser does.
 func Parse(list string) (*Policy, error) {
 	return ParseList(strings.Split(list, ","))
 }
@@ -151,7 +152,7 @@ func ParseList(items []string) (*Policy, error) {
 		nets = append(nets, n)
 	}
 	if len(nets) == 0 {
-		return nil, fmt.Errorf("%s: empty; list at least one network, e.g. 10.0.0.0/8", Flag)
+		return nil, errors.New("no network listed; list at least one, e.g. 10.0.0.0/8")
 	}
 	return New(nets), nil
 }
@@ -160,14 +161,14 @@ func parseNetwork(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%s: %q is not a CIDR like 10.0.0.0/8", Flag, s)
+			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR like 10.0.0.0/8", s)
 		}
 		// 10.1.2.3/8 means the network the operator typed the address of.
 		return p.Masked(), nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil || a.Zone() != "" {
-		return netip.Prefix{}, fmt.Errorf("%s: %q is neither a CIDR nor an IP address", Flag, s)
+		return netip.Prefix{}, fmt.Errorf("%q is neither a CIDR nor an IP address", s)
 	}
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
@@ -202,14 +203,14 @@ func (p *Policy) String() string {
 	return strings.Join(parts, ",")
 }
 
-// SetListeners records the addresses this process listens on (HTTP, RTSP,
-// ICE-TCP, the agent's page): connecting to one of them is refused even
-// inside a listed network, so that no point can make the server read
-// itself. A listener on an unspecified address covers every address of
-// this host. Unparseable entries are ignored.
-func (p *Policy) SetListeners(addrs ...string) {
-	var out []netip.AddrPort
-	anyHost := false
+// AddListeners records addresses this process listens on (HTTP, RTSP,
+// ICE-TCP, the agent's page; in the demo, the centre's and the agent's):
+// connecting to one of them is refused even inside a listed network, so
+// that no point can make the server read itself. A listener on an
+// unspecified address covers every address of this host. Unparseable
+// entries are ignored.
+func (p *Policy) AddListeners(addrs ...string) {
+	var add []netip.AddrPort
 	for _, s := range addrs {
 		ap, err := netip.ParseAddrPort(s)
 		if err != nil {
@@ -222,17 +223,19 @@ func (p *Policy) SetListeners(addrs ...string) {
 				continue
 			}
 		}
-		ap = netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port())
-		anyHost = anyHost || ap.Addr().IsUnspecified()
-		out = append(out, ap)
-	}
-	var local []netip.Addr
-	if anyHost {
-		local = hostAddrs()
+		add = append(add, netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port()))
 	}
 	p.own.mu.Lock()
-	p.own.addrs, p.own.local = out, local
-	p.own.mu.Unlock()
+	defer p.own.mu.Unlock()
+	for _, ap := range add {
+		if slices.Contains(p.own.addrs, ap) {
+			continue
+		}
+		p.own.addrs = append(p.own.addrs, ap)
+		if ap.Addr().IsUnspecified() && p.own.local == nil {
+			p.own.local = hostAddrs()
+		}
+	}
 }
 
 // hostAddrs are the addresses of this host's interfaces.
@@ -328,11 +331,13 @@ func (p *Policy) CheckAddrPort(ap netip.AddrPort) error {
 
 func (p *Policy) check(subject string, ap netip.AddrPort) error {
 	a := ap.Addr().Unmap().WithZone("")
+	// Shown with its zone (fe80::1%eth0), never IPv4-mapped.
+	shown := ap.Addr().Unmap()
 	if p.ownListener(netip.AddrPortFrom(a, ap.Port())) {
-		return &RefusedError{Subject: subject, Addr: ap.Addr(), Rule: fmt.Sprintf("is this server's own listener (%s); a camera is never the server itself", netip.AddrPortFrom(a, ap.Port()))}
+		return &RefusedError{Subject: subject, Addr: shown, Rule: fmt.Sprintf("is this server's own listener (%s); a camera is never the server itself", netip.AddrPortFrom(a, ap.Port()))}
 	}
 	if r := p.rule(a); r != "" {
-		return &RefusedError{Subject: subject, Addr: ap.Addr(), Rule: r}
+		return &RefusedError{Subject: subject, Addr: shown, Rule: r}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/tianyan/vms/accounts"
@@ -47,6 +48,12 @@ type Config struct {
 	// AgentRTSPURL is where edge agents publish (e.g. rtsps://vms.example:8554)
 	// when the host they dial the API by is not right for RTSP.
 	AgentRTSPURL string `yaml:"agent-rtsp-url"`
+	// CameraNetworks are the CIDRs (or single addresses) the server may
+	// connect to for cameras; empty means cameranet.CentreDefaults.
+	// Loopback and link-local are refused unless listed themselves.
+	CameraNetworks []string `yaml:"camera-networks"`
+	// CameraResolver resolves camera host names (tests only; nil: the system's).
+	CameraResolver *net.Resolver `yaml:"-"`
 	// MapTiles is a slippy-map tile URL template ({z}/{x}/{y}) on the
 	// private network for the web map; empty draws a coordinate grid.
 	MapTiles string `yaml:"map-tiles"`

@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tianyan/vms/cameranet"
 	"github.com/tianyan/vms/server"
 )
 
@@ -67,6 +68,14 @@ var settings = []setting{
 	{"turn-username", "TURN username", func(c *server.Config, v string) error { c.TURNUsername = v; return nil }},
 	{"turn-credential", "TURN credential", func(c *server.Config, v string) error { c.TURNCredential = v; return nil }},
 	{"trusted-proxies", "comma-separated reverse proxy IPs or CIDRs whose X-Forwarded-For is believed (default none)", func(c *server.Config, v string) error { c.TrustedProxies = list(v); return nil }},
+	{"camera-networks", "comma-separated CIDRs or addresses the server may connect to for cameras (default " + strings.Join(cameranet.CentreDefaults(), ",") + "; loopback and link-local only when listed themselves)", func(c *server.Config, v string) error {
+		items := list(v)
+		if _, err := cameranet.ParseList(items); err != nil {
+			return err
+		}
+		c.CameraNetworks = items
+		return nil
+	}},
 	{"map-tiles", "map tile URL template {z}/{x}/{y} on the private network (default: a coordinate grid)", func(c *server.Config, v string) error { c.MapTiles = v; return nil }},
 	{"map-tiles-crs", "coordinate system of the map tiles: wgs84 or gcj02", func(c *server.Config, v string) error { c.MapTilesCRS = v; return nil }},
 	{"ice-interfaces", "comma-separated interfaces for ICE host candidates (default all)", func(c *server.Config, v string) error { c.ICEInterfaces = list(v); return nil }},
