@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tianyan/vms/cameranet"
 	"github.com/tianyan/vms/camsim"
 	"github.com/tianyan/vms/internal/fakedns"
 )
@@ -77,6 +78,17 @@ func (p *countingProxy) serve() {
 
 func (p *countingProxy) addr() string { return p.ln.Addr().String() }
 func (p *countingProxy) port() string { return strconv.Itoa(p.ln.Addr().(*net.TCPAddr).Port) }
+
+// loopbackCameraNetworks is what edge agents of these tests may reach: the
+// simulated cameras on loopback.
+func loopbackCameraNetworks(t testing.TB) *cameranet.Policy {
+	t.Helper()
+	p, err := cameranet.Parse("127.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
 
 // defaultNetworksConfig is testConfig with the centre's default camera
 // networks: the private ranges, no loopback.
