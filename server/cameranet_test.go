@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -16,6 +18,8 @@ import (
 
 	"github.com/tianyan/vms/cameranet"
 	"github.com/tianyan/vms/camsim"
+	"github.com/tianyan/vms/catalog"
+	"github.com/tianyan/vms/edge"
 	"github.com/tianyan/vms/internal/fakedns"
 )
 
@@ -273,5 +277,74 @@ func TestPointURLOfTheServersOwnListenersIs422EvenWithLoopbackListed(t *testing.
 	raw, _ := json.Marshal(p)
 	if !strings.Contains(string(raw), cam.Addr()) {
 		t.Fatalf("created %s", raw)
+	}
+}
+
+// TestAgentProbeAndHealthStayInsideTheAgentsCameraNetworks: an agent whose
+// camera network is 10.0.0.0/8 answers a technician's probe of a loopback
+// or link-local address with 422 naming the rule, sending nothing; and a
+// point bound to it whose camera URL names an open loopback port is never
+// dialled by the health check, so it does not turn online.
+func TestAgentProbeAndHealthStayInsideTheAgentsCameraNetworks(t *testing.T) {
+	a := startApp(t)
+	if _, err := a.Catalog.CreateRegion(catalog.Region{Code: "440307", Name: "District"}); err != nil {
+		t.Fatal(err)
+	}
+	soap := startCountingProxy(t, "") // would-be ONVIF device service
+	rtspPort := startCountingProxy(t, "")
+	nets, err := cameranet.Parse("10.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := a.enrollAgent("Field LAN")
+	agent := edge.New(edge.Config{Credentials: creds, Cameras: edge.NewCameraBook("", testLogger()),
+		CameraNetworks: nets, HealthInterval: 200 * time.Millisecond, Logger: testLogger()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- agent.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, 10*time.Second, "agent online", agent.Online)
+
+	page := httptest.NewServer(edge.NewProvisioningUI(agent, testLogger()).Handler())
+	t.Cleanup(page.Close)
+	a.createUser("tech", "tech-pass-123")
+	a.grant(map[string]any{"user": "tech", "categories": []string{"reservoir"}, "regions": []string{"440307"},
+		"max_level": 2, "actions": []string{"provision", "view"}})
+	jar, _ := cookiejar.New(nil)
+	p := &techPage{t: t, base: page.URL, hc: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
+	if code, body := p.call(http.MethodPost, "/api/login", map[string]string{"username": "tech", "password": "tech-pass-123"}); code != http.StatusOK {
+		t.Fatalf("technician login: %d %s", code, body)
+	}
+	for xaddr, rule := range map[string]string{
+		"http://" + soap.addr() + "/onvif/device_service": "camera URL host 127.0.0.1 is loopback; not inside --camera-networks (10.0.0.0/8)",
+		"169.254.169.254": "camera URL host 169.254.169.254 is link-local; not inside --camera-networks (10.0.0.0/8)",
+	} {
+		code, body := p.call(http.MethodPost, "/api/cameras/probe", map[string]string{"xaddr": xaddr, "username": "admin", "password": "pw"})
+		var e struct{ Error struct{ Code, Message string } }
+		_ = json.Unmarshal(body, &e)
+		if code != http.StatusUnprocessableEntity || e.Error.Code != "camera_network" || e.Error.Message != rule {
+			t.Errorf("probe of %s: %d %s, want 422 camera_network %q", xaddr, code, body, rule)
+		}
+	}
+
+	// The centre does not judge an agent's LAN: the point is stored, and
+	// the agent's networks decide.
+	a.createPointFromBody(map[string]any{"id": "field1", "name": "Field 1", "agent": creds.AgentID, "camera": "cam-x",
+		"main": map[string]string{"type": "rtsp", "url": "rtsp://admin:pw@" + rtspPort.addr() + "/main"}})
+	waitFor(t, 10*time.Second, "the agent's health report", func() bool { return a.pointStatus("field1") == "offline" })
+	time.Sleep(time.Second) // five more health rounds
+	if st := a.pointStatus("field1"); st != "offline" {
+		t.Fatalf("a point whose camera is outside the agent's networks is %q", st)
+	}
+	if n := soap.conns.Load() + rtspPort.conns.Load(); n != 0 {
+		t.Fatalf("the agent connected %d times outside its camera networks", n)
+	}
+}
+
+// createPointFromBody creates a point from a full request body and fails otherwise.
+func (a *testApp) createPointFromBody(body map[string]any) {
+	a.t.Helper()
+	if res := a.admin(http.MethodPost, "/api/v1/points", body); res.Status != http.StatusCreated {
+		a.t.Fatalf("create point: %s", res)
 	}
 }
