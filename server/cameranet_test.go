@@ -320,7 +320,9 @@ func TestAgentProbeAndHealthStayInsideTheAgentsCameraNetworks(t *testing.T) {
 		"169.254.169.254": "camera URL host 169.254.169.254 is link-local; not inside --camera-networks (10.0.0.0/8)",
 	} {
 		code, body := p.call(http.MethodPost, "/api/cameras/probe", map[string]string{"xaddr": xaddr, "username": "admin", "password": "pw"})
-		var e struct{ Error struct{ Code, Message string } }
+		var e struct {
+			Error struct{ Code, Message string }
+		}
 		_ = json.Unmarshal(body, &e)
 		if code != http.StatusUnprocessableEntity || e.Error.Code != "camera_network" || e.Error.Message != rule {
 			t.Errorf("probe of %s: %d %s, want 422 camera_network %q", xaddr, code, body, rule)
