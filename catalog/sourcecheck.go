@@ -1,5 +1,7 @@
 package catalog
 
+import "net/url"
+
 // SourceCheck judges a URL the centre would connect to: the main or sub
 // RTSP URL of a point it pulls itself. A non-nil error refuses the point
 // with a *ValidationError on that URL's field, carrying the error's text,
@@ -93,21 +95,27 @@ func (c *Catalog) precheckUpdate(id string, patch PointPatch) (map[string]bool, 
 }
 
 // checkImportSources checks every row's pulled URLs (before the import
-// takes the write lock), each distinct URL once.
+// takes the write lock). The verdict depends on scheme, host and port
+// only, so each distinct one is checked once: thousands of rows on a few
+// camera names cost a few lookups.
 func (c *Catalog) checkImportSources(rows []importRow, errs *rowErrors) {
 	if c.checkSource == nil {
 		return
 	}
-	seen := map[string]string{} // URL → refusal ("" allowed)
+	seen := map[string]string{} // scheme://host:port → refusal ("" allowed)
 	for _, row := range rows {
 		fields, urls := pulledURLs(&row.p)
-		for i, u := range urls {
-			msg, ok := seen[u]
+		for i, raw := range urls {
+			key := raw
+			if u, err := url.Parse(raw); err == nil {
+				key = u.Scheme + "://" + u.Host
+			}
+			msg, ok := seen[key]
 			if !ok {
-				if err := c.checkSource(u); err != nil {
+				if err := c.checkSource(raw); err != nil {
 					msg = err.Error()
 				}
-				seen[u] = msg
+				seen[key] = msg
 			}
 			if msg != "" {
 				errs.add(row.line, importField(fields[i]), msg)
