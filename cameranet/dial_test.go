@@ -70,8 +70,13 @@ func TestDialerRefusesAddressesOutsideBeforeConnecting(t *testing.T) {
 	_, err = lo.DialContext(ctx, "unix", "/tmp/x.sock")
 	refusal(t, "unix socket", err, "is not an IP address and port")
 
-	// Only the one dial allowed reached the listener.
-	time.Sleep(100 * time.Millisecond)
+	// Only the one dial allowed reached the listener (counted once its
+	// Accept returns, a moment after the dial).
+	deadline := time.Now().Add(2 * time.Second)
+	for cam.accepted.Load() < 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
 	if n := cam.accepted.Load(); n != 1 {
 		t.Fatalf("the listener accepted %d connections, want 1 (the allowed one)", n)
 	}
