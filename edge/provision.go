@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tianyan/vms/cameranet"
 	"github.com/tianyan/vms/onvif"
 )
 
@@ -41,9 +42,10 @@ type DiscoveredProfile struct {
 }
 
 // DiscoverCameras finds cameras and, with credentials, probes each one
-// (at most 8 at a time). A camera that fails carries its own error; the
-// others are unaffected.
-func DiscoverCameras(ctx context.Context, d DiscoveryConfig, user, pass string) ([]Discovered, error) {
+// (at most 8 at a time) inside nets (nil: cameranet.AgentDefault); a
+// camera outside gets the refusal as its error. A camera that fails
+// carries its own error; the others are unaffected.
+func DiscoverCameras(ctx context.Context, d DiscoveryConfig, nets *cameranet.Policy, user, pass string) ([]Discovered, error) {
 	found, err := onvif.Discover(ctx, onvif.DiscoverOptions{Interfaces: d.Interfaces, MulticastIP: d.MulticastIP,
 		CIDRs: d.CIDRs, Port: d.Port, Timeout: d.Timeout})
 	if err != nil && len(found) == 0 {
@@ -60,6 +62,10 @@ func DiscoverCameras(ctx context.Context, d DiscoveryConfig, user, pass string) 
 	if user == "" && pass == "" {
 		return out, nil
 	}
+	book := NewCameraBook("", nil)
+	if nets != nil {
+		book.SetCameraNetworks(nets)
+	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
 	for i := range out {
@@ -72,15 +78,19 @@ func DiscoverCameras(ctx context.Context, d DiscoveryConfig, user, pass string) 
 		go func(d *Discovered) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			probeInto(ctx, d, user, pass)
+			probeInto(ctx, book, d, user, pass)
 		}(&out[i])
 	}
 	wg.Wait()
 	return out, nil
 }
 
-func probeInto(ctx context.Context, d *Discovered, user, pass string) {
-	c, err := onvif.NewClient(d.XAddr, onvif.ClientOptions{Username: user, Password: pass})
+func probeInto(ctx context.Context, book *CameraBook, d *Discovered, user, pass string) {
+	if err := book.checkXAddr(ctx, d.XAddr); err != nil {
+		d.Error = err.Error()
+		return
+	}
+	c, err := book.onvifClient(d.XAddr, user, pass)
 	if err != nil {
 		d.Error = err.Error()
 		return

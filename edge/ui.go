@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tianyan/vms/cameranet"
 )
 
 //go:embed ui
@@ -212,6 +214,12 @@ func (u *ProvisioningUI) probe(w http.ResponseWriter, r *http.Request, _ techSes
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
 	cam, err := u.a.cfg.Cameras.Provision(ctx, req.ID, req.XAddr, req.Username, req.Password)
+	if errors.Is(err, cameranet.ErrRefused) {
+		// The address is outside this agent's camera networks: the
+		// technician's input is refused, no camera failed.
+		writeErr(w, http.StatusUnprocessableEntity, "camera_network", err.Error())
+		return
+	}
 	if err != nil {
 		writeErr(w, http.StatusBadGateway, "camera_error", err.Error())
 		return
