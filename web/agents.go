@@ -27,10 +27,13 @@ func (s *Server) agentRoutes(api, authed *gin.RouterGroup) {
 	// Public: the code or the agent's credentials are the authentication.
 	api.POST("/agents/enroll", s.enrollAgent)
 	api.GET("/agents/connect", s.agentConnect)
+	// The agent's credentials and the technician's token: web/agent_page.go.
+	api.GET("/agents/page-access", s.agentPageAccess)
 
 	authed.POST("/agents", admin, s.createAgent)
 	authed.GET("/agents", admin, s.listAgents)
 	authed.GET("/agents/:id", admin, s.getAgent)
+	authed.PATCH("/agents/:id", admin, s.patchAgent)
 	authed.POST("/agents/:id/revoke", admin, s.revokeAgent)
 	authed.POST("/agents/:id/rediscover", admin, s.rediscoverAgent)
 	authed.DELETE("/agents/:id", admin, s.deleteAgent)
@@ -57,6 +60,8 @@ func (s *Server) agentError(c *gin.Context, err error) {
 
 type createAgentRequest struct {
 	Name string `json:"name"`
+	// Region is where the agent's cameras are (a region code; optional).
+	Region string `json:"region,omitempty"`
 }
 
 func (s *Server) createAgent(c *gin.Context) {
@@ -64,13 +69,16 @@ func (s *Server) createAgent(c *gin.Context) {
 	if !decodeJSON(c, &req) {
 		return
 	}
+	if !s.checkRegionExists(c, req.Region) {
+		return
+	}
 	by := currentUser(c).Username
-	a, code, exp, err := s.d.Agents.Create(req.Name, by)
+	a, code, exp, err := s.d.Agents.Create(req.Name, req.Region, by)
 	if err != nil {
 		s.agentError(c, err)
 		return
 	}
-	s.record(audit.Record{User: by, Action: "agent.create", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": a.ID, "name": a.Name}})
+	s.record(audit.Record{User: by, Action: "agent.create", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": a.ID, "name": a.Name, "region": a.Region}})
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusCreated, gin.H{"agent": a, "enrollment_code": code, "expires": exp})
 }

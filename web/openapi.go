@@ -101,6 +101,8 @@ var apiSchemas = map[string]any{
 	"UIConfig":    uiConfigResponse{},
 	"AgentCreate": createAgentRequest{},
 	"Agent":       agents.Agent{},
+	"AgentPatch":  agents.AgentPatch{},
+	"PageAccess":  agentlink.PageAccess{},
 	"AgentCreated": struct {
 		Agent          agents.Agent `json:"agent"`
 		EnrollmentCode string       `json:"enrollment_code"`
@@ -117,7 +119,7 @@ var apiSchemas = map[string]any{
 // apiOps lists every route under /api/v1.
 var apiOps = []apiOp{
 	{Method: "GET", Path: "/api/v1/openapi.json", Tag: "meta", Summary: "This description", Public: true, Result: "application/json"},
-	{Method: "POST", Path: "/api/v1/auth/login", Tag: "auth", Summary: "Log in; answers a session token and sets an HttpOnly cookie. Throttled per user and per IP (429 with Retry-After).", Public: true, Body: "Login", Result: "LoginResult"},
+	{Method: "POST", Path: "/api/v1/auth/login", Tag: "auth", Summary: "Log in; answers a session token and sets an HttpOnly cookie. Throttled per user and per IP (429 with Retry-After). An edge agent logging a technician in from its page names the browser's address in X-Tianyan-Client-Address with its own HTTP Basic credentials on the same request (the header is refused, 401, without them)", Public: true, Body: "Login", Result: "LoginResult"},
 	{Method: "POST", Path: "/api/v1/auth/logout", Tag: "auth", Summary: "End the session", Public: true, Status: 204},
 	{Method: "GET", Path: "/api/v1/me", Tag: "auth", Summary: "The caller", Result: "User"},
 	{Method: "GET", Path: "/api/v1/me/stream-key", Tag: "auth", Summary: "The caller's RTSP stream key (RTSP Digest/Basic secret)", Result: "StreamKey"},
@@ -184,13 +186,15 @@ var apiOps = []apiOp{
 	{Method: "GET", Path: "/api/v1/me/favourites", Tag: "prefs", Summary: "The caller's favourite points, and those still visible", Result: "application/json"},
 	{Method: "PUT", Path: "/api/v1/me/favourites", Tag: "prefs", Summary: "Replace the caller's favourites", Body: "application/json", Result: "application/json"},
 
-	{Method: "POST", Path: "/api/v1/agents", Tag: "agents", Summary: "Create an edge agent; answers a one-time enrollment code", Admin: true, Body: "AgentCreate", Status: 201, Result: "AgentCreated"},
+	{Method: "POST", Path: "/api/v1/agents", Tag: "agents", Summary: "Create an edge agent, optionally in a region; answers a one-time enrollment code", Admin: true, Body: "AgentCreate", Status: 201, Result: "AgentCreated"},
 	{Method: "GET", Path: "/api/v1/agents", Tag: "agents", Summary: "Every agent with online state, version, cameras and relays", Admin: true, Result: "Items"},
 	{Method: "GET", Path: "/api/v1/agents/:id", Tag: "agents", Summary: "One agent", Admin: true, Result: "Agent"},
+	{Method: "PATCH", Path: "/api/v1/agents/:id", Tag: "agents", Summary: "Rename an agent or set its region (a region code, \"\" for none): technicians see its unbound cameras only when a provision grant of theirs covers that region", Admin: true, Body: "AgentPatch", Result: "Agent"},
 	{Method: "DELETE", Path: "/api/v1/agents/:id", Tag: "agents", Summary: "Delete a revoked or never-enrolled agent (409 otherwise)", Admin: true, Status: 204},
 	{Method: "POST", Path: "/api/v1/agents/:id/revoke", Tag: "agents", Summary: "Revoke an agent: its link and RTSP publishes are cut at once", Admin: true, Status: 204},
 	{Method: "POST", Path: "/api/v1/agents/:id/rediscover", Tag: "agents", Summary: "Ask an agent to search its LAN again", Admin: true, Status: 202},
 	{Method: "POST", Path: "/api/v1/agents/enroll", Tag: "agents", Summary: "Agent enrollment: one-time code in, long-lived credentials out", Public: true, Body: "Enroll", Result: "Enrolled"},
+	{Method: "GET", Path: "/api/v1/agents/page-access", Tag: "agents", Summary: "For the agent's provisioning page (HTTP Basic agent-id:secret; the technician's token in X-Tianyan-User-Token, else 401): the agent's region, whether the technician holds provision anywhere and within that region, and every camera of this agent bound to a point with the technician's actions on it", Public: true, Result: "PageAccess"},
 	{Method: "GET", Path: "/api/v1/agents/connect", Tag: "agents", Summary: "The agent's control link (WebSocket; HTTP Basic agent-id:secret)", Public: true, Status: 101},
 	{Method: "POST", Path: "/api/v1/points/:id/ptz", Tag: "points", Summary: "Steer the camera through its agent (ptz grant; PTZ priority decides between users)", Body: "PTZ", Status: 204},
 	{Method: "GET", Path: "/api/v1/points/:id/snapshot.jpg", Tag: "points", Summary: "A JPEG from the camera through its agent (snapshot grant)", Result: "image/jpeg"},
