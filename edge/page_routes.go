@@ -317,6 +317,9 @@ func (u *ProvisioningUI) centreFailed(w http.ResponseWriter, err error) {
 		if ce.Field != "" {
 			e["field"] = ce.Field
 		}
+		if ce.RetryAfter != "" {
+			w.Header().Set("Retry-After", ce.RetryAfter)
+		}
 		writeJSON(w, ce.Status, map[string]any{"error": e})
 		return
 	}

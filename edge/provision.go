@@ -120,6 +120,8 @@ type CentreError struct {
 	Code    string
 	Message string
 	Field   string
+	// RetryAfter is the centre's Retry-After on a 429 or 503, if any.
+	RetryAfter string
 }
 
 func (e *CentreError) Error() string {
@@ -195,7 +197,9 @@ func centreCallWith(ctx context.Context, hc *http.Client, method, url string, hd
 		return nil, err
 	}
 	if resp.StatusCode >= 300 {
-		return nil, centreError(resp.StatusCode, raw)
+		ce := centreError(resp.StatusCode, raw)
+		ce.RetryAfter = resp.Header.Get("Retry-After")
+		return nil, ce
 	}
 	return raw, nil
 }
