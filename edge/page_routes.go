@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tianyan/vms/agentlink"
@@ -262,17 +265,19 @@ func (u *ProvisioningUI) door(rt pageRoute) http.HandlerFunc {
 				writeErr(w, http.StatusBadRequest, "bad_json", "malformed JSON: "+err.Error())
 				return
 			}
-			cid := named.ID
+			// A camera named by ID must be one the book holds; one named
+			// by address alone is the book's camera at that address, or a
+			// new one with the ID Provision will give it.
+			cid, byAddress := named.ID, false
 			if cid == "" && named.XAddr != "" {
-				// The ID Provision will give the camera at this address.
-				cid = CameraID("", named.XAddr)
+				cid, byAddress = u.cameraAt(named.XAddr), true
 			}
 			if cid == "" {
 				writeErr(w, http.StatusUnprocessableEntity, "invalid", "xaddr or a known camera id is required")
 				return
 			}
 			pr.body = raw
-			if !u.decideCamera(w, pr, rt.Rule, cid, named.XAddr != "") {
+			if !u.decideCamera(w, pr, rt.Rule, cid, byAddress) {
 				return
 			}
 		}
@@ -306,6 +311,36 @@ func (u *ProvisioningUI) decideCamera(w http.ResponseWriter, pr *pageRequest, ru
 		return false
 	}
 	return true
+}
+
+// cameraAt is the ID of the book's camera whose service is at xaddr's
+// host and port, so that a camera the book knows (perhaps bound to a
+// point) cannot come back under a second ID by being named by its
+// address; for an address the book does not know, the ID Provision gives.
+func (u *ProvisioningUI) cameraAt(xaddr string) string {
+	want := serviceHost(xaddr)
+	if want != "" {
+		for _, c := range u.a.cfg.Cameras.List() {
+			if serviceHost(c.XAddr) == want {
+				return c.ID
+			}
+		}
+	}
+	return CameraID("", xaddr)
+}
+
+// serviceHost is an ONVIF service URL's host:port, lower case, with the
+// scheme's default port made explicit ("" when it is no URL).
+func serviceHost(raw string) string {
+	pu, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || pu.Host == "" {
+		return ""
+	}
+	port := pu.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[strings.ToLower(pu.Scheme)]
+	}
+	return strings.ToLower(net.JoinHostPort(pu.Hostname(), port))
 }
 
 // centreFailed answers a failed call to the centre: its own error as it

@@ -628,6 +628,27 @@ func TestAgentPageShowsRegisteredCamerasAndRefusesRegisteringThemAgain(t *testin
 		t.Fatalf("registering a bound camera again: %s", res)
 	}
 
+	// Named by its address, or under an ID of one's own choosing, a bound
+	// camera stays the same camera: no second record to register.
+	probe := func(body map[string]string) response {
+		body["username"], body["password"] = "admin", pageCamPass
+		return tech.call(http.MethodPost, "/api/cameras/probe", body)
+	}
+	if res := probe(map[string]string{"xaddr": f.sims["c1"].XAddr()}); res.Status != http.StatusForbidden {
+		t.Fatalf("probing the bound camera by its address: %s", res)
+	}
+	if res := probe(map[string]string{"id": "cam-mine", "xaddr": f.sims["c1"].XAddr()}); res.Status != http.StatusNotFound {
+		t.Fatalf("probing the bound camera's address under a new ID: %s", res)
+	}
+	res = probe(map[string]string{"xaddr": f.sims["c3"].XAddr()})
+	var probed pageCameraJSON
+	if res.Status != http.StatusOK || json.Unmarshal(res.Body, &probed) != nil || probed.ID != f.cam["c3"] {
+		t.Fatalf("probing an unbound camera by its address: %s", res)
+	}
+	if n := len(f.book.List()); n != 4 {
+		t.Fatalf("the book holds %d cameras after the probes, want the same 4", n)
+	}
+
 	spec.Name = "Reservoir east"
 	res = tech.call(http.MethodPost, "/api/cameras/"+f.cam["c3"]+"/point", spec)
 	var p catalog.Point
