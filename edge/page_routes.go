@@ -15,13 +15,13 @@ import (
 	"github.com/tianyan/vms/agentlink"
 )
 
-// PageAccess is who may pass a page route's door.
-type PageAccess int
+// Access is who may pass a page route's door.
+type Access int
 
 // Page accesses. The zero value is no rule at all, and serves no one.
 const (
 	// AccessUnset is a route nobody wrote a rule for: refused to everyone.
-	AccessUnset PageAccess = iota
+	AccessUnset Access = iota
 	// AccessPublic needs no login: the page's files, login, logout.
 	AccessPublic
 	// AccessProvisioner needs a logged-in user who, the centre says now,
@@ -32,7 +32,8 @@ const (
 	AccessProvisionHere
 )
 
-func (a PageAccess) String() string {
+// String names the access as the route table's tests print it.
+func (a Access) String() string {
 	switch a {
 	case AccessPublic:
 		return "public"
@@ -61,6 +62,7 @@ const (
 	EachCamera
 )
 
+// String names where the camera comes from.
 func (c CameraFrom) String() string {
 	return [...]string{"none", "path", "body", "each"}[c]
 }
@@ -70,7 +72,7 @@ func (c CameraFrom) String() string {
 // camera needs Bound on the point it is bound to: 404 to those who may
 // not view that point, 403 to those who may view but not do Bound.
 type PageRule struct {
-	Access PageAccess
+	Access Access
 	Camera CameraFrom
 	// Bound is the action (permissions' name) needed on a bound camera's
 	// point; "" refuses bound cameras: 409 naming the point to those who
