@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"image/jpeg"
 	"io"
 	"net"
@@ -291,7 +292,11 @@ type pageBrowser struct {
 
 func (f *pageFixture) browser(ip string) *pageBrowser {
 	jar, _ := cookiejar.New(nil)
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	addr := net.ParseIP(ip)
+	if addr == nil {
+		f.a.t.Fatalf("browser address %q", ip)
+	}
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: addr}, Timeout: 5 * time.Second}
 	tr := &http.Transport{DialContext: d.DialContext}
 	f.a.t.Cleanup(tr.CloseIdleConnections)
 	return &pageBrowser{t: f.a.t, base: f.page, hc: &http.Client{Jar: jar, Timeout: 60 * time.Second, Transport: tr}}
@@ -468,7 +473,7 @@ func TestAgentPageRouteMatrix(t *testing.T) {
 	}
 	checked := 0
 	for i, u := range accounts {
-		b := f.browser("127.0.0." + string(rune('2'+i)))
+		b := f.browser(fmt.Sprintf("127.0.0.%d", 2+i))
 		b.header = u.header
 		if u.name != "" {
 			res := b.login(u.name, u.password())
