@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -129,6 +130,8 @@ type CentreError struct {
 	Code    string
 	Message string
 	Field   string
+	// RetryAfter is the centre's Retry-After on a 429 or 503, if any.
+	RetryAfter string
 }
 
 func (e *CentreError) Error() string {
@@ -177,15 +180,22 @@ func CreatePoint(ctx context.Context, hc *http.Client, creds Credentials, token 
 
 // centreCall does one JSON call to the central API.
 func centreCall(ctx context.Context, hc *http.Client, method, url, token string, body []byte) (json.RawMessage, error) {
+	hdr := http.Header{}
+	if token != "" {
+		hdr.Set("Authorization", "Bearer "+token)
+	}
+	return centreCallWith(ctx, hc, method, url, hdr, body)
+}
+
+// centreCallWith is centreCall with the request's headers given.
+func centreCallWith(ctx context.Context, hc *http.Client, method, url string, hdr http.Header, body []byte) (json.RawMessage, error) {
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
+	maps.Copy(req.Header, hdr)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -197,7 +207,9 @@ func centreCall(ctx context.Context, hc *http.Client, method, url, token string,
 		return nil, err
 	}
 	if resp.StatusCode >= 300 {
-		return nil, centreError(resp.StatusCode, raw)
+		ce := centreError(resp.StatusCode, raw)
+		ce.RetryAfter = resp.Header.Get("Retry-After")
+		return nil, ce
 	}
 	return raw, nil
 }

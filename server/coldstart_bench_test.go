@@ -33,7 +33,7 @@ func benchColdStart(b *testing.B, keyframeRequest bool) {
 	}
 	defer app.Close(context.Background())
 	cam := startONVIFCamera(b, "Bench")
-	ag, code, _, err := app.Agents.Create("bench", "admin")
+	ag, code, _, err := app.Agents.Create("bench", "", "admin")
 	if err != nil {
 		b.Fatal(err)
 	}

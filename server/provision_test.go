@@ -65,7 +65,8 @@ func TestTechnicianProvisionsDiscoveredCameraThroughAgentAndCentreDrivesIt(t *te
 		}
 	}
 	cam := startONVIFCamera(t, "Reservoir-1")
-	creds := a.enrollAgent("Reservoir LAN")
+	// The agent serves street 1, where the technician provisions.
+	creds := a.enrollAgentIn("Reservoir LAN", "440307001")
 	book := edge.NewCameraBook(t.TempDir(), testLogger())
 	book.SetDiscovery(edge.DiscoveryConfig{MulticastIP: "127.0.0.1", Timeout: 1500 * time.Millisecond})
 	agent := edge.New(edge.Config{Credentials: creds, Cameras: book, HealthInterval: time.Second, Logger: testLogger(),

@@ -39,6 +39,8 @@ func (s *Server) agentError(c *gin.Context, err error) {
 
 type createAgentRequest struct {
 	Name string `json:"name"`
+	// Region is where the agent's cameras are (a region code; optional).
+	Region string `json:"region,omitempty"`
 }
 
 func (s *Server) createAgent(c *gin.Context) {
@@ -46,9 +48,12 @@ func (s *Server) createAgent(c *gin.Context) {
 	if !decodeJSON(c, &req) {
 		return
 	}
+	if !s.checkRegionExists(c, req.Region) {
+		return
+	}
 	by := currentUser(c).Username
-	a, code, exp, err := s.d.Agents.Create(req.Name, by, func(tx *store.Tx, a agents.Agent) error {
-		return s.appendIn(tx, audit.Record{User: by, Action: "agent.create", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": a.ID, "name": a.Name}})
+	a, code, exp, err := s.d.Agents.Create(req.Name, req.Region, by, func(tx *store.Tx, a agents.Agent) error {
+		return s.appendIn(tx, audit.Record{User: by, Action: "agent.create", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": a.ID, "name": a.Name, "region": a.Region}})
 	})
 	if err != nil {
 		s.agentError(c, err)

@@ -32,7 +32,10 @@ func (s *Server) login(c *gin.Context) {
 	if !decodeJSON(c, &req) {
 		return
 	}
-	ip := c.ClientIP()
+	ip, ok := s.loginClientIP(c)
+	if !ok {
+		return
+	}
 	// Check before the password is even looked at: a throttled attempt
 	// costs no argon2 work and teaches the caller nothing. Unknown and
 	// existing usernames are throttled alike, so the answers do not reveal

@@ -59,6 +59,8 @@ var apiSchemas = map[string]any{
 	}{},
 	"CreateUser":     createUserRequest{},
 	"UserPatch":      accounts.UserPatch{},
+	"AgentPatch":     agents.AgentPatch{},
+	"PageAccess":     agentlink.PageAccess{},
 	"Roles":          rolesRequest{},
 	"Password":       passwordRequest{},
 	"ChangePassword": changePasswordRequest{},
