@@ -832,6 +832,11 @@ func (m *matrix) do(method string, acc *mxAccount, r mxReq) (int, []byte) {
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
+	for k, vs := range r.header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
 	switch acc.kind {
 	case credSession, credToken:
 		req.Header.Set("Authorization", "Bearer "+acc.token)
