@@ -62,6 +62,10 @@ type Agent struct {
 	Online bool `json:"online"`
 	// Relays running now.
 	Relays []agentlink.RelayState `json:"relays,omitempty"`
+	// Region is where the agent's cameras are: only technicians whose
+	// provision grant covers it see its unbound cameras on its page ("" for
+	// none set, which only grants for all regions cover).
+	Region string `json:"region,omitempty"`
 }
 
 // record is what bbolt holds: the agent plus hashes of its secrets.
@@ -155,21 +159,25 @@ func hashSecret(s string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// Create adds an agent and returns it with a one-time enrollment code.
-// The hooks run inside the same transaction, shown the agent as stored;
-// an error from one stores nothing.
-func (r *Registry) Create(name, by string, also ...store.ResultHook[Agent]) (Agent, string, time.Time, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || utf8.RuneCountInString(name) > 100 || !utf8.ValidString(name) {
-		return Agent{}, "", time.Time{}, fmt.Errorf("%w: name must be 1–100 characters", ErrInvalid)
+// Create adds an agent in region (a catalog region code the caller has
+// checked, or "") and returns it with a one-time enrollment code. The hooks
+// run inside the same transaction, shown the agent as stored; an error from
+// one stores nothing.
+func (r *Registry) Create(name, region, by string, also ...store.ResultHook[Agent]) (Agent, string, time.Time, error) {
+	name, err := checkName(name)
+	if err != nil {
+		return Agent{}, "", time.Time{}, err
+	}
+	if region, err = checkRegion(region); err != nil {
+		return Agent{}, "", time.Time{}, err
 	}
 	now := r.opts.Now().UTC()
 	// The code is typed on a phone or pasted into a CLI: 20 base32
 	// characters, 100 bits, hashed at rest and usable once.
 	code := randomString(13)[:20]
-	rec := record{Agent: Agent{ID: "agt-" + randomString(8)[:12], Name: name, CreatedAt: now, CreatedBy: by},
+	rec := record{Agent: Agent{ID: "agt-" + randomString(8)[:12], Name: name, Region: region, CreatedAt: now, CreatedBy: by},
 		CodeHash: hashSecret(code), CodeExpires: now.Add(r.opts.EnrollTTL)}
-	err := r.db.Update(func(tx *bbolt.Tx) error {
+	err = r.db.Update(func(tx *bbolt.Tx) error {
 		if err := store.PutJSON(tx, store.BucketAgents, []byte(rec.ID), rec); err != nil {
 			return err
 		}

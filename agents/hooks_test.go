@@ -79,7 +79,7 @@ func TestEveryAgentChangeCommitsWithItsHookOrNotAtAll(t *testing.T) {
 		do   func(r *Registry, enrolledID, code, pendingID string, fail bool, calls *int) error
 	}{
 		{"create", func(r *Registry, _, _, _ string, fail bool, calls *int) error {
-			_, _, _, err := r.Create("mast 7", "admin", agentHook(fail, calls))
+			_, _, _, err := r.Create("mast 7", "", "admin", agentHook(fail, calls))
 			return err
 		}},
 		{"enroll", func(r *Registry, _, code, _ string, fail bool, calls *int) error {
@@ -96,7 +96,7 @@ func TestEveryAgentChangeCommitsWithItsHookOrNotAtAll(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r, db := newRegistry(t)
-			a, code, _, err := r.Create("mast 1", "admin")
+			a, code, _, err := r.Create("mast 1", "", "admin")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -104,7 +104,7 @@ func TestEveryAgentChangeCommitsWithItsHookOrNotAtAll(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pending, code, _, err := r.Create("mast 2", "admin")
+			pending, code, _, err := r.Create("mast 2", "", "admin")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,7 +138,7 @@ func TestEveryAgentChangeCommitsWithItsHookOrNotAtAll(t *testing.T) {
 // reaches its hooks.
 func TestAFailedAgentChangeRunsNoHook(t *testing.T) {
 	r, db := newRegistry(t)
-	a, code, _, err := r.Create("mast 1", "admin")
+	a, code, _, err := r.Create("mast 1", "", "admin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestAFailedAgentChangeRunsNoHook(t *testing.T) {
 	h := func(*bbolt.Tx) error { calls++; return nil }
 	ha := func(*bbolt.Tx, Agent) error { calls++; return nil }
 	for what, err := range map[string]error{
-		"create without name": func() error { _, _, _, err := r.Create(" ", "admin", ha); return err }(),
+		"create without name": func() error { _, _, _, err := r.Create(" ", "", "admin", ha); return err }(),
 		"enroll spent code":   func() error { _, err := r.Enroll(code, "edge-2", ha); return err }(),
 		"enroll bad code":     func() error { _, err := r.Enroll("nope", "edge-2", ha); return err }(),
 		"revoke unknown":      r.Revoke("agt-nope", h),

@@ -50,14 +50,19 @@ type Catalog struct {
 	wmu sync.Mutex
 	mu  sync.RWMutex
 	idx *index
+
+	checkSource SourceCheck // nil: every URL is accepted
 }
 
 // New loads every point and region from db into the search index and returns the Catalog.
 //
 // Points stored before kinds, categories and sub streams existed (with
 // "source" instead of "main") are upgraded in place.
-func New(db *store.DB) (*Catalog, error) {
+func New(db *store.DB, opts ...Option) (*Catalog, error) {
 	c := &Catalog{db: db, now: time.Now}
+	for _, o := range opts {
+		o(c)
+	}
 	var points []Point
 	var regions []Region
 	var migrated []int
@@ -163,6 +168,9 @@ func (c *Catalog) Create(p Point, also ...store.ResultHook[Point]) (Point, error
 	p.Status = Status{State: StateUnknown, Since: now}
 	if probs := p.problems(true); len(probs) > 0 {
 		return Point{}, probs[0]
+	}
+	if err := c.checkSources(nil, &p, nil); err != nil {
+		return Point{}, err
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -284,6 +292,10 @@ func (c *Catalog) Update(id string, patch PointPatch, also ...store.ResultHook[P
 // with ErrCameraBound, after allow (so that the answer tells nothing about
 // points the caller may not change).
 func (c *Catalog) UpdateIf(id string, patch PointPatch, allow func(stored, next Point) error, also ...store.ResultHook[Point]) (Point, error) {
+	checked, err := c.precheckUpdate(id, patch)
+	if err != nil {
+		return Point{}, err
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.mu.RLock()
@@ -312,8 +324,11 @@ func (c *Catalog) UpdateIf(id string, patch PointPatch, allow func(stored, next 
 			}
 		}
 	}
+	if err := c.checkSources(cur, &p, checked); err != nil {
+		return Point{}, err
+	}
 	p.UpdatedAt = c.now().UTC()
-	err := c.db.Update(func(tx *bbolt.Tx) error {
+	err = c.db.Update(func(tx *bbolt.Tx) error {
 		if err := regionExists(tx, p.Region); err != nil {
 			return err
 		}

@@ -239,6 +239,7 @@ func (c *Catalog) ImportPointsIf(r io.Reader, contentType string, dryRun bool, a
 		}
 		lines[row.p.ID] = row.line
 	}
+	c.checkImportSources(rows, &errs)
 
 	c.wmu.Lock()
 	defer c.wmu.Unlock()

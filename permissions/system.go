@@ -43,16 +43,6 @@ var systemRoles = map[string][]SystemAction{
 	accounts.RoleAuditor:  {ReadAudit},
 }
 
-// dutyOf is the duty role that holds a.
-func dutyOf(a SystemAction) string {
-	for role, acts := range systemRoles {
-		if slices.Contains(acts, a) {
-			return role
-		}
-	}
-	return ""
-}
-
 // Duties tells a Decider whether separation of duties is on and which
 // duties have holders of their own (*accounts.Accounts is one).
 type Duties interface {
@@ -61,8 +51,8 @@ type Duties interface {
 }
 
 // UseDuties makes the Decider apply separation of duties from src: the
-// admin role then keeps a duty's system actions only while no other
-// enabled account holds that duty.
+// admin role then keeps the system actions only until every duty has a
+// holder of its own.
 func (d *Decider) UseDuties(src Duties) {
 	d.mu.Lock()
 	d.duties = src
@@ -71,8 +61,9 @@ func (d *Decider) UseDuties(src Duties) {
 
 // CanSystem reports whether u may do the system action a. Disabled users
 // may do nothing; the admin role holds every system action, except, under
-// separation of duties, those of a duty someone else now holds: the
-// bootstrap admin hands each duty over as its holder is created.
+// separation of duties, once a system administrator, a security
+// administrator and an auditor all exist: the bootstrap admin sets the
+// three up (accounts, then roles) and then hands every duty over at once.
 func (d *Decider) CanSystem(u accounts.User, a SystemAction) bool {
 	if !CanSystem(u, a) {
 		return false
@@ -83,14 +74,16 @@ func (d *Decider) CanSystem(u accounts.User, a SystemAction) bool {
 	if src == nil || !u.IsAdmin() || !src.SeparationOfDuties() {
 		return true
 	}
-	if slices.Contains(u.Roles, dutyOf(a)) {
-		return true
-	}
 	held, err := src.DutyHolders()
 	if err != nil {
 		return false // deny when unsure
 	}
-	return !held[dutyOf(a)]
+	for _, duty := range accounts.DutyRoles {
+		if !held[duty] {
+			return true
+		}
+	}
+	return false
 }
 
 // CanSystem is Decider.CanSystem without a Decider (roles only).

@@ -19,6 +19,7 @@ import (
 	"github.com/tianyan/vms/accounts"
 	"github.com/tianyan/vms/agents"
 	"github.com/tianyan/vms/audit"
+	"github.com/tianyan/vms/cameranet"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
 	"github.com/tianyan/vms/prefs"
@@ -41,6 +42,8 @@ type App struct {
 	WebRTC   *streaming.WebRTC
 	RTSP     *streaming.RTSPServer
 	Agents   *agents.Registry
+	// CameraNetworks decides which hosts the server connects to for cameras.
+	CameraNetworks *cameranet.Policy
 
 	bindings *agentBindings
 
@@ -114,10 +117,13 @@ func Start(cfg Config) (a *App, err error) {
 		}
 	}()
 
+	if a.CameraNetworks, err = cameraNetworks(cfg); err != nil {
+		return nil, err
+	}
 	if a.DB, err = store.Open(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	if a.Catalog, err = catalog.New(a.DB); err != nil {
+	if a.Catalog, err = catalog.New(a.DB, catalog.WithSourceCheck(a.checkCameraURL)); err != nil {
 		return nil, err
 	}
 	a.Accounts = accounts.New(a.DB, accounts.Options{Argon: cfg.Argon, SeparationOfDuties: cfg.SeparationOfDuties})
@@ -161,7 +167,8 @@ func Start(cfg Config) (a *App, err error) {
 		OnPointHealth: a.setPointHealth, OnRevoke: a.cutAgentPublishes, Logger: a.log,
 	})
 	a.Hub = streaming.NewHub(streaming.HubConfig{IdleGrace: cfg.IdleGrace, StartTimeout: cfg.StartTimeout, Logger: a.log,
-		Demander: hubDemander{reg: func() *agents.Registry { return a.Agents }}, OnSourceState: a.pulledSourceState})
+		Demander: hubDemander{reg: func() *agents.Registry { return a.Agents }}, OnSourceState: a.pulledSourceState,
+		DialCamera: a.CameraNetworks.DialContext})
 	a.WebRTC, err = streaming.NewWebRTC(streaming.WebRTCConfig{
 		ListenAddr: cfg.WebRTCAddr, PublicIPs: cfg.PublicIPs, Interfaces: cfg.ICEInterfaces,
 		ICEServers: iceServers(cfg), Logger: a.log,
@@ -185,6 +192,8 @@ func Start(cfg Config) (a *App, err error) {
 		return nil, fmt.Errorf("rtsp: %w", err)
 	}
 
+	// Before any pull starts: a point must not make the server read itself.
+	a.CameraNetworks.AddListeners(a.RTSP.Addr(), a.webRTCAddr())
 	for _, p := range points {
 		a.syncPoint(p)
 	}
@@ -227,6 +236,7 @@ func Start(cfg Config) (a *App, err error) {
 	if a.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("http: %w", err)
 	}
+	a.CameraNetworks.AddListeners(a.httpLn.Addr().String())
 	go func() {
 		var err error
 		if a.tls {
@@ -244,7 +254,7 @@ func Start(cfg Config) (a *App, err error) {
 	a.pruneStop, a.pruneDone = make(chan struct{}), make(chan struct{})
 	go a.pruneAudit()
 	a.log.Info("tianyan vms serving", "http", a.HTTPURL(), "rtsp", a.RTSP.Addr(), "webrtc_port", a.WebRTC.Port(),
-		"points", len(points), "data", cfg.DataDir)
+		"points", len(points), "data", cfg.DataDir, "camera_networks", a.CameraNetworks.String())
 	return a, nil
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/tianyan/vms/accounts"
@@ -58,6 +59,12 @@ type Config struct {
 	// FrameAncestors are origins allowed to embed the web app in a frame
 	// (CSP frame-ancestors); empty forbids framing.
 	FrameAncestors []string `yaml:"frame-ancestors"`
+	// CameraNetworks are the CIDRs (or single addresses) the server may
+	// connect to for cameras; empty means cameranet.CentreDefaults.
+	// Loopback and link-local are refused unless listed themselves.
+	CameraNetworks []string `yaml:"camera-networks"`
+	// CameraResolver resolves camera host names (tests only; nil: the system's).
+	CameraResolver *net.Resolver `yaml:"-"`
 	// MapTiles is a slippy-map tile URL template ({z}/{x}/{y}) on the
 	// private network for the web map; empty draws a coordinate grid.
 	MapTiles string `yaml:"map-tiles"`

@@ -83,6 +83,8 @@ func TestTLSServesHTTPSAndRTSPS(t *testing.T) {
 		ICEInterfaces: []string{"lo"}, TLSCert: cert, TLSKey: key, AdminPassword: "admin-pass-123",
 		Argon:  accounts.Argon2Params{Time: 1, MemoryKiB: 1024, Threads: 1},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+
+		CameraNetworks: []string{"127.0.0.0/8"}, // camsim listens on loopback
 	})
 	if err != nil {
 		t.Fatal(err)

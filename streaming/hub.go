@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -71,7 +72,10 @@ type HubConfig struct {
 	// from the path's own; Close waits for pullers, so it must not call
 	// Close.
 	OnSourceState func(key string, up bool)
-	Logger        *slog.Logger
+	// DialCamera, if set, opens every connection to a camera the hub pulls
+	// (the server passes its camera-network guard); nil dials directly.
+	DialCamera func(ctx context.Context, network, address string) (net.Conn, error)
+	Logger     *slog.Logger
 }
 
 // Hub keeps the directory of paths, one per point profile, each sharing

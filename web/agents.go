@@ -24,7 +24,8 @@ import (
 // agentRegistry is the part of the agents registry that keeps edge agents,
 // enrolls them and serves their control links.
 type agentRegistry interface {
-	Create(name, by string, also ...store.ResultHook[agents.Agent]) (agents.Agent, string, time.Time, error)
+	Create(name, region, by string, also ...store.ResultHook[agents.Agent]) (agents.Agent, string, time.Time, error)
+	Update(id string, p agents.AgentPatch, also ...store.TxHook) (agents.Agent, error)
 	List() ([]agents.Agent, error)
 	Get(id string) (agents.Agent, error)
 	Revoke(id string, also ...store.TxHook) error
@@ -39,6 +40,11 @@ type agentRegistry interface {
 type cameraRelay interface {
 	PTZ(ctx context.Context, agentID string, req agentlink.PTZRequest) error
 	Snapshot(ctx context.Context, agentID, camera string) (agentlink.SnapshotReply, error)
+}
+
+// regionLookup finds a region by code.
+type regionLookup interface {
+	GetRegion(code string) (catalog.Region, error)
 }
 
 // ptzLeases arbitrates between users steering the same camera
@@ -57,6 +63,7 @@ type ptzDecider interface {
 // agent (PTZ, snapshots).
 type agentHandler struct {
 	agents   agentRegistry
+	regions  regionLookup
 	cameras  cameraRelay
 	leases   ptzLeases // nil: whoever may steer, steers
 	decide   ptzDecider
@@ -87,6 +94,8 @@ func agentError(c *gin.Context, log *slog.Logger, err error) {
 
 type createAgentRequest struct {
 	Name string `json:"name"`
+	// Region is where the agent's cameras are (a region code; optional).
+	Region string `json:"region,omitempty"`
 }
 
 func (h *agentHandler) create(c *gin.Context) {
@@ -94,9 +103,12 @@ func (h *agentHandler) create(c *gin.Context) {
 	if !decodeJSON(c, &req) {
 		return
 	}
+	if !h.checkRegionExists(c, req.Region) {
+		return
+	}
 	by := currentUser(c).Username
-	a, code, exp, err := h.agents.Create(req.Name, by, func(tx *store.Tx, a agents.Agent) error {
-		return h.trail.appendIn(tx, audit.Record{User: by, Action: "agent.create", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": a.ID, "name": a.Name}})
+	a, code, exp, err := h.agents.Create(req.Name, req.Region, by, func(tx *store.Tx, a agents.Agent) error {
+		return h.trail.appendIn(tx, audit.Record{User: by, Action: "agent.create", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": a.ID, "name": a.Name, "region": a.Region}})
 	})
 	if err != nil {
 		agentError(c, h.log, err)
@@ -291,4 +303,48 @@ func (h *agentHandler) snapshot(c *gin.Context) {
 	h.trail.record(audit.Record{User: currentUser(c).Username, Action: "snapshot", Point: p.ID, ClientIP: c.ClientIP()})
 	c.Header("Cache-Control", "private, no-store")
 	c.Data(http.StatusOK, snap.ContentType, snap.Data)
+}
+
+// patch answers PATCH /api/v1/agents/{id} (administrators): rename an
+// agent or move it to another region, which changes who sees its unbound
+// cameras from the next request on its page.
+func (h *agentHandler) patch(c *gin.Context) {
+	var p agents.AgentPatch
+	if !decodeJSON(c, &p) {
+		return
+	}
+	if p.Region != nil && !h.checkRegionExists(c, *p.Region) {
+		return
+	}
+	id := c.Param("id")
+	detail := map[string]string{"agent": id}
+	if p.Name != nil {
+		detail["name"] = *p.Name
+	}
+	if p.Region != nil {
+		detail["region"] = *p.Region
+	}
+	a, err := h.agents.Update(id, p, h.trail.audited(audit.Record{User: currentUser(c).Username, Action: "agent.update", ClientIP: c.ClientIP(), Detail: detail}))
+	if err != nil {
+		agentError(c, h.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, a)
+}
+
+// checkRegionExists answers 422 for a region code the catalog does not
+// know ("" is no region and passes).
+func (h *agentHandler) checkRegionExists(c *gin.Context, code string) bool {
+	if code = strings.TrimSpace(code); code == "" {
+		return true
+	}
+	if _, err := h.regions.GetRegion(code); err != nil {
+		if errors.Is(err, catalog.ErrRegionNotFound) {
+			failField(c, http.StatusUnprocessableEntity, "invalid", "region", "no such region")
+		} else {
+			fail(c, http.StatusInternalServerError, "internal", "cannot read regions")
+		}
+		return false
+	}
+	return true
 }

@@ -10,7 +10,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tianyan/vms/accounts"
 	"github.com/tianyan/vms/audit"
+	"github.com/tianyan/vms/catalog"
+	"github.com/tianyan/vms/permissions"
 )
 
 // auditReader is the part of the audit log its readers call.
@@ -21,16 +24,41 @@ type auditReader interface {
 	Head() (seq uint64, hash string, err error)
 }
 
-// auditHandler answers the audit log's routes: queries, CSV export and
-// the walk of its hash chain.
+// auditScoper is what the audit log's readers ask permissions: whether the
+// caller reads the whole log, and else the scope of their audit grants.
+type auditScoper interface {
+	CanSystem(u accounts.User, a permissions.SystemAction) bool
+	Scope(u accounts.User, a permissions.Action) catalog.Scope
+}
+
+// scopedPoints finds a record's point and tells whether a scope covers it.
+type scopedPoints interface {
+	Get(id string) (catalog.Point, error)
+	InScope(p catalog.Point, s catalog.Scope) bool
+}
+
+// auditHandler answers the audit log's routes: queries (everything for
+// audit.read, else the records of the points the caller's audit grants
+// cover), CSV export and the walk of its hash chain.
 type auditHandler struct {
 	records auditReader
+	decide  auditScoper
+	points  scopedPoints
 	log     *slog.Logger
 }
 
 // query answers GET /api/v1/audit?user=&point=&action=&from=&to=&limit=&before=&format=csv.
 func (h *auditHandler) query(c *gin.Context) {
 	f := audit.Filter{User: c.Query("user"), Point: c.Query("point"), Action: c.Query("action")}
+	if u := currentUser(c); !h.decide.CanSystem(u, permissions.ReadAudit) {
+		// A point grant's audit action shows that grant's points' records
+		// (views, PTZ, changes), nothing about accounts or other points.
+		scope := h.decide.Scope(u, permissions.Audit)
+		f.PointIn = func(id string) bool {
+			p, err := h.points.Get(id)
+			return err == nil && h.points.InScope(p, scope)
+		}
+	}
 	for _, tv := range []struct {
 		name string
 		dst  *time.Time

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tianyan/vms/accounts"
+	"github.com/tianyan/vms/agentlink"
 	"github.com/tianyan/vms/audit"
 )
 
@@ -41,6 +43,9 @@ type authHandler struct {
 	throttle loginThrottle
 	trail    auditTrail
 	log      *slog.Logger
+	// agents vouch for the address of a technician their page logs in
+	// (nil: no agents, the header is refused).
+	agents agentAuthenticator
 	// secureCookies marks the session cookie Secure (served over TLS).
 	secureCookies bool
 }
@@ -58,7 +63,10 @@ func (h *authHandler) login(c *gin.Context) {
 	if !decodeJSON(c, &req) {
 		return
 	}
-	ip := c.ClientIP()
+	ip, ok := h.loginClientIP(c)
+	if !ok {
+		return
+	}
 	// Check before the password is even looked at: a throttled attempt
 	// costs no argon2 work and teaches the caller nothing. Unknown and
 	// existing usernames are throttled alike, so the answers do not reveal
@@ -103,6 +111,38 @@ func (h *authHandler) login(c *gin.Context) {
 	h.trail.record(audit.Record{User: u.Username, Action: "login.ok", ClientIP: ip})
 	setSessionCookie(c, token, exp, h.secureCookies)
 	c.JSON(http.StatusOK, gin.H{"token": token, "expires": exp, "user": u})
+}
+
+// maxClientAddressLen bounds the header before it is parsed.
+const maxClientAddressLen = 64
+
+// loginClientIP is the address a login is throttled and audited under: the
+// TCP peer (or what a trusted proxy says), or, when an enrolled agent logs
+// a technician in from its page, the technician's browser as that agent
+// saw it, written "ADDR via AGENT". The header is believed only on a
+// request that carries that agent's valid credentials; sent by anyone else
+// it is refused, never silently honoured. Keeping the agent in the key
+// keeps two agents' LANs (which may reuse addresses) and the centre's own
+// clients apart, and an agent can only ever lock out addresses of its own.
+func (h *authHandler) loginClientIP(c *gin.Context) (string, bool) {
+	claimed, present := c.Request.Header[http.CanonicalHeaderKey(agentlink.ClientAddressHeader)]
+	if !present {
+		return c.ClientIP(), true
+	}
+	a, ok := authenticateAgent(c, h.log, h.agents)
+	if !ok {
+		return "", false
+	}
+	if len(claimed) != 1 || len(claimed[0]) > maxClientAddressLen {
+		fail(c, http.StatusBadRequest, "bad_client_address", agentlink.ClientAddressHeader+" must be one IP address")
+		return "", false
+	}
+	addr, err := netip.ParseAddr(strings.TrimSpace(claimed[0]))
+	if err != nil {
+		fail(c, http.StatusBadRequest, "bad_client_address", agentlink.ClientAddressHeader+" must be one IP address")
+		return "", false
+	}
+	return addr.Unmap().WithZone("").String() + " via " + a.ID, true
 }
 
 // retryAfter renders a wait as whole seconds for Retry-After, rounded up so

@@ -1,8 +1,10 @@
 package web
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -44,11 +46,11 @@ type handle func(*Server) gin.HandlerFunc
 func at[R any](m func(R, *gin.Context)) handle {
 	return func(s *Server) gin.HandlerFunc {
 		for _, r := range s.resources() {
-			if h, ok := r.(R); ok {
+			if h, ok := r.(R); ok && !reflect.ValueOf(r).IsNil() {
 				return func(c *gin.Context) { m(h, c) }
 			}
 		}
-		panic("web: a route names a handler type New does not wire")
+		panic(fmt.Sprintf("web: a route names a handler of type %T, which New does not wire", *new(R)))
 	}
 }
 
@@ -179,7 +181,9 @@ func (r rule) valid() bool {
 	case whoSystem:
 		return r.System != "" && len(r.Actions) == 0 && r.Find == findNone
 	case whoPoint:
-		return len(r.Actions) > 0 && r.Find != findNone && (r.Find != findScope || r.System == "")
+		// On a scope route a system action widens the scope to everything
+		// (the audit log: audit.read sees all, an audit grant its points).
+		return len(r.Actions) > 0 && r.Find != findNone
 	}
 	return false
 }
@@ -331,7 +335,7 @@ var apiOps = []apiOp{
 	{Method: "GET", Path: "/api/v1/openapi.json", Rule: public, Handle: at((*metaHandler).openAPI),
 		Tag: "meta", Summary: "This description", Result: "application/json"},
 	{Method: "POST", Path: "/api/v1/auth/login", Rule: public, Handle: at((*authHandler).login),
-		Tag: "auth", Summary: "Log in; answers a session token and sets an HttpOnly cookie. Throttled per user and per IP (429 with Retry-After).", Body: "Login", Result: "LoginResult"},
+		Tag: "auth", Summary: "Log in; answers a session token and sets an HttpOnly cookie. Throttled per user and per IP (429 with Retry-After). An edge agent logging a technician in from its page names the browser's address in X-Tianyan-Client-Address with its own HTTP Basic credentials on the same request (the header is refused, 401, without them).", Body: "Login", Result: "LoginResult"},
 	{Method: "POST", Path: "/api/v1/auth/logout", Rule: public, Handle: at((*authHandler).logout),
 		Tag: "auth", Summary: "End the session", Status: 204},
 	{Method: "GET", Path: "/api/v1/me", Rule: self, Handle: at((*selfHandler).me),
@@ -371,8 +375,8 @@ var apiOps = []apiOp{
 	{Method: "DELETE", Path: "/api/v1/grants/:id", Rule: system(permissions.ManageGrants), Handle: at((*grantHandler).delete),
 		Tag: "grants", Summary: "Remove a grant; live sessions it allowed end within 5 s", Status: 204},
 
-	{Method: "GET", Path: "/api/v1/audit", Rule: system(permissions.ReadAudit), Handle: at((*auditHandler).query), Needs: needAudit,
-		Tag: "audit", Summary: "Query the audit log (format=csv to export)", Query: []string{"user", "point", "action", "from", "to", "limit", "before", "format"}, Result: "AuditPage"},
+	{Method: "GET", Path: "/api/v1/audit", Rule: inScope(permissions.Audit).or(permissions.ReadAudit), Handle: at((*auditHandler).query), Needs: needAudit,
+		Tag: "audit", Summary: "Query the audit log (format=csv to export): everything with audit.read, else the records of the points the caller's audit grants cover", Query: []string{"user", "point", "action", "from", "to", "limit", "before", "format"}, Result: "AuditPage"},
 	{Method: "GET", Path: "/api/v1/audit/verify", Rule: system(permissions.ReadAudit), Handle: at((*auditHandler).verify), Needs: needAudit,
 		Tag: "audit", Summary: "Walk the audit hash chain", Result: "AuditVerify"},
 	{Method: "POST", Path: "/api/v1/me/password", Rule: self, Handle: at((*selfHandler).changePassword),
@@ -398,6 +402,8 @@ var apiOps = []apiOp{
 		Tag: "users", Summary: "One user", Result: "User"},
 	{Method: "PATCH", Path: "/api/v1/users/:name", Rule: system(permissions.ManageUsers), Handle: at((*userHandler).patch),
 		Tag: "users", Summary: "Change display name, roles, or disable (ends sessions and tokens at once)", Body: "UserPatch", Result: "User"},
+	{Method: "PUT", Path: "/api/v1/users/:name/roles", Rule: system(permissions.ManageGrants), Handle: at((*userHandler).setRoles),
+		Tag: "users", Summary: "Set the roles a user holds (the security administrator's duty); under --separation-of-duties one account holds at most one of sysadmin, secadmin, auditor (422)", Body: "Roles", Result: "User"},
 	{Method: "DELETE", Path: "/api/v1/users/:name", Rule: system(permissions.ManageUsers), Handle: at((*userHandler).delete),
 		Tag: "users", Summary: "Delete a user and their grants (409 for the last admin)", Status: 204},
 	{Method: "POST", Path: "/api/v1/users/:name/password", Rule: system(permissions.ManageUsers), Handle: at((*userHandler).resetPassword),
@@ -459,11 +465,13 @@ var apiOps = []apiOp{
 		Tag: "prefs", Summary: "Replace the caller's favourites", Body: "application/json", Result: "application/json"},
 
 	{Method: "POST", Path: "/api/v1/agents", Rule: system(permissions.ManageAgents), Handle: at((*agentHandler).create), Needs: needAgents,
-		Tag: "agents", Summary: "Create an edge agent; answers a one-time enrollment code", Body: "AgentCreate", Status: 201, Result: "AgentCreated"},
+		Tag: "agents", Summary: "Create an edge agent, optionally in a region; answers a one-time enrollment code", Body: "AgentCreate", Status: 201, Result: "AgentCreated"},
 	{Method: "GET", Path: "/api/v1/agents", Rule: system(permissions.ManageAgents), Handle: at((*agentHandler).list), Needs: needAgents,
 		Tag: "agents", Summary: "Every agent with online state, version, cameras and relays", Result: "Items"},
 	{Method: "GET", Path: "/api/v1/agents/:id", Rule: system(permissions.ManageAgents), Handle: at((*agentHandler).get), Needs: needAgents,
 		Tag: "agents", Summary: "One agent", Result: "Agent"},
+	{Method: "PATCH", Path: "/api/v1/agents/:id", Rule: system(permissions.ManageAgents), Handle: at((*agentHandler).patch), Needs: needAgents,
+		Tag: "agents", Summary: "Rename an agent or set its region (a region code, \"\" for none): technicians see its unbound cameras only when a provision grant of theirs covers that region", Body: "AgentPatch", Result: "Agent"},
 	{Method: "DELETE", Path: "/api/v1/agents/:id", Rule: system(permissions.ManageAgents), Handle: at((*agentHandler).delete), Needs: needAgents,
 		Tag: "agents", Summary: "Delete a revoked or never-enrolled agent (409 otherwise)", Status: 204},
 	{Method: "POST", Path: "/api/v1/agents/:id/revoke", Rule: system(permissions.ManageAgents), Handle: at((*agentHandler).revoke), Needs: needAgents,
@@ -472,6 +480,8 @@ var apiOps = []apiOp{
 		Tag: "agents", Summary: "Ask an agent to search its LAN again", Status: 202},
 	{Method: "POST", Path: "/api/v1/agents/enroll", Rule: agentCredential, Handle: at((*agentHandler).enroll), Needs: needAgents,
 		Tag: "agents", Summary: "Agent enrollment: one-time code in, long-lived credentials out", Body: "Enroll", Result: "Enrolled"},
+	{Method: "GET", Path: "/api/v1/agents/page-access", Rule: agentCredential, Handle: at((*agentPageHandler).access), Needs: needAgents,
+		Tag: "agents", Summary: "For the agent's provisioning page (HTTP Basic agent-id:secret; the technician's token in X-Tianyan-User-Token, else 401): the agent's region, whether the technician holds provision anywhere and within that region, and every camera of this agent bound to a point with the technician's actions on it", Result: "PageAccess"},
 	{Method: "GET", Path: "/api/v1/agents/connect", Rule: agentCredential, Handle: at((*agentHandler).connect), Needs: needAgents,
 		Tag: "agents", Summary: "The agent's control link (WebSocket; HTTP Basic agent-id:secret)", Status: 101},
 	{Method: "POST", Path: "/api/v1/points/:id/ptz", Rule: onPoint(permissions.PTZ), Handle: at((*agentHandler).ptz), Needs: needAgents,

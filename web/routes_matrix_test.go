@@ -374,7 +374,7 @@ func routeCases() map[string]routeCase {
 				return mxReq{path: "/api/v1/agents/enroll", body: map[string]string{"code": "NOTACODENOTACODENOTA", "hostname": "h"}}
 			}
 			// The agent's credential here is a fresh one-time code.
-			a, code, _, err := m.s.d.Agents.Create("matrix enroll", "admin")
+			a, code, _, err := m.s.d.Agents.Create("matrix enroll", "", "admin")
 			m.must(err)
 			return mxReq{path: "/api/v1/agents/enroll", body: map[string]string{"code": code, "hostname": "h"},
 				after: func(int, []byte) { _ = m.s.d.Agents.Revoke(a.ID); _ = m.s.d.Agents.Delete(a.ID) }}
@@ -382,6 +382,13 @@ func routeCases() map[string]routeCase {
 		// Without a WebSocket upgrade the link is refused after the agent's
 		// credentials were accepted.
 		"GET /api/v1/agents/connect": {door: dAgent, ok: ok(426, 400), build: get("/api/v1/agents/connect")},
+		// The agent's page asks what a technician may do there: the agent's
+		// credential and the technician's token, both.
+		"GET /api/v1/agents/page-access": {door: dAgent, ok: ok(200), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
+			tok, _, _, err := m.s.d.Accounts.Login("matrix-login", "matrix-login-pass")
+			m.must(err)
+			return mxReq{path: "/api/v1/agents/page-access", header: http.Header{"X-Tianyan-User-Token": {tok}}}
+		}},
 
 		// --- any user ---
 		"GET /api/v1/categories":     {door: dUser, ok: ok(200), build: get("/api/v1/categories")},
@@ -541,6 +548,10 @@ func routeCases() map[string]routeCase {
 			name, after := m.freshUser()
 			return mxReq{path: "/api/v1/users/" + name, body: map[string]string{"display_name": "Renamed"}, after: after}
 		}},
+		"PUT /api/v1/users/:name/roles": {door: dSystem("grants.manage"), ok: ok(200), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
+			name, after := m.freshUser()
+			return mxReq{path: "/api/v1/users/" + name + "/roles", body: map[string][]string{"roles": {"water-bureau"}}, after: after}
+		}},
 		"DELETE /api/v1/users/:name": {door: dSystem("users.manage"), ok: ok(204), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
 			name, after := m.freshUser()
 			return mxReq{path: "/api/v1/users/" + name, after: after}
@@ -596,6 +607,9 @@ func routeCases() map[string]routeCase {
 		}},
 		"GET /api/v1/agents":     {door: dSystem("agents.manage"), ok: ok(200), build: get("/api/v1/agents")},
 		"GET /api/v1/agents/:id": {door: dSystem("agents.manage"), ok: ok(200), build: func(m *matrix, _ *mxAccount, _ variant) mxReq { return mxReq{path: "/api/v1/agents/" + m.agentID} }},
+		"PATCH /api/v1/agents/:id": {door: dSystem("agents.manage"), ok: ok(200), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
+			return mxReq{path: "/api/v1/agents/" + m.freshAgent(), body: map[string]string{"name": "renamed"}}
+		}},
 		"DELETE /api/v1/agents/:id": {door: dSystem("agents.manage"), ok: ok(204), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
 			id := m.freshAgent()
 			return mxReq{path: "/api/v1/agents/" + id, after: func(int, []byte) { _ = m.s.d.Agents.Delete(id) }}
@@ -610,7 +624,7 @@ func routeCases() map[string]routeCase {
 		}},
 
 		// --- audit and operating ---
-		"GET /api/v1/audit":        {door: dSystem("audit.read"), ok: ok(200), build: get("/api/v1/audit")},
+		"GET /api/v1/audit":        {door: dScope, ok: ok(200), build: get("/api/v1/audit")},
 		"GET /api/v1/audit/verify": {door: dSystem("audit.read"), ok: ok(200), build: get("/api/v1/audit/verify")},
 		"GET /api/v1/backup":       {door: dSystem("system.operate"), ok: ok(200), build: get("/api/v1/backup")},
 		"GET /metrics":             {door: dSystem("system.operate"), ok: ok(200), build: get("/metrics")},
@@ -625,7 +639,7 @@ func (m *matrix) freshRegion() string {
 }
 
 func (m *matrix) freshAgent() string {
-	a, _, _, err := m.s.d.Agents.Create("fresh", "admin")
+	a, _, _, err := m.s.d.Agents.Create("fresh", "", "admin")
 	m.must(err)
 	return a.ID
 }
@@ -689,7 +703,7 @@ func newMatrix(t *testing.T) *matrix {
 		_, err := cat.CreateRegion(catalog.Region{Code: code, Name: "R" + code, Parent: refRegions[code]})
 		m.must(err)
 	}
-	a, code, _, err := s.d.Agents.Create("matrix agent", "admin")
+	a, code, _, err := s.d.Agents.Create("matrix agent", "", "admin")
 	m.must(err)
 	enrolled, err := s.d.Agents.Enroll(code, "matrix-host")
 	m.must(err)
@@ -817,6 +831,11 @@ func (m *matrix) do(method string, acc *mxAccount, r mxReq) (int, []byte) {
 	m.must(err)
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
+	}
+	for k, vs := range r.header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
 	}
 	switch acc.kind {
 	case credSession, credToken:

@@ -96,21 +96,22 @@ type Server struct {
 	findPoint pointLookup
 
 	// The resources.
-	auth    *authHandler
-	self    *selfHandler
-	users   *userHandler
-	grants  *grantHandler
-	access  *accessHandler
-	points  *pointHandler
-	streams *streamHandler
-	regions *regionHandler
-	imports *importHandler
-	audit   *auditHandler
-	agents  *agentHandler
-	prefs   *prefsHandler
-	meta    *metaHandler
-	ops     *opsHandler
-	ui      *uiHandler
+	auth      *authHandler
+	self      *selfHandler
+	users     *userHandler
+	grants    *grantHandler
+	access    *accessHandler
+	points    *pointHandler
+	streams   *streamHandler
+	regions   *regionHandler
+	imports   *importHandler
+	audit     *auditHandler
+	agents    *agentHandler
+	agentPage *agentPageHandler
+	prefs     *prefsHandler
+	meta      *metaHandler
+	ops       *opsHandler
+	ui        *uiHandler
 }
 
 // tokenResolver finds the user a session token or API token belongs to.
@@ -168,9 +169,11 @@ func (s *Server) wire(assets map[string]*uiAsset) {
 	s.decide = present[guardDecider](decider)
 	s.findPoint = present[pointLookup](d.Catalog)
 
-	s.auth = &authHandler{accounts: present[loginAccounts](d.Accounts), throttle: d.Throttle, trail: trail, log: log, secureCookies: d.SecureCookies}
+	s.auth = &authHandler{accounts: present[loginAccounts](d.Accounts), throttle: d.Throttle, trail: trail, log: log,
+		agents: present[agentAuthenticator](d.Agents), secureCookies: d.SecureCookies}
 	s.self = &selfHandler{accounts: present[selfAccounts](d.Accounts), creds: creds, throttle: d.Throttle, trail: trail, log: log, secureCookies: d.SecureCookies}
-	s.users = &userHandler{users: present[userStore](d.Accounts), creds: creds, grants: present[grantRemover](decider), trail: trail, log: log}
+	s.users = &userHandler{users: present[userStore](d.Accounts), creds: creds, grants: present[grantRemover](decider),
+		decide: present[systemDecider](decider), trail: trail, log: log}
 	s.grants = &grantHandler{grants: present[grantStore](decider), trail: trail, log: log}
 	s.access = &accessHandler{points: present[accessPoints](d.Catalog), users: present[accessUsers](d.Accounts), decide: present[accessDecider](decider), log: log}
 	s.points = &pointHandler{points: present[pointStore](d.Catalog), decide: present[pointDecider](decider), agents: present[agentChecker](d.Agents),
@@ -181,9 +184,11 @@ func (s *Server) wire(assets map[string]*uiAsset) {
 	s.regions = &regionHandler{regions: present[regionStore](d.Catalog), trail: trail, log: log}
 	s.imports = &importHandler{catalog: present[transferStore](d.Catalog), decide: present[transferDecider](decider), trail: trail, log: log,
 		maxBytes: d.MaxImportBytes, changed: d.PointChanged}
-	s.audit = &auditHandler{records: present[auditReader](d.Audit), log: log}
-	s.agents = &agentHandler{agents: present[agentRegistry](d.Agents), cameras: present[cameraRelay](d.Agents), leases: present[ptzLeases](d.PTZ),
+	s.audit = &auditHandler{records: present[auditReader](d.Audit), decide: present[auditScoper](decider), points: present[scopedPoints](d.Catalog), log: log}
+	s.agents = &agentHandler{agents: present[agentRegistry](d.Agents), regions: present[regionLookup](d.Catalog), cameras: present[cameraRelay](d.Agents), leases: present[ptzLeases](d.PTZ),
 		decide: present[ptzDecider](decider), throttle: d.Throttle, trail: trail, log: log, rtspURL: d.AgentRTSPURL}
+	s.agentPage = &agentPageHandler{agents: present[pageAgents](d.Agents), tokens: present[tokenResolver](d.Accounts), points: present[pointLookup](d.Catalog),
+		decide: present[pageDecider](decider), log: log}
 	s.prefs = &prefsHandler{prefs: present[prefsStore](d.Prefs), points: present[pointLookup](d.Catalog), decide: present[viewDecider](decider)}
 	s.meta = &metaHandler{ui: d.UI, ice: present[iceSource](d.WebRTC)}
 	s.ops = &opsHandler{store: present[backupSource](d.Store), trail: trail, log: log}
@@ -196,7 +201,7 @@ func (s *Server) wire(assets map[string]*uiAsset) {
 // resources are the handlers at picks a route's handler from.
 func (s *Server) resources() []any {
 	return []any{s.auth, s.self, s.users, s.grants, s.access, s.points, s.streams, s.regions,
-		s.imports, s.audit, s.agents, s.prefs, s.meta, s.ops, s.ui}
+		s.imports, s.audit, s.agents, s.agentPage, s.prefs, s.meta, s.ops, s.ui}
 }
 
 // present is v, or I's nil when v holds a nil pointer: a nil pointer

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -34,11 +35,13 @@ type grantRemover interface {
 }
 
 // userHandler answers the administrators' routes for users, their
-// sessions and API tokens, and roles.
+// sessions and API tokens, and roles. Who holds which role is the security
+// administrator's to say (grants.manage), whoever else may manage users.
 type userHandler struct {
 	users  userStore
 	creds  credentials
 	grants grantRemover
+	decide systemDecider
 	trail  auditTrail
 	log    *slog.Logger
 }
@@ -96,6 +99,9 @@ func (h *userHandler) create(c *gin.Context) {
 	if !decodeJSON(c, &req) {
 		return
 	}
+	if len(req.Roles) > 0 && !h.mayAssignRoles(c) {
+		return
+	}
 	u, err := h.users.CreateUser(accounts.User{Username: req.Username, DisplayName: req.DisplayName, Roles: req.Roles}, req.Password,
 		func(tx *store.Tx, u accounts.User) error {
 			return h.trail.appendIn(tx, byCaller(c, "user.create", map[string]string{"target": u.Username, "roles": strings.Join(u.Roles, ",")}))
@@ -134,6 +140,18 @@ func (h *userHandler) patch(c *gin.Context) {
 	var p accounts.UserPatch
 	if !decodeJSON(c, &p) {
 		return
+	}
+	if p.Roles != nil {
+		// Decided on the stored and the resulting roles: sending them back
+		// unchanged (the admin page does) is no role change.
+		stored, err := h.users.GetUser(c.Param("name"))
+		if err != nil {
+			accountError(c, h.log, err)
+			return
+		}
+		if !sameRoles(stored.Roles, *p.Roles) && !h.mayAssignRoles(c) {
+			return
+		}
 	}
 	u, err := h.users.UpdateUser(c.Param("name"), p, func(tx *store.Tx, u accounts.User) error {
 		detail := map[string]string{"target": u.Username}
@@ -262,4 +280,50 @@ func (h *userHandler) deleteRole(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+// mayAssignRoles answers 403 unless the caller may change who holds which
+// role: that is the security administrator's duty (grants.manage), never
+// the system administrator's alone, or a sysadmin could make an account of
+// their own a secadmin.
+func (h *userHandler) mayAssignRoles(c *gin.Context) bool {
+	if h.decide.CanSystem(currentUser(c), permissions.ManageGrants) {
+		return true
+	}
+	fail(c, http.StatusForbidden, "forbidden", "roles are assigned by the security administrator (grants.manage): PUT /api/v1/users/{name}/roles")
+	return false
+}
+
+// sameRoles reports whether a and b name the same roles, in any order.
+func sameRoles(a, b []string) bool {
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(slices.Compact(x), slices.Compact(y))
+}
+
+type rolesRequest struct {
+	Roles []string `json:"roles"`
+}
+
+// setRoles answers PUT /api/v1/users/{name}/roles: the security
+// administrator's way to say who holds which role, without touching
+// anything else of the account.
+func (h *userHandler) setRoles(c *gin.Context) {
+	var req rolesRequest
+	if !decodeJSON(c, &req) {
+		return
+	}
+	roles := req.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	u, err := h.users.UpdateUser(c.Param("name"), accounts.UserPatch{Roles: &roles}, func(tx *store.Tx, u accounts.User) error {
+		return h.trail.appendIn(tx, byCaller(c, "user.roles", map[string]string{"target": u.Username, "roles": strings.Join(u.Roles, ",")}))
+	})
+	if err != nil {
+		accountError(c, h.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, u)
 }

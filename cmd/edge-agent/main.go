@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tianyan/vms/cameranet"
 	"github.com/tianyan/vms/edge"
 )
 
@@ -125,6 +126,23 @@ func discoveryFlags(fs *flag.FlagSet) *edge.DiscoveryConfig {
 	return d
 }
 
+// cameraNetworksFlag adds --camera-networks; the function it returns
+// reads the policy (the networks of this host's interfaces by default).
+func cameraNetworksFlag(fs *flag.FlagSet) func() (*cameranet.Policy, error) {
+	v := fs.String("camera-networks", os.Getenv("EDGE_CAMERA_NETWORKS"),
+		"comma-separated CIDRs or addresses the agent may connect to for cameras: ONVIF, snapshots, relays, health (env EDGE_CAMERA_NETWORKS; default the networks of its interfaces; loopback and link-local only when listed themselves)")
+	return func() (*cameranet.Policy, error) {
+		if strings.TrimSpace(*v) == "" {
+			return cameranet.AgentDefault()
+		}
+		p, err := cameranet.Parse(*v)
+		if err != nil {
+			return nil, fmt.Errorf("--camera-networks: %w", err)
+		}
+		return p, nil
+	}
+}
+
 func (c *cli) enroll(ctx context.Context, args []string) error {
 	fs := c.flagSet("enroll")
 	server := fs.String("server", "", "central server URL, e.g. https://vms.example:8080 (required)")
@@ -154,6 +172,7 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	d := discoveryFlags(fs)
 	ui := fs.String("ui", "127.0.0.1:8091", "provisioning page address (empty: none)")
 	rediscover := fs.Duration("rediscover", 5*time.Minute, "how often to look for cameras again (0: only on request)")
+	networks := cameraNetworksFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -161,9 +180,14 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	nets, err := networks()
+	if err != nil {
+		return err
+	}
+	c.log.Info("camera networks", "networks", nets.String())
 	book := edge.NewCameraBook(*state, c.log)
 	book.SetDiscovery(*d)
-	agent := edge.New(edge.Config{Credentials: creds, StateDir: *state, Cameras: book, Logger: c.log})
+	agent := edge.New(edge.Config{Credentials: creds, StateDir: *state, Cameras: book, CameraNetworks: nets, Logger: c.log})
 	return edge.RunAll(ctx, agent, edge.RunOptions{UIAddr: *ui, RediscoverEvery: *rediscover, Logger: c.log})
 }
 
@@ -173,15 +197,24 @@ func (c *cli) discover(ctx context.Context, args []string) error {
 	d := discoveryFlags(fs)
 	user := fs.String("user", "", "camera username (probe each camera)")
 	pass := fs.String("pass", "", "camera password (or env EDGE_CAMERA_PASSWORD)")
+	networks := cameraNetworksFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *pass == "" {
 		*pass = os.Getenv("EDGE_CAMERA_PASSWORD")
 	}
+	var nets *cameranet.Policy
+	if *user != "" || *pass != "" {
+		// Only probing connects to the cameras found.
+		var err error
+		if nets, err = networks(); err != nil {
+			return err
+		}
+	}
 	dctx, cancel := context.WithTimeout(ctx, d.Timeout+2*time.Minute)
 	defer cancel()
-	found, err := edge.DiscoverCameras(dctx, *d, *user, *pass)
+	found, err := edge.DiscoverCameras(dctx, *d, nets, *user, *pass)
 	if err != nil {
 		return err
 	}
@@ -221,6 +254,7 @@ func (c *cli) add(ctx context.Context, args []string) error {
 	lon := fs.Float64("lon", 0, "longitude (WGS-84)")
 	fs.BoolVar(&spec.UseSub, "sub", true, "also relay the low-resolution profile as the sub stream")
 	tech := fs.String("technician", "", "your central username; password from EDGE_TECH_PASSWORD (or set VMS_TOKEN)")
+	networks := cameraNetworksFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -252,7 +286,12 @@ func (c *cli) add(ctx context.Context, args []string) error {
 	if token == "" {
 		return errors.New("add: set VMS_TOKEN, or --technician with EDGE_TECH_PASSWORD")
 	}
+	nets, err := networks()
+	if err != nil {
+		return err
+	}
 	book := edge.NewCameraBook(*state, c.log)
+	book.SetCameraNetworks(nets)
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cam, err := book.Provision(pctx, "", *xaddr, *user, *pass)

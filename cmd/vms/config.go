@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tianyan/vms/cameranet"
 	"github.com/tianyan/vms/server"
 )
 
@@ -95,6 +96,14 @@ var settings = []setting{
 			return fmt.Errorf("want true or false, got %q", v)
 		}
 		c.SeparationOfDuties = b
+		return nil
+	}},
+	{"camera-networks", "comma-separated CIDRs or addresses the server may connect to for cameras (default " + strings.Join(cameranet.CentreDefaults(), ",") + "; loopback and link-local only when listed themselves)", func(c *server.Config, v string) error {
+		items := list(v)
+		if _, err := cameranet.ParseList(items); err != nil {
+			return err
+		}
+		c.CameraNetworks = items
 		return nil
 	}},
 	{"map-tiles", "map tile URL template {z}/{x}/{y} on the private network (default: a coordinate grid)", func(c *server.Config, v string) error { c.MapTiles = v; return nil }},

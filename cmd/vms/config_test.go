@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,5 +122,37 @@ func TestViewCapsComeFromFlagsEnvOrFileAndMustBePositive(t *testing.T) {
 		if _, _, err := loadConfig("serve", []string{"--max-views-per-ip", bad}, server.Defaults()); err == nil {
 			t.Errorf("--max-views-per-ip %s accepted", bad)
 		}
+	}
+}
+
+func TestCameraNetworksComeFromFlagEnvOrFileAndBadOnesFailTheStart(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "vms.yaml")
+	if err := os.WriteFile(file, []byte("camera-networks: [10.2.0.0/16, 192.168.1.64]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := loadConfig("serve", []string{"--config", file}, server.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg.CameraNetworks, []string{"10.2.0.0/16", "192.168.1.64"}) {
+		t.Fatalf("from YAML: %v", cfg.CameraNetworks)
+	}
+	t.Setenv("VMS_CAMERA_NETWORKS", "172.16.0.0/12")
+	cfg, _, err = loadConfig("serve", []string{"--config", file, "--camera-networks", "10.0.0.0/8, 127.0.0.0/8"}, server.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg.CameraNetworks, []string{"10.0.0.0/8", "127.0.0.0/8"}) {
+		t.Fatalf("the flag should win: %v", cfg.CameraNetworks)
+	}
+	for _, bad := range []string{"10.0.0.0/33", "cameras", ","} {
+		_, _, err := loadConfig("serve", []string{"--camera-networks", bad}, server.Defaults())
+		if err == nil || !strings.Contains(err.Error(), "--camera-networks") {
+			t.Errorf("--camera-networks %q: %v, want an error naming the flag", bad, err)
+		}
+	}
+	if got := server.Defaults().CameraNetworks; got != nil {
+		t.Fatalf("the default is the private ranges, left to the server: %v", got)
 	}
 }
