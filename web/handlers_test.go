@@ -281,3 +281,16 @@ func (d *fakeDecider) Explain(u accounts.User, p catalog.Point) ([]permissions.A
 
 // errStore is a store failing underneath a handler.
 var errStore = errors.New("disk on fire")
+
+// A route naming a handler type New does not wire is a programming error
+// caught when the routes are registered, naming the type.
+func TestARouteOnAHandlerTypeNobodyWiredPanicsAtRegistration(t *testing.T) {
+	defer func() {
+		msg, _ := recover().(string)
+		if !strings.Contains(msg, "*web.pointHandler") {
+			t.Fatalf("panic %q; want it to name the unwired type", msg)
+		}
+	}()
+	at((*pointHandler).get)(&Server{users: &userHandler{}})
+	t.Fatal("bound to nothing")
+}
