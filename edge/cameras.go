@@ -258,6 +258,10 @@ func (b *CameraBook) Provision(ctx context.Context, id, xaddr, user, pass string
 		return Camera{}, err
 	}
 	dev, err := c.Probe(ctx)
+	if err != nil && ctx.Err() != nil {
+		// Cut short by the caller: that says nothing about the camera.
+		return Camera{}, err
+	}
 	if err != nil {
 		b.mu.Lock()
 		if cam, ok := b.cameras[id]; ok {
