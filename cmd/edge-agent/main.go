@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tianyan/vms/agentlink"
 	"github.com/tianyan/vms/edge"
 )
 
@@ -154,8 +155,12 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	d := discoveryFlags(fs)
 	ui := fs.String("ui", "127.0.0.1:8091", "provisioning page address (empty: none)")
 	rediscover := fs.Duration("rediscover", 5*time.Minute, "how often to look for cameras again (0: only on request)")
+	keepalive := fs.Duration("keepalive", agentlink.KeepaliveInterval, "how often to send on an idle control link (the centre is told it and waits by it)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *keepalive < agentlink.MinKeepalive || *keepalive > agentlink.MaxKeepalive {
+		return fmt.Errorf("--keepalive must be within %v…%v", agentlink.MinKeepalive, agentlink.MaxKeepalive)
 	}
 	creds, err := edge.LoadCredentials(*state)
 	if err != nil {
@@ -163,7 +168,7 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	}
 	book := edge.NewCameraBook(*state, c.log)
 	book.SetDiscovery(*d)
-	agent := edge.New(edge.Config{Credentials: creds, StateDir: *state, Cameras: book, Logger: c.log})
+	agent := edge.New(edge.Config{Credentials: creds, StateDir: *state, Cameras: book, KeepaliveInterval: *keepalive, Logger: c.log})
 	return edge.RunAll(ctx, agent, edge.RunOptions{UIAddr: *ui, RediscoverEvery: *rediscover, Logger: c.log})
 }
 
