@@ -533,4 +533,8 @@ func (r *Registry) Close() {
 		l.close("server shutting down")
 	}
 	r.serving.Wait()
+	// An absence that ran out just before Close may still be telling its
+	// points; let it finish before the caller closes what it tells.
+	r.pointsMu.Lock()
+	defer r.pointsMu.Unlock()
 }
