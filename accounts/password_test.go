@@ -2,9 +2,13 @@ package accounts
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -148,4 +152,95 @@ func FuzzVerifyPassword(f *testing.F) {
 			t.Fatalf("parse succeeded but VerifyPassword failed: %v", err)
 		}
 	})
+}
+
+func TestTheHashGateNeverRunsMoreThanItsSlotsAtOnce(t *testing.T) {
+	g := newHashGate(3, 10*time.Second)
+	var running, peak atomic.Int64
+	var wg sync.WaitGroup
+	// 20 callers: more than the slots, fewer than slots plus the queue.
+	errs := make(chan error, 20)
+	for range 20 {
+		wg.Go(func() {
+			errs <- g.run(func() {
+				n := running.Add(1)
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				time.Sleep(2 * time.Millisecond)
+				running.Add(-1)
+			})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	}
+	if p := peak.Load(); p > 3 || p < 2 {
+		t.Fatalf("peak concurrency %d, want at most the 3 slots (and more than one)", p)
+	}
+}
+
+func TestTheHashGateBoundsItsQueueOfWaiters(t *testing.T) {
+	g := newHashGate(1, time.Minute)
+	hold, held := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = g.run(func() { close(held); <-hold }) })
+	<-held
+	results := make(chan error, g.maxWait)
+	for range g.maxWait {
+		wg.Go(func() { results <- g.run(func() {}) })
+	}
+	for deadline := time.Now().Add(10 * time.Second); g.waiters.Load() < g.maxWait; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d waiters queued, want %d", g.waiters.Load(), g.maxWait)
+		}
+	}
+	// The queue is full: one more is refused at once, not after the minute.
+	start := time.Now()
+	if err := g.run(func() { t.Error("ran past a full queue") }); !errors.Is(err, ErrBusy) {
+		t.Fatalf("run with a full queue: %v, want ErrBusy", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("refusal took %v", d)
+	}
+	close(hold)
+	wg.Wait()
+	close(results)
+	for err := range results {
+		if err != nil {
+			t.Fatalf("queued waiter: %v", err)
+		}
+	}
+}
+
+func TestAPasswordCheckThatGetsNoSlotFailsBusyWithoutHashing(t *testing.T) {
+	f := newFixture(t, Options{HashSlots: 1, HashWait: 50 * time.Millisecond})
+	f.mustCreate(t, "alice", "wonderland-42")
+	before := f.a.PasswordHashes()
+	f.a.gate.slots <- struct{}{} // a flood holds the only slot
+	start := time.Now()
+	for _, user := range []string{"alice", "ghost"} {
+		if _, err := f.a.Authenticate(user, "wonderland-42"); !errors.Is(err, ErrBusy) {
+			t.Fatalf("Authenticate(%s) with no free slot: %v, want ErrBusy", user, err)
+		}
+	}
+	if err := f.a.ChangePassword("alice", "wonderland-42", "looking-glass-7"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("ChangePassword with no free slot: %v, want ErrBusy", err)
+	}
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Fatalf("three refusals in %v: they did not wait for a slot", d)
+	}
+	if n := f.a.PasswordHashes() - before; n != 0 {
+		t.Fatalf("%d argon2 runs without a slot", n)
+	}
+	<-f.a.gate.slots
+	if _, err := f.a.Authenticate("alice", "wonderland-42"); err != nil {
+		t.Fatalf("Authenticate with the slot free: %v", err)
+	}
+	if n := f.a.PasswordHashes() - before; n != 1 {
+		t.Fatalf("%d argon2 runs for one check, want 1", n)
+	}
 }

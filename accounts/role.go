@@ -21,7 +21,7 @@ var (
 	ErrRoleExists = errors.New("role already exists")
 	// ErrRoleInUse reports that a role cannot be deleted while users still hold it.
 	ErrRoleInUse = errors.New("role still held by users")
-	// ErrRoleBuiltIn reports that the built-in admin role cannot be created or deleted.
+	// ErrRoleBuiltIn reports that a built-in role (admin, sysadmin, secadmin, auditor) cannot be created or deleted.
 	ErrRoleBuiltIn = errors.New("built-in role")
 )
 
@@ -36,22 +36,27 @@ type Role struct {
 	Description string `json:"description"`
 }
 
-// CreateRole stores a new role; ErrRoleExists if taken, ErrRoleBuiltIn for "admin".
-func (a *Accounts) CreateRole(r Role) error {
+// CreateRole stores a new role; ErrRoleExists if taken, ErrRoleBuiltIn for
+// "admin". The hooks run inside the same transaction; an error from one
+// stores nothing.
+func (a *Accounts) CreateRole(r Role, also ...store.TxHook) error {
 	if !rolePattern.MatchString(r.Name) {
 		return &ValidationError{"name", "must match " + rolePattern.String()}
 	}
 	if err := validateText(r.Description, maxRoleDescription); err != "" {
 		return &ValidationError{"description", err}
 	}
-	if r.Name == RoleAdmin {
+	if IsBuiltInRole(r.Name) {
 		return fmt.Errorf("accounts: role %q: %w", r.Name, ErrRoleBuiltIn)
 	}
 	err := a.db.Update(func(tx *bbolt.Tx) error {
 		if tx.Bucket(store.BucketRoles).Get([]byte(r.Name)) != nil {
 			return fmt.Errorf("accounts: role %q: %w", r.Name, ErrRoleExists)
 		}
-		return store.PutJSON(tx, store.BucketRoles, []byte(r.Name), r)
+		if err := store.PutJSON(tx, store.BucketRoles, []byte(r.Name), r); err != nil {
+			return err
+		}
+		return store.RunHooks(tx, also)
 	})
 	if err != nil {
 		return err
@@ -62,14 +67,17 @@ func (a *Accounts) CreateRole(r Role) error {
 
 // ListRoles returns every role sorted by name, always including the built-in "admin".
 func (a *Accounts) ListRoles() ([]Role, error) {
-	roles := []Role{{Name: RoleAdmin, Description: adminRoleDescription}}
+	roles := make([]Role, 0, len(builtInRoles))
+	for name, desc := range builtInRoles {
+		roles = append(roles, Role{Name: name, Description: desc})
+	}
 	err := a.db.View(func(tx *bbolt.Tx) error {
 		return tx.Bucket(store.BucketRoles).ForEach(func(k, _ []byte) error {
 			var r Role
 			if _, err := store.GetJSON(tx, store.BucketRoles, k, &r); err != nil {
 				return err
 			}
-			if r.Name != RoleAdmin {
+			if !IsBuiltInRole(r.Name) {
 				roles = append(roles, r)
 			}
 			return nil
@@ -82,9 +90,12 @@ func (a *Accounts) ListRoles() ([]Role, error) {
 	return roles, nil
 }
 
-// DeleteRole removes a role no user holds; ErrRoleInUse otherwise, ErrRoleBuiltIn for "admin".
-func (a *Accounts) DeleteRole(name string) error {
-	if name == RoleAdmin {
+// DeleteRole removes a role no user holds; ErrRoleInUse otherwise,
+// ErrRoleBuiltIn for a built-in role. The hooks run inside the same
+// transaction (a caller removes what refers to the role there); an error
+// from one keeps the role.
+func (a *Accounts) DeleteRole(name string, also ...store.TxHook) error {
+	if IsBuiltInRole(name) {
 		return fmt.Errorf("accounts: role %q: %w", name, ErrRoleBuiltIn)
 	}
 	var holders int
@@ -107,7 +118,10 @@ func (a *Accounts) DeleteRole(name string) error {
 		if holders > 0 {
 			return fmt.Errorf("accounts: role %q held by %d users: %w", name, holders, ErrRoleInUse)
 		}
-		return b.Delete([]byte(name))
+		if err := b.Delete([]byte(name)); err != nil {
+			return err
+		}
+		return store.RunHooks(tx, also)
 	})
 	if err != nil {
 		return err
@@ -120,7 +134,7 @@ func (a *Accounts) DeleteRole(name string) error {
 func checkRolesExist(tx *bbolt.Tx, roles []string) error {
 	b := tx.Bucket(store.BucketRoles)
 	for _, r := range roles {
-		if r != RoleAdmin && b.Get([]byte(r)) == nil {
+		if !IsBuiltInRole(r) && b.Get([]byte(r)) == nil {
 			return &ValidationError{"roles", fmt.Sprintf("unknown role %q", r)}
 		}
 	}

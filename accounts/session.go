@@ -201,8 +201,10 @@ func (a *Accounts) ListSessions(username string) ([]SessionInfo, error) {
 	return out, nil
 }
 
-// RevokeSession ends the user's session with that ID (from ListSessions); ErrNoSession if there is none.
-func (a *Accounts) RevokeSession(username, id string) error {
+// RevokeSession ends the user's session with that ID (from ListSessions);
+// ErrNoSession if there is none. The hooks run inside the same
+// transaction; an error from one keeps the session.
+func (a *Accounts) RevokeSession(username, id string, also ...store.TxHook) error {
 	var n int
 	err := a.db.Update(func(tx *bbolt.Tx) error {
 		if _, err := getRecord(tx, username); err != nil {
@@ -216,7 +218,10 @@ func (a *Accounts) RevokeSession(username, id string) error {
 		if err == nil && n == 0 {
 			return ErrNoSession
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return store.RunHooks(tx, also)
 	})
 	if err != nil {
 		return err
@@ -225,16 +230,20 @@ func (a *Accounts) RevokeSession(username, id string) error {
 	return nil
 }
 
-// RevokeAllSessions ends every session of the user and returns how many there were.
-func (a *Accounts) RevokeAllSessions(username string) (int, error) {
+// RevokeAllSessions ends every session of the user and returns how many
+// there were. The hooks run inside the same transaction, shown that count;
+// an error from one keeps the sessions.
+func (a *Accounts) RevokeAllSessions(username string, also ...store.ResultHook[int]) (int, error) {
 	var n int
 	err := a.db.Update(func(tx *bbolt.Tx) error {
 		if _, err := getRecord(tx, username); err != nil {
 			return err
 		}
 		var err error
-		n, err = deleteUserSessions(tx, username)
-		return err
+		if n, err = deleteUserSessions(tx, username); err != nil {
+			return err
+		}
+		return store.RunResultHooks(tx, n, also)
 	})
 	if err != nil {
 		return 0, err

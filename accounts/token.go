@@ -69,8 +69,10 @@ var errIDTaken = errors.New("token id taken")
 // CreateToken issues an API token for an integration acting as username; a zero expires never expires.
 //
 // The token ("tyk_" + 32 random bytes base64url) is returned once and only its
-// SHA-256 is stored. The user's expired tokens are purged on the way.
-func (a *Accounts) CreateToken(username, name string, expires time.Time) (token string, info TokenInfo, err error) {
+// SHA-256 is stored. The user's expired tokens are purged on the way. The
+// hooks run inside the same transaction, shown the token's info (never the
+// token); an error from one stores nothing.
+func (a *Accounts) CreateToken(username, name string, expires time.Time, also ...store.ResultHook[TokenInfo]) (token string, info TokenInfo, err error) {
 	if name == "" {
 		return "", TokenInfo{}, &ValidationError{"name", "must not be empty"}
 	}
@@ -115,7 +117,10 @@ func (a *Accounts) CreateToken(username, name string, expires time.Time) (token 
 			if live >= MaxTokensPerUser {
 				return fmt.Errorf("accounts: user %q: %w", username, ErrTooManyTokens)
 			}
-			return store.PutJSON(tx, store.BucketTokens, key, rec)
+			if err := store.PutJSON(tx, store.BucketTokens, key, rec); err != nil {
+				return err
+			}
+			return store.RunResultHooks(tx, rec.info(key), also)
 		})
 		if errors.Is(err, errIDTaken) {
 			continue
@@ -155,8 +160,10 @@ func (a *Accounts) ListTokens(username string) ([]TokenInfo, error) {
 	return out, nil
 }
 
-// RevokeToken deletes the user's API token with that ID; ErrNoToken if there is none.
-func (a *Accounts) RevokeToken(username, id string) error {
+// RevokeToken deletes the user's API token with that ID; ErrNoToken if
+// there is none. The hooks run inside the same transaction; an error from
+// one keeps the token.
+func (a *Accounts) RevokeToken(username, id string, also ...store.TxHook) error {
 	err := a.db.Update(func(tx *bbolt.Tx) error {
 		if _, err := getRecord(tx, username); err != nil {
 			return err
@@ -168,7 +175,10 @@ func (a *Accounts) RevokeToken(username, id string) error {
 		if err == nil && n == 0 {
 			return ErrNoToken
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return store.RunHooks(tx, also)
 	})
 	if err != nil {
 		return err
@@ -181,8 +191,9 @@ func (a *Accounts) RevokeToken(username, id string) error {
 //
 // Unknown, expired and revoked tokens, and tokens of missing or disabled
 // users, all yield ErrNoSession. Dead sessions are deleted as in SessionUser;
-// API tokens are only ever deleted by RevokeToken, DeleteUser or expiry
-// purging, so a re-enabled user's integrations work again.
+// API tokens are only ever deleted by RevokeToken, DeleteUser, a change or
+// reset of the owner's password, or expiry purging, so a re-enabled user's
+// integrations work again.
 func (a *Accounts) Resolve(token string) (User, error) {
 	if token == "" || len(token) > maxTokenLen {
 		return User{}, ErrNoSession

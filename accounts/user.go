@@ -112,6 +112,14 @@ type userRecord struct {
 type Options struct {
 	SessionTTL time.Duration // login session lifetime; default 12h
 	Argon      Argon2Params  // password hashing cost; zero = production defaults (tests may lower it)
+	// SeparationOfDuties refuses one account holding two of the duty roles
+	// (sysadmin, secadmin, auditor); see DutyRoles.
+	SeparationOfDuties bool
+	// HashSlots bounds the argon2 computations running at once; 0 means two per GOMAXPROCS.
+	HashSlots int
+	// HashWait is how long a password check waits for a slot before failing
+	// with ErrBusy; 0 means 2s. At most 8 callers per slot wait; more fail at once.
+	HashWait time.Duration
 }
 
 // Accounts manages users, roles, sessions, API tokens and stream keys.
@@ -119,7 +127,10 @@ type Accounts struct {
 	db    *store.DB
 	ttl   time.Duration
 	argon Argon2Params
+	gate  *hashGate // every argon2 run goes through it
 	now   func() time.Time
+	// separate is Options.SeparationOfDuties.
+	separate bool
 
 	dummyOnce sync.Once
 	dummyHash string
@@ -136,7 +147,8 @@ func New(db *store.DB, opts Options) *Accounts {
 	if ttl <= 0 {
 		ttl = defaultSessionTTL
 	}
-	return &Accounts{db: db, ttl: ttl, argon: opts.Argon.withDefaults(), now: time.Now, touching: map[string]bool{}}
+	return &Accounts{db: db, ttl: ttl, argon: opts.Argon.withDefaults(), gate: newHashGate(opts.HashSlots, opts.HashWait),
+		now: time.Now, touching: map[string]bool{}, separate: opts.SeparationOfDuties}
 }
 
 // EnsureAdmin creates user "admin" when no enabled user holds the admin role, with password or, when empty, a generated one returned in generated.
@@ -188,8 +200,9 @@ func (a *Accounts) EnsureAdmin(password string) (generated string, created bool,
 // CreateUser validates u and password, hashes the password and stores the user; ErrExists if taken.
 //
 // Every role in u.Roles must exist (ListRoles); an unknown one is a
-// *ValidationError on field "roles".
-func (a *Accounts) CreateUser(u User, password string) (User, error) {
+// *ValidationError on field "roles". The hooks run inside the same
+// transaction, shown the user as stored; an error from one stores nothing.
+func (a *Accounts) CreateUser(u User, password string, also ...store.ResultHook[User]) (User, error) {
 	if err := validateUser(&u); err != nil {
 		return User{}, err
 	}
@@ -197,7 +210,7 @@ func (a *Accounts) CreateUser(u User, password string) (User, error) {
 		return User{}, err
 	}
 	// Hash outside the write transaction: argon2 is deliberately slow.
-	hash, err := HashPassword(password, a.argon)
+	hash, err := a.hashPassword(password)
 	if err != nil {
 		return User{}, err
 	}
@@ -210,7 +223,13 @@ func (a *Accounts) CreateUser(u User, password string) (User, error) {
 		if err := checkRolesExist(tx, u.Roles); err != nil {
 			return err
 		}
-		return store.PutJSON(tx, store.BucketUsers, []byte(u.Username), rec)
+		if err := a.checkSeparation(u.Username, u.Roles); err != nil {
+			return err
+		}
+		if err := store.PutJSON(tx, store.BucketUsers, []byte(u.Username), rec); err != nil {
+			return err
+		}
+		return store.RunResultHooks(tx, u, also)
 	})
 	if err != nil {
 		return User{}, err
@@ -340,8 +359,10 @@ type UserPatch struct {
 // API tokens of a disabled user are kept but refused by Resolve until the
 // user is enabled again (they stay visible and revocable in ListTokens).
 // Disabling or removing the admin role from the last enabled admin fails
-// with ErrLastAdmin; unknown roles are a *ValidationError on "roles".
-func (a *Accounts) UpdateUser(name string, p UserPatch) (User, error) {
+// with ErrLastAdmin; unknown roles are a *ValidationError on "roles". The
+// hooks run inside the same transaction, shown the user as stored; an
+// error from one changes nothing.
+func (a *Accounts) UpdateUser(name string, p UserPatch, also ...store.ResultHook[User]) (User, error) {
 	if p.DisplayName != nil {
 		if msg := validateText(*p.DisplayName, maxDisplayName); msg != "" {
 			return User{}, &ValidationError{"display_name", msg}
@@ -371,6 +392,9 @@ func (a *Accounts) UpdateUser(name string, p UserPatch) (User, error) {
 			if err := checkRolesExist(tx, roles); err != nil {
 				return err
 			}
+			if err := a.checkSeparation(name, roles); err != nil {
+				return err
+			}
 			rec.Roles = roles
 		}
 		if p.Disabled != nil {
@@ -386,7 +410,10 @@ func (a *Accounts) UpdateUser(name string, p UserPatch) (User, error) {
 				return err
 			}
 		}
-		return store.PutJSON(tx, store.BucketUsers, []byte(name), rec)
+		if err := store.PutJSON(tx, store.BucketUsers, []byte(name), rec); err != nil {
+			return err
+		}
+		return store.RunResultHooks(tx, rec.User, also)
 	})
 	if err != nil {
 		return User{}, err
@@ -395,8 +422,11 @@ func (a *Accounts) UpdateUser(name string, p UserPatch) (User, error) {
 	return rec.User, nil
 }
 
-// DeleteUser removes the user with their sessions and API tokens; ErrLastAdmin for the last enabled admin.
-func (a *Accounts) DeleteUser(name string) error {
+// DeleteUser removes the user with their sessions and API tokens;
+// ErrLastAdmin for the last enabled admin. The hooks run inside the same
+// transaction (a caller removes what refers to the user there); an error
+// from one keeps the user.
+func (a *Accounts) DeleteUser(name string, also ...store.TxHook) error {
 	var sessions, tokens int
 	err := a.db.Update(func(tx *bbolt.Tx) error {
 		rec, err := getRecord(tx, name)
@@ -414,7 +444,10 @@ func (a *Accounts) DeleteUser(name string) error {
 		if tokens, err = deleteUserTokens(tx, name); err != nil {
 			return err
 		}
-		return tx.Bucket(store.BucketUsers).Delete([]byte(name))
+		if err := tx.Bucket(store.BucketUsers).Delete([]byte(name)); err != nil {
+			return err
+		}
+		return store.RunHooks(tx, also)
 	})
 	if err != nil {
 		return err
@@ -445,12 +478,14 @@ func requireOtherAdmin(tx *bbolt.Tx, name string) error {
 	return fmt.Errorf("accounts: user %q: %w", name, ErrLastAdmin)
 }
 
-// ChangePassword replaces the user's password after checking the old one, and ends all their sessions.
+// ChangePassword replaces the user's password after checking the old one, and ends all their sessions and API tokens.
 //
 // A wrong old password, an unknown or a disabled user all yield
 // ErrBadCredentials, as in Authenticate; callers should throttle it like a
-// login. The caller's own session ends too: the client logs in again.
-func (a *Accounts) ChangePassword(name, oldPassword, newPassword string) error {
+// login. The caller's own session ends too: the client logs in again. The
+// hooks run inside the transaction that stores the new password; an error
+// from one keeps the old password and the sessions.
+func (a *Accounts) ChangePassword(name, oldPassword, newPassword string, also ...store.TxHook) error {
 	if err := validatePassword(newPassword); err != nil {
 		return err
 	}
@@ -458,39 +493,44 @@ func (a *Accounts) ChangePassword(name, oldPassword, newPassword string) error {
 	if err != nil {
 		return err
 	}
-	hash, err := HashPassword(newPassword, a.argon)
+	hash, err := a.hashPassword(newPassword)
 	if err != nil {
 		return err
 	}
-	revoked, err := a.setPassword(name, hash, rec.PasswordHash)
+	revoked, tokens, err := a.setPassword(name, hash, rec.PasswordHash, also)
 	if err != nil {
 		return err
 	}
-	slog.Info("password changed", "user", name, "sessions_revoked", revoked)
+	slog.Info("password changed", "user", name, "sessions_revoked", revoked, "tokens_revoked", tokens)
 	return nil
 }
 
-// ResetPassword sets the user's password without the old one (an admin action) and ends all their sessions.
-func (a *Accounts) ResetPassword(name, newPassword string) error {
+// ResetPassword sets the user's password without the old one (an admin
+// action) and ends all their sessions and API tokens. The hooks run inside
+// the same transaction; an error from one changes nothing.
+func (a *Accounts) ResetPassword(name, newPassword string, also ...store.TxHook) error {
 	if err := validatePassword(newPassword); err != nil {
 		return err
 	}
-	hash, err := HashPassword(newPassword, a.argon)
+	hash, err := a.hashPassword(newPassword)
 	if err != nil {
 		return err
 	}
-	revoked, err := a.setPassword(name, hash, "")
+	revoked, tokens, err := a.setPassword(name, hash, "", also)
 	if err != nil {
 		return err
 	}
-	slog.Info("password reset", "user", name, "sessions_revoked", revoked)
+	slog.Info("password reset", "user", name, "sessions_revoked", revoked, "tokens_revoked", tokens)
 	return nil
 }
 
-// setPassword stores hash and deletes the user's sessions. With a non-empty
-// expect, it fails with ErrBadCredentials if the stored hash is no longer the
-// one the old password was checked against (a concurrent change won).
-func (a *Accounts) setPassword(name, hash, expect string) (revoked int, err error) {
+// setPassword stores hash and deletes the user's sessions and API tokens: a
+// password change is how an owner says "whoever had my credentials must stop
+// now", and a token minted with a stolen password would outlive it otherwise.
+// With a non-empty expect, it fails with ErrBadCredentials if the stored hash
+// is no longer the one the old password was checked against (a concurrent
+// change won). The hooks run last, in the same transaction.
+func (a *Accounts) setPassword(name, hash, expect string, also []store.TxHook) (revoked, tokens int, err error) {
 	err = a.db.Update(func(tx *bbolt.Tx) error {
 		rec, err := getRecord(tx, name)
 		if err != nil {
@@ -503,9 +543,15 @@ func (a *Accounts) setPassword(name, hash, expect string) (revoked int, err erro
 		if revoked, err = deleteUserSessions(tx, name); err != nil {
 			return err
 		}
-		return store.PutJSON(tx, store.BucketUsers, []byte(name), rec)
+		if tokens, err = deleteUserTokens(tx, name); err != nil {
+			return err
+		}
+		if err := store.PutJSON(tx, store.BucketUsers, []byte(name), rec); err != nil {
+			return err
+		}
+		return store.RunHooks(tx, also)
 	})
-	return revoked, err
+	return revoked, tokens, err
 }
 
 // Authenticate checks username and password; unknown, wrong and disabled all yield ErrBadCredentials.
@@ -518,6 +564,8 @@ func (a *Accounts) Authenticate(username, password string) (User, error) {
 }
 
 // checkPassword returns the stored record of an enabled user whose password is pw.
+//
+// The argon2 work runs under the gate: ErrBusy when no slot frees up in time.
 func (a *Accounts) checkPassword(username, pw string) (userRecord, error) {
 	var rec userRecord
 	err := a.db.View(func(tx *bbolt.Tx) error {
@@ -525,28 +573,38 @@ func (a *Accounts) checkPassword(username, pw string) (userRecord, error) {
 		rec, err = getRecord(tx, username)
 		return err
 	})
-	if errors.Is(err, ErrNotFound) {
-		// Spend the same argon2 work so timing does not reveal whether the user exists.
-		_, _ = VerifyPassword(pw, a.dummy())
-		return userRecord{}, ErrBadCredentials
-	}
-	if err != nil {
+	unknown := errors.Is(err, ErrNotFound)
+	if err != nil && !unknown {
 		return userRecord{}, err
 	}
-	ok, err := VerifyPassword(pw, rec.PasswordHash)
-	if err != nil {
+	var ok bool
+	gerr := a.gate.run(func() {
+		if unknown {
+			// Spend the same argon2 work so timing does not reveal whether the user exists.
+			_, _ = a.verifyPassword(pw, a.dummy())
+			return
+		}
+		ok, err = a.verifyPassword(pw, rec.PasswordHash)
+	})
+	switch {
+	case gerr != nil:
+		return userRecord{}, gerr
+	case unknown:
+		return userRecord{}, ErrBadCredentials
+	case err != nil:
 		slog.Error("stored password hash is unusable", "user", username, "err", err)
 		return userRecord{}, fmt.Errorf("accounts: user %q: %w", username, err)
-	}
-	if !ok || rec.Disabled {
+	case !ok || rec.Disabled:
 		return userRecord{}, ErrBadCredentials
 	}
 	return rec, nil
 }
 
 // dummy returns a hash with the current parameters for timing equalisation.
+// The first call computes it, inside the caller's gate slot.
 func (a *Accounts) dummy() string {
 	a.dummyOnce.Do(func() {
+		a.gate.runs.Add(1)
 		h, err := HashPassword("tianyan-dummy-password", a.argon)
 		if err != nil {
 			// Parameters already validated by a successful CreateUser are the

@@ -314,7 +314,7 @@ func TestUpdateUserWithInvalidOrUnknownInputChangesNothing(t *testing.T) {
 	}{
 		{"display_name", UserPatch{DisplayName: ptr("bad\nname"), Roles: ptr([]string{"operator"})}},
 		{"roles", UserPatch{Roles: ptr([]string{"Operator"})}},
-		{"roles", UserPatch{DisplayName: ptr("Alice"), Roles: ptr([]string{"auditor"})}},
+		{"roles", UserPatch{DisplayName: ptr("Alice"), Roles: ptr([]string{"inspector"})}},
 	} {
 		var ve *ValidationError
 		if _, err := f.a.UpdateUser("alice", tc.p); !errors.As(err, &ve) || ve.Field != tc.field {
@@ -468,22 +468,27 @@ func TestDeleteUserRemovesTheUserTheirSessionsAndTheirTokens(t *testing.T) {
 	}
 }
 
-func TestChangePasswordWithTheRightOldPasswordEndsEverySession(t *testing.T) {
+func TestChangePasswordWithTheRightOldPasswordEndsEverySessionAndAPIToken(t *testing.T) {
 	f := newFixture(t, Options{})
 	f.mustCreate(t, "alice", "wonderland-42")
+	f.mustCreate(t, "bob", "bob-password-1")
 	s1 := f.login(t, "alice", "wonderland-42")
 	s2 := f.login(t, "alice", "wonderland-42")
 	token, _ := f.mustToken(t, "alice")
+	bobToken, _ := f.mustToken(t, "bob")
 	if err := f.a.ChangePassword("alice", "wonderland-42", "looking-glass-7"); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{s1, s2} {
+	for _, s := range []string{s1, s2, token} {
 		if _, err := f.a.Resolve(s); !errors.Is(err, ErrNoSession) {
-			t.Errorf("session survived the password change: %v", err)
+			t.Errorf("session or API token survived the password change: %v", err)
 		}
 	}
-	if _, err := f.a.Resolve(token); err != nil {
-		t.Errorf("API token should survive a password change: %v", err)
+	if list, err := f.a.ListTokens("alice"); err != nil || len(list) != 0 {
+		t.Errorf("alice's tokens after the change: %v, %v", list, err)
+	}
+	if _, err := f.a.Resolve(bobToken); err != nil {
+		t.Errorf("another user's API token ended with alice's password: %v", err)
 	}
 	if _, err := f.a.Authenticate("alice", "wonderland-42"); !errors.Is(err, ErrBadCredentials) {
 		t.Errorf("old password still works: %v", err)
@@ -525,15 +530,18 @@ func TestChangePasswordToAnInvalidPasswordFailsWithValidationError(t *testing.T)
 	}
 }
 
-func TestResetPasswordNeedsNoOldPasswordAndEndsEverySession(t *testing.T) {
+func TestResetPasswordNeedsNoOldPasswordAndEndsEverySessionAndAPIToken(t *testing.T) {
 	f := newFixture(t, Options{})
 	f.mustCreate(t, "alice", "wonderland-42")
 	s := f.login(t, "alice", "wonderland-42")
+	token, _ := f.mustToken(t, "alice")
 	if err := f.a.ResetPassword("alice", "reset-by-admin"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.a.Resolve(s); !errors.Is(err, ErrNoSession) {
-		t.Errorf("session survived the reset: %v", err)
+	for _, tok := range []string{s, token} {
+		if _, err := f.a.Resolve(tok); !errors.Is(err, ErrNoSession) {
+			t.Errorf("session or API token survived the reset: %v", err)
+		}
 	}
 	if _, err := f.a.Authenticate("alice", "reset-by-admin"); err != nil {
 		t.Errorf("new password refused: %v", err)

@@ -62,6 +62,10 @@ type Agent struct {
 	Online bool `json:"online"`
 	// Relays running now.
 	Relays []agentlink.RelayState `json:"relays,omitempty"`
+	// Region is where the agent's cameras are: only technicians whose
+	// provision grant covers it see its unbound cameras on its page ("" for
+	// none set, which only grants for all regions cover).
+	Region string `json:"region,omitempty"`
 }
 
 // record is what bbolt holds: the agent plus hashes of its secrets.
@@ -181,19 +185,30 @@ func hashSecret(s string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// Create adds an agent and returns it with a one-time enrollment code.
-func (r *Registry) Create(name, by string) (Agent, string, time.Time, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || utf8.RuneCountInString(name) > 100 || !utf8.ValidString(name) {
-		return Agent{}, "", time.Time{}, fmt.Errorf("%w: name must be 1–100 characters", ErrInvalid)
+// Create adds an agent in region (a catalog region code the caller has
+// checked, or "") and returns it with a one-time enrollment code. The hooks
+// run inside the same transaction, shown the agent as stored; an error from
+// one stores nothing.
+func (r *Registry) Create(name, region, by string, also ...store.ResultHook[Agent]) (Agent, string, time.Time, error) {
+	name, err := checkName(name)
+	if err != nil {
+		return Agent{}, "", time.Time{}, err
+	}
+	if region, err = checkRegion(region); err != nil {
+		return Agent{}, "", time.Time{}, err
 	}
 	now := r.opts.Now().UTC()
 	// The code is typed on a phone or pasted into a CLI: 20 base32
 	// characters, 100 bits, hashed at rest and usable once.
 	code := randomString(13)[:20]
-	rec := record{Agent: Agent{ID: "agt-" + randomString(8)[:12], Name: name, CreatedAt: now, CreatedBy: by},
+	rec := record{Agent: Agent{ID: "agt-" + randomString(8)[:12], Name: name, Region: region, CreatedAt: now, CreatedBy: by},
 		CodeHash: hashSecret(code), CodeExpires: now.Add(r.opts.EnrollTTL)}
-	err := r.db.Update(func(tx *bbolt.Tx) error { return store.PutJSON(tx, store.BucketAgents, []byte(rec.ID), rec) })
+	err = r.db.Update(func(tx *bbolt.Tx) error {
+		if err := store.PutJSON(tx, store.BucketAgents, []byte(rec.ID), rec); err != nil {
+			return err
+		}
+		return store.RunResultHooks(tx, rec.Agent, also)
+	})
 	if err != nil {
 		return Agent{}, "", time.Time{}, err
 	}
@@ -201,8 +216,10 @@ func (r *Registry) Create(name, by string) (Agent, string, time.Time, error) {
 }
 
 // Enroll trades a code for the agent's long-lived credentials. The code
-// is spent by the first use, right or wrong hostname.
-func (r *Registry) Enroll(code, hostname string) (agentlink.EnrollResponse, error) {
+// is spent by the first use, right or wrong hostname. The hooks run inside
+// the same transaction, shown the enrolled agent (never its secret); an
+// error from one leaves the code unspent.
+func (r *Registry) Enroll(code, hostname string, also ...store.ResultHook[Agent]) (agentlink.EnrollResponse, error) {
 	code = strings.ToLower(strings.TrimSpace(code))
 	if code == "" || len(code) > 64 {
 		return agentlink.EnrollResponse{}, ErrBadCode
@@ -231,7 +248,10 @@ func (r *Registry) Enroll(code, hostname string) (agentlink.EnrollResponse, erro
 				rec.Hostname = hostname
 			}
 			out = agentlink.EnrollResponse{AgentID: rec.ID, Secret: secret}
-			return store.PutJSON(tx, store.BucketAgents, k, rec)
+			if err := store.PutJSON(tx, store.BucketAgents, k, rec); err != nil {
+				return err
+			}
+			return store.RunResultHooks(tx, rec.Agent, also)
 		}
 		return ErrBadCode
 	})
@@ -319,8 +339,10 @@ func (r *Registry) withLive(a Agent) Agent {
 
 // Revoke disables an agent for good: its link is cut at once, its
 // credentials stop working and its RTSP publishes are refused and ended.
-func (r *Registry) Revoke(id string) error {
-	err := r.update(id, func(rec *record) error {
+// The hooks run inside the transaction that stores the revocation; an
+// error from one leaves the agent as it was.
+func (r *Registry) Revoke(id string, also ...store.TxHook) error {
+	err := r.updateThen(id, also, func(rec *record) error {
 		if rec.Revoked {
 			return nil
 		}
@@ -350,19 +372,34 @@ func (r *Registry) Revoke(id string) error {
 	return nil
 }
 
-// Delete removes a revoked or never-enrolled agent's record.
-func (r *Registry) Delete(id string) error {
-	rec, err := r.get(id)
-	if err != nil {
-		return err
-	}
-	if !rec.Revoked && rec.Enrolled {
-		return fmt.Errorf("%w: revoke the agent before deleting it", ErrInvalid)
-	}
-	return r.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(store.BucketAgents).Delete([]byte(id)) })
+// Delete removes a revoked or never-enrolled agent's record. The hooks run
+// inside the same transaction; an error from one keeps the record.
+func (r *Registry) Delete(id string, also ...store.TxHook) error {
+	return r.db.Update(func(tx *bbolt.Tx) error {
+		var rec record
+		ok, err := store.GetJSON(tx, store.BucketAgents, []byte(id), &rec)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrNotFound
+		}
+		if !rec.Revoked && rec.Enrolled {
+			return fmt.Errorf("%w: revoke the agent before deleting it", ErrInvalid)
+		}
+		if err := tx.Bucket(store.BucketAgents).Delete([]byte(id)); err != nil {
+			return err
+		}
+		return store.RunHooks(tx, also)
+	})
 }
 
 func (r *Registry) update(id string, fn func(*record) error) error {
+	return r.updateThen(id, nil, fn)
+}
+
+// updateThen changes the record id with fn and runs the hooks, in one transaction.
+func (r *Registry) updateThen(id string, also []store.TxHook, fn func(*record) error) error {
 	return r.db.Update(func(tx *bbolt.Tx) error {
 		var rec record
 		ok, err := store.GetJSON(tx, store.BucketAgents, []byte(id), &rec)
@@ -375,7 +412,10 @@ func (r *Registry) update(id string, fn func(*record) error) error {
 		if err := fn(&rec); err != nil {
 			return err
 		}
-		return store.PutJSON(tx, store.BucketAgents, []byte(id), rec)
+		if err := store.PutJSON(tx, store.BucketAgents, []byte(id), rec); err != nil {
+			return err
+		}
+		return store.RunHooks(tx, also)
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tianyan/vms/agentlink"
 	"github.com/tianyan/vms/agents"
+	"github.com/tianyan/vms/cameranet"
 	"github.com/tianyan/vms/edge"
 	"github.com/tianyan/vms/store"
 )
@@ -123,7 +124,7 @@ func startCentre(t *testing.T, opts agents.Options) *centre {
 // enroll creates and enrolls an agent; its credentials dial server.
 func (c *centre) enroll(server string) edge.Credentials {
 	c.t.Helper()
-	a, code, _, err := c.Reg.Create("test LAN", "admin")
+	a, code, _, err := c.Reg.Create("test LAN", "", "admin")
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -148,7 +149,12 @@ func runAgent(t *testing.T, creds edge.Credentials, keepalive, health time.Durat
 	t.Helper()
 	up := &atomic.Int64{}
 	log := testLogger(t, map[string]*atomic.Int64{"control link up": up})
-	a := edge.New(edge.Config{Credentials: creds, Cameras: edge.NewCameraBook("", log),
+	// The test's cameras are on loopback, outside an agent's default networks.
+	nets, err := cameranet.Parse("127.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := edge.New(edge.Config{Credentials: creds, Cameras: edge.NewCameraBook("", log), CameraNetworks: nets,
 		KeepaliveInterval: keepalive, HealthInterval: health, Logger: log})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -185,7 +185,7 @@ func TestCentreStartTreatsEveryAgentAsJustGone(t *testing.T) {
 	defer db.Close()
 	first := agents.New(db, agents.Options{Logger: testLogger(t, nil)})
 	enroll := func() string {
-		a, code, _, err := first.Create("LAN", "admin")
+		a, code, _, err := first.Create("LAN", "", "admin")
 		if err != nil {
 			t.Fatal(err)
 		}

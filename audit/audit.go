@@ -9,6 +9,11 @@
 // file can recompute every hash, so publish Head somewhere else (a log
 // shipper, a printout) if that matters.
 //
+// A record of a change is appended inside the write transaction that makes
+// the change (AppendTx, or Hook for a domain store's store.TxHook), so the
+// two commit together or not at all; Append is for events that change
+// nothing else (logins, views).
+//
 // It must never import any package of ours except store, and never records
 // or logs secrets: callers must keep passwords, tokens and keys out of
 // Detail. It runs no goroutines; the server calls Prune on its own schedule
@@ -137,42 +142,78 @@ func New(db *store.DB, opts Options) (*Log, error) {
 	return &Log{db: db, retention: opts.Retention, now: opts.Now}, nil
 }
 
-// Append stores r as the next record, assigning Seq, Prev and Hash, and returns it as stored.
+// Append stores r as the next record in a transaction of its own,
+// assigning Seq, Prev and Hash, and returns it as stored. Use it for events
+// that change nothing else (logins, views); a record of a change belongs in
+// the change's transaction: see AppendTx and Hook.
 //
 // A zero Time is set from the log's clock; any Time is stored in UTC.
 // Invalid UTF-8 is replaced and over-long values truncated (see the limits
 // above), so the returned record may differ from r.
 func (l *Log) Append(r Record) (Record, error) {
-	r, err := l.normalize(r)
-	if err != nil {
-		return Record{}, err
-	}
-	// Reading the last hash and writing the new record in one write
-	// transaction makes appends atomic: bbolt runs one writer at a time.
-	err = l.db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(store.BucketAudit)
-		prev, err := headHash(tx)
-		if err != nil {
-			return err
-		}
-		seq, err := b.NextSequence()
-		if err != nil {
-			return fmt.Errorf("audit: next sequence: %w", err)
-		}
-		r.Seq, r.Prev = seq, prev
-		if r.Hash, err = r.ComputeHash(); err != nil {
-			return err
-		}
-		raw, err := json.Marshal(r)
-		if err != nil {
-			return fmt.Errorf("audit: encode record %d: %w", seq, err)
-		}
-		return b.Put(seqKey(seq), raw)
+	var out Record
+	err := l.db.Update(func(tx *bbolt.Tx) error {
+		var err error
+		out, err = l.AppendTx(tx, r)
+		return err
 	})
 	if err != nil {
 		return Record{}, err
 	}
+	return out, nil
+}
+
+// AppendTx stores r as the next record inside tx, a write transaction of
+// the caller's (the one that makes the change r records), and returns it
+// as it will be stored if tx commits. Nothing is kept if tx rolls back;
+// an error here should roll tx back, so a change is never without its
+// record. Otherwise it is Append.
+func (l *Log) AppendTx(tx *bbolt.Tx, r Record) (Record, error) {
+	r, err := l.normalize(r)
+	if err != nil {
+		return Record{}, err
+	}
+	// The chain head is read and the record written in the same write
+	// transaction, and bbolt runs one writer at a time: appends from any
+	// transaction link in commit order, and a rolled-back one leaves no gap
+	// (its sequence number is rolled back with it).
+	b := tx.Bucket(store.BucketAudit)
+	if b == nil {
+		return Record{}, fmt.Errorf("audit: %s: %w", store.BucketAudit, store.ErrNoBucket)
+	}
+	prev, err := headHash(tx)
+	if err != nil {
+		return Record{}, err
+	}
+	seq, err := b.NextSequence()
+	if err != nil {
+		return Record{}, fmt.Errorf("audit: next sequence: %w", err)
+	}
+	r.Seq, r.Prev = seq, prev
+	if r.Hash, err = r.ComputeHash(); err != nil {
+		return Record{}, err
+	}
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return Record{}, fmt.Errorf("audit: encode record %d: %w", seq, err)
+	}
+	if err := b.Put(seqKey(seq), raw); err != nil {
+		return Record{}, fmt.Errorf("audit: put record %d: %w", seq, err)
+	}
 	return r, nil
+}
+
+// Hook returns a hook that appends r inside the transaction of the change
+// it records (see store.TxHook); a nil Log gives a nil hook, which stores
+// skip.
+func (l *Log) Hook(r Record) store.TxHook {
+	if l == nil {
+		return nil
+	}
+	return func(tx *bbolt.Tx) error {
+		_, err := l.AppendTx(tx, r)
+		return err
+	}
 }
 
 func (l *Log) normalize(r Record) (Record, error) {

@@ -12,6 +12,8 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/tianyan/vms/store"
+
+	"github.com/tianyan/vms/internal/csvcell"
 )
 
 // Query page sizes.
@@ -32,6 +34,10 @@ type Filter struct {
 	Limit int
 	// Before is the paging cursor: only records with Seq < Before (0 = from the newest).
 	Before uint64
+	// PointIn, when set, keeps only records about a point it accepts: an
+	// auditor whose grant covers some points sees those points' records and
+	// nothing else (no logins, no account changes).
+	PointIn func(pointID string) bool
 }
 
 func (f Filter) match(r Record) bool {
@@ -39,7 +45,8 @@ func (f Filter) match(r Record) bool {
 		(f.Point == "" || r.Point == f.Point) &&
 		strings.HasPrefix(r.Action, f.Action) &&
 		(f.From.IsZero() || !r.Time.Before(f.From)) &&
-		(f.To.IsZero() || r.Time.Before(f.To))
+		(f.To.IsZero() || r.Time.Before(f.To)) &&
+		(f.PointIn == nil || r.Point != "" && f.PointIn(r.Point))
 }
 
 // Query returns matching records newest first, and the Before cursor for the next page (0 when there is none).
@@ -147,15 +154,7 @@ func csvRow(r Record) ([]string, error) {
 	return []string{
 		strconv.FormatUint(r.Seq, 10),
 		r.Time.UTC().Format(time.RFC3339Nano),
-		defuse(r.User), defuse(r.Action), defuse(r.Point), defuse(r.ClientIP),
+		csvcell.Neutralize(r.User), csvcell.Neutralize(r.Action), csvcell.Neutralize(r.Point), csvcell.Neutralize(r.ClientIP),
 		dur, detail, r.Prev, r.Hash,
 	}, nil
-}
-
-// defuse keeps spreadsheets from evaluating a cell as a formula (CSV injection).
-func defuse(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }

@@ -216,3 +216,23 @@ func TestExportCSVDefusesSpreadsheetFormulas(t *testing.T) {
 		t.Errorf("row = %q", rows[1])
 	}
 }
+
+func TestQueryPointInKeepsOnlyRecordsOfAcceptedPoints(t *testing.T) {
+	f := newFixture(t, 0)
+	for _, r := range []Record{
+		{User: "alice", Action: "login.ok"},
+		{User: "alice", Action: "view.start", Point: "cam1"},
+		{User: "bob", Action: "view.start", Point: "cam2"},
+		{User: "admin", Action: "user.create", Detail: map[string]string{"username": "x"}},
+		{User: "bob", Action: "point.update", Point: "cam1"},
+	} {
+		f.mustAppend(t, r)
+	}
+	got, _, err := f.log.Query(Filter{PointIn: func(id string) bool { return id == "cam1" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equalSeqs(seqsOf(got), []uint64{5, 2}) {
+		t.Errorf("records %v, want 5 and 2 (cam1 only, no login or account records)", seqsOf(got))
+	}
+}

@@ -32,6 +32,10 @@ var (
 	ErrNotFound = errors.New("point not found")
 	// ErrExists reports that a point with the requested ID already exists.
 	ErrExists = errors.New("point already exists")
+	// ErrCameraBound reports a point that would bind a camera (agent and
+	// camera) another point is already bound to: one camera, one point, so
+	// whoever may see that point decides who sees the camera.
+	ErrCameraBound = errors.New("camera already bound to another point")
 )
 
 // Catalog reads and writes camera points and regions.
@@ -46,14 +50,19 @@ type Catalog struct {
 	wmu sync.Mutex
 	mu  sync.RWMutex
 	idx *index
+
+	checkSource SourceCheck // nil: every URL is accepted
 }
 
 // New loads every point and region from db into the search index and returns the Catalog.
 //
 // Points stored before kinds, categories and sub streams existed (with
 // "source" instead of "main") are upgraded in place.
-func New(db *store.DB) (*Catalog, error) {
+func New(db *store.DB, opts ...Option) (*Catalog, error) {
 	c := &Catalog{db: db, now: time.Now}
+	for _, o := range opts {
+		o(c)
+	}
 	var points []Point
 	var regions []Region
 	var migrated []int
@@ -99,6 +108,13 @@ func New(db *store.DB) (*Catalog, error) {
 		slog.Info("catalog points upgraded", "count", len(migrated))
 	}
 	c.idx = newIndex(points, regions)
+	for k, ids := range c.idx.cameras {
+		if len(ids) > 1 {
+			// Stored before one camera could bind only one point; each
+			// keeps working, but no new point may join them.
+			slog.Warn("camera bound to several points; keep one", "agent", k.agent, "camera", k.camera, "points", ids)
+		}
+	}
 	slog.Info("catalog loaded", "points", len(points), "regions", len(regions))
 	return c, nil
 }
@@ -142,7 +158,9 @@ func putPoint(tx *bbolt.Tx, p *Point) error {
 // padded; the district 44030700 for unassigned points), industry 00, type 131
 // for panoramic or 132 for hd points, network 0 and a 6-digit serial from a
 // bbolt sequence, skipping IDs already taken. Status starts as unknown.
-func (c *Catalog) Create(p Point) (Point, error) {
+// The hooks run inside the same transaction, shown the point as stored;
+// an error from one stores nothing.
+func (c *Catalog) Create(p Point, also ...store.ResultHook[Point]) (Point, error) {
 	p = p.clone()
 	p.normalize()
 	now := c.now().UTC()
@@ -150,6 +168,9 @@ func (c *Catalog) Create(p Point) (Point, error) {
 	p.Status = Status{State: StateUnknown, Since: now}
 	if probs := p.problems(true); len(probs) > 0 {
 		return Point{}, probs[0]
+	}
+	if err := c.checkSources(nil, &p, nil); err != nil {
+		return Point{}, err
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -168,7 +189,13 @@ func (c *Catalog) Create(p Point) (Point, error) {
 		if b.Get([]byte(p.ID)) != nil {
 			return fmt.Errorf("catalog: point %q: %w", p.ID, ErrExists)
 		}
-		return putPoint(tx, &p)
+		if err := c.checkCamera(&p); err != nil {
+			return err
+		}
+		if err := putPoint(tx, &p); err != nil {
+			return err
+		}
+		return store.RunResultHooks(tx, p.clone(), also)
 	})
 	if err != nil {
 		return Point{}, err
@@ -222,11 +249,53 @@ func (c *Catalog) Len() int {
 	return len(c.idx.ids)
 }
 
+// checkCamera fails with ErrCameraBound when another point is bound to p's
+// camera. Callers hold wmu, under which the index is what bbolt holds.
+func (c *Catalog) checkCamera(p *Point) error {
+	k, ok := bindingOf(p)
+	if !ok {
+		return nil
+	}
+	c.mu.RLock()
+	_, taken := c.idx.cameraOwner(k, p.ID)
+	c.mu.RUnlock()
+	if taken {
+		return fmt.Errorf("catalog: agent %q camera %q: %w", p.Agent, p.Camera, ErrCameraBound)
+	}
+	return nil
+}
+
+// CameraOwner returns the ID of the point bound to camera behind agent.
+func (c *Catalog) CameraOwner(agent, camera string) (string, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.idx.cameraOwner(cameraKey{agent, camera}, "")
+}
+
 // Update applies patch to the point id in one transaction; an invalid patch writes nothing.
 //
 // A main or sub URL whose password is "***" (as produced by Redacted) keeps
-// the stored password when scheme, host and username are unchanged.
-func (c *Catalog) Update(id string, patch PointPatch) (Point, error) {
+// the stored password when scheme, host and username are unchanged. The
+// hooks run inside the same transaction, shown the point as stored; an
+// error from one changes nothing.
+func (c *Catalog) Update(id string, patch PointPatch, also ...store.ResultHook[Point]) (Point, error) {
+	return c.UpdateIf(id, patch, nil, also...)
+}
+
+// UpdateIf is Update, writing only when allow (if not nil) accepts the
+// stored point and the point the patch makes of it; allow's error is
+// returned as it is. allow runs under the catalog's write lock, so the
+// point it judges is the one replaced: a concurrent change cannot slip in
+// between the decision and the write.
+//
+// A patch that binds the point to a camera another point is bound to fails
+// with ErrCameraBound, after allow (so that the answer tells nothing about
+// points the caller may not change).
+func (c *Catalog) UpdateIf(id string, patch PointPatch, allow func(stored, next Point) error, also ...store.ResultHook[Point]) (Point, error) {
+	checked, err := c.precheckUpdate(id, patch)
+	if err != nil {
+		return Point{}, err
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.mu.RLock()
@@ -241,12 +310,32 @@ func (c *Catalog) Update(id string, patch PointPatch) (Point, error) {
 	if err := p.validate(); err != nil {
 		return Point{}, err
 	}
+	if allow != nil {
+		if err := allow(cur.clone(), p.clone()); err != nil {
+			return Point{}, err
+		}
+	}
+	if k, bound := bindingOf(&p); bound {
+		if old, _ := bindingOf(cur); old != k {
+			// A binding kept as it was stays, even one shared by points
+			// stored before the rule: they can still be fixed.
+			if err := c.checkCamera(&p); err != nil {
+				return Point{}, err
+			}
+		}
+	}
+	if err := c.checkSources(cur, &p, checked); err != nil {
+		return Point{}, err
+	}
 	p.UpdatedAt = c.now().UTC()
-	err := c.db.Update(func(tx *bbolt.Tx) error {
+	err = c.db.Update(func(tx *bbolt.Tx) error {
 		if err := regionExists(tx, p.Region); err != nil {
 			return err
 		}
-		return putPoint(tx, &p)
+		if err := putPoint(tx, &p); err != nil {
+			return err
+		}
+		return store.RunResultHooks(tx, p.clone(), also)
 	})
 	if err != nil {
 		return Point{}, err
@@ -331,8 +420,9 @@ func (c *Catalog) SetStatuses(ids []string, state string, since time.Time) (int,
 	return len(changed), nil
 }
 
-// Delete removes the point id, or returns ErrNotFound.
-func (c *Catalog) Delete(id string) error {
+// Delete removes the point id, or returns ErrNotFound. The hooks run
+// inside the same transaction; an error from one keeps the point.
+func (c *Catalog) Delete(id string, also ...store.TxHook) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	err := c.db.Update(func(tx *bbolt.Tx) error {
@@ -340,7 +430,10 @@ func (c *Catalog) Delete(id string) error {
 		if id == "" || b.Get([]byte(id)) == nil {
 			return fmt.Errorf("catalog: point %q: %w", id, ErrNotFound)
 		}
-		return b.Delete([]byte(id))
+		if err := b.Delete([]byte(id)); err != nil {
+			return err
+		}
+		return store.RunHooks(tx, also)
 	})
 	if err != nil {
 		return err

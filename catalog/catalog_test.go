@@ -344,9 +344,28 @@ func TestUpdateWithRedactedURLKeepsStoredPassword(t *testing.T) {
 func TestUpdateWithRedactedURLForAnotherHostIsRejected(t *testing.T) {
 	c := newCatalog(t)
 	mustCreate(t, c, rtspPoint("cam", "Cam"))
-	evil := Source{Type: SourceRTSP, URL: "rtsp://admin:***@attacker.example/x"}
-	_, err := c.Update("cam", PointPatch{Main: &evil})
-	wantValidationError(t, err, "main.url")
+	for _, u := range []string{"rtsp://admin:***@attacker.example/x", "rtsp://***:***@attacker.example/x", "rtsp://***@attacker.example/x"} {
+		evil := Source{Type: SourceRTSP, URL: u}
+		_, err := c.Update("cam", PointPatch{Main: &evil})
+		wantValidationError(t, err, "main.url")
+	}
+}
+
+func TestUpdateWithFullyRedactedURLKeepsTheStoredCredentials(t *testing.T) {
+	c := newCatalog(t)
+	p := mustCreate(t, c, rtspPoint("cam", "Cam"))
+	shown := p.Main.Redacted()
+	if strings.Contains(shown.URL, "admin") {
+		t.Fatalf("redacted URL %q still names the camera user", shown.URL)
+	}
+	shown.URL = strings.Replace(shown.URL, "/Streaming/Channels/101", "/Streaming/Channels/102", 1)
+	got, err := c.Update("cam", PointPatch{Main: &shown})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Replace(p.Main.URL, "/101", "/102", 1); got.Main.URL != want {
+		t.Errorf("URL = %q, want %q", got.Main.URL, want)
+	}
 }
 
 func TestDeleteRemovesThePoint(t *testing.T) {
@@ -396,13 +415,14 @@ func TestConcurrentCreatesWithoutIDGetDistinctIDs(t *testing.T) {
 	}
 }
 
-func TestRedactedReplacesOnlyThePassword(t *testing.T) {
+func TestRedactedMasksUserNameAndPassword(t *testing.T) {
 	tests := []struct{ in, want string }{
-		{"rtsp://admin:secret@10.0.0.5:554/Streaming/Channels/101?transportmode=unicast", "rtsp://admin:***@10.0.0.5:554/Streaming/Channels/101?transportmode=unicast"},
-		{"rtsps://u:p%40ss@cam.local/live", "rtsps://u:***@cam.local/live"},
-		{"rtsp://user@h/x", "rtsp://user@h/x"},
+		{"rtsp://admin:secret@10.0.0.5:554/Streaming/Channels/101?transportmode=unicast", "rtsp://***:***@10.0.0.5:554/Streaming/Channels/101?transportmode=unicast"},
+		{"rtsps://u:p%40ss@cam.local/live", "rtsps://***:***@cam.local/live"},
+		{"rtsp://user@h/x", "rtsp://***@h/x"},
 		{"rtsp://h/x", "rtsp://h/x"},
-		{"rtsp://u:***@h/x", "rtsp://u:***@h/x"},
+		{"rtsp://u:***@h/x", "rtsp://***:***@h/x"},
+		{"rtsp://***:***@h/x", "rtsp://***:***@h/x"},
 		{"", ""},
 		{"rtsp://u:secret@h/\x7f", "***"},
 		{"rtsp:u:secret@h", "***"},

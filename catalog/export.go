@@ -8,6 +8,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/tianyan/vms/internal/csvcell"
 )
 
 // Export formats.
@@ -118,6 +120,9 @@ func writeCSV(w io.Writer, points []*Point, includeSecrets bool) error {
 			strconv.Itoa(r.Level), r.Address, strings.Join(r.Tags, ";"), strconv.FormatBool(r.PTZ),
 			r.MainURL, r.SubURL,
 			strconv.FormatBool(r.OnDemand), r.MainTransport, r.SubTransport, r.Agent, r.Camera)
+		for i := range rec {
+			rec[i] = csvcell.Neutralize(rec[i])
+		}
 		if err := cw.Write(rec); err != nil {
 			return err
 		}

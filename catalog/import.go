@@ -18,6 +18,8 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/tianyan/vms/store"
+
+	"github.com/tianyan/vms/internal/csvcell"
 )
 
 // Media types ImportPoints reads.
@@ -192,10 +194,23 @@ type importRow struct {
 // Every row is checked before anything is written: an invalid field, an
 // unknown region, an id that already exists or repeats within the file.
 // If any row is bad, nothing is written, every bad row is returned and err is
-// ErrRowsRejected. Otherwise all rows are written in one bbolt transaction.
-// Inputs over 64 MiB or 200,000 rows fail with ErrTooLarge or ErrTooManyRows,
-// a bad header or document with a *ValidationError.
-func (c *Catalog) ImportPoints(r io.Reader, contentType string, dryRun bool) (n int, rowErrs []RowError, err error) {
+// ErrRowsRejected. Otherwise all rows are written in one bbolt transaction,
+// in which the hooks then run, shown the count (even 0); an error from one
+// writes nothing. Inputs over 64 MiB or 200,000 rows fail with ErrTooLarge
+// or ErrTooManyRows, a bad header or document with a *ValidationError.
+func (c *Catalog) ImportPoints(r io.Reader, contentType string, dryRun bool, also ...store.ResultHook[int]) (n int, rowErrs []RowError, err error) {
+	return c.ImportPointsIf(r, contentType, dryRun, nil, also...)
+}
+
+// ImportPointsIf is ImportPoints, writing only when allow (if not nil)
+// accepts every row's point. allow runs once the rows are valid, before
+// camera bindings are checked; the first refusal ends the import with
+// allow's error, wrapped with the row's line, and nothing is written.
+//
+// Rows binding a camera (agent and camera) that a stored point or an
+// earlier row is bound to are listed as row errors on field "camera", with
+// err wrapping both ErrRowsRejected and ErrCameraBound.
+func (c *Catalog) ImportPointsIf(r io.Reader, contentType string, dryRun bool, allow func(Point) error, also ...store.ResultHook[int]) (n int, rowErrs []RowError, err error) {
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return 0, nil, invalid("content_type", "is not a media type")
@@ -224,6 +239,7 @@ func (c *Catalog) ImportPoints(r io.Reader, contentType string, dryRun bool) (n 
 		}
 		lines[row.p.ID] = row.line
 	}
+	c.checkImportSources(rows, &errs)
 
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -242,7 +258,17 @@ func (c *Catalog) ImportPoints(r io.Reader, contentType string, dryRun bool) (n 
 	if len(errs.list) > 0 {
 		return 0, errs.sorted(), ErrRowsRejected
 	}
-	if dryRun || len(rows) == 0 {
+	if allow != nil {
+		for _, row := range rows {
+			if err := allow(row.p.clone()); err != nil {
+				return 0, nil, fmt.Errorf("line %d: %w", row.line, err)
+			}
+		}
+	}
+	if bound := c.boundRows(rows); len(bound.list) > 0 {
+		return 0, bound.sorted(), fmt.Errorf("%w: %w", ErrRowsRejected, ErrCameraBound)
+	}
+	if dryRun || (len(rows) == 0 && len(also) == 0) {
 		return len(rows), nil, nil
 	}
 	now := c.now().UTC()
@@ -274,7 +300,7 @@ func (c *Catalog) ImportPoints(r io.Reader, contentType string, dryRun bool) (n 
 				return fmt.Errorf("catalog: put point %q: %w", p.ID, err)
 			}
 		}
-		return nil
+		return store.RunResultHooks(tx, len(points), also)
 	})
 	if err != nil {
 		return 0, nil, err
@@ -284,6 +310,30 @@ func (c *Catalog) ImportPoints(r io.Reader, contentType string, dryRun bool) (n 
 	c.mu.Unlock()
 	slog.Info("points imported", "count", len(points))
 	return len(points), nil, nil
+}
+
+// boundRows lists the rows that bind a camera a stored point or an earlier
+// row is bound to. Callers hold wmu.
+func (c *Catalog) boundRows(rows []importRow) rowErrors {
+	var errs rowErrors
+	seen := map[cameraKey]int{}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, row := range rows {
+		k, ok := bindingOf(&row.p)
+		if !ok {
+			continue
+		}
+		if prev, dup := seen[k]; dup {
+			errs.add(row.line, "camera", fmt.Sprintf("is bound by line %d too: one camera, one point", prev))
+			continue
+		}
+		seen[k] = row.line
+		if _, taken := c.idx.cameraOwner(k, ""); taken {
+			errs.add(row.line, "camera", "is already bound to another point")
+		}
+	}
+	return errs
 }
 
 func readPointsCSV(r io.Reader) ([]importRow, rowErrors, error) {
@@ -330,7 +380,8 @@ func readPointsCSV(r io.Reader) ([]importRow, rowErrors, error) {
 			if !ok {
 				return "", false
 			}
-			return rec[i], true
+			// Exports quote formula-like cells; take the quote off.
+			return csvcell.Restore(rec[i]), true
 		}
 		p, probs := pointFromRow(get)
 		if len(probs) > 0 {

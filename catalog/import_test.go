@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
@@ -285,7 +286,7 @@ func TestExportWithoutSecretsRedactsPasswordsAndCannotBeReimported(t *testing.T)
 		if err := c.ExportPoints(&buf, format, Scope{All: true}, false); err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(buf.String(), "secret") || !strings.Contains(buf.String(), "admin:***@") {
+		if strings.Contains(buf.String(), "secret") || strings.Contains(buf.String(), "admin") || !strings.Contains(buf.String(), "***:***@") {
 			t.Errorf("%s export: %s", format, buf.String())
 		}
 	}
@@ -377,4 +378,38 @@ func FuzzImportPoints(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestCSVExportNeutralizesFormulaCellsAndReimportsThem(t *testing.T) {
+	c := newCatalog(t)
+	p := rtspPoint("cam", `=HYPERLINK("http://evil.example/","点我")`)
+	p.Address = "@SUM(1+1)*cmd|' /C calc'!A0"
+	p.Tags = []string{"+1+1"}
+	mustCreate(t, c, p)
+	var buf bytes.Buffer
+	if err := c.ExportPoints(&buf, FormatCSV, Scope{All: true}, true); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(buf.Bytes())).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range rows {
+		for _, cell := range row {
+			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+				t.Errorf("cell %q would run as a formula in a spreadsheet", cell)
+			}
+		}
+	}
+	c2 := newCatalog(t)
+	if _, _, err := c2.ImportPoints(bytes.NewReader(buf.Bytes()), ContentTypeCSV, false); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c2.Get("cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != p.Name || got.Address != p.Address || len(got.Tags) != 1 || got.Tags[0] != "+1+1" {
+		t.Errorf("re-imported point = %q %q %q, want the original values", got.Name, got.Address, got.Tags)
+	}
 }

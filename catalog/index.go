@@ -21,6 +21,19 @@ type index struct {
 	keys    []string // lower-case search text: id, name, address, tags, pinyin initials
 	updated []int64  // UpdatedAt in Unix nanoseconds, for sort=-updated
 	regions regionTable
+	// cameras maps an (agent, camera) binding to the points bound to it:
+	// one, since Create, Update and ImportPoints refuse a second; several
+	// only for data stored before that rule, kept so they can be fixed.
+	cameras map[cameraKey][]string
+}
+
+// cameraKey is one camera behind one edge agent.
+type cameraKey struct{ agent, camera string }
+
+// bindingOf is p's camera binding; ok is false for a point not bound to a
+// camera (no agent, or an agent without a camera).
+func bindingOf(p *Point) (k cameraKey, ok bool) {
+	return cameraKey{p.Agent, p.Camera}, p.Agent != "" && p.Camera != ""
 }
 
 // meta is the scan-time view of one point.
@@ -117,7 +130,7 @@ func (t *regionTable) subtree(root int32) []bool {
 }
 
 func newIndex(points []Point, regions []Region) *index {
-	ix := &index{regions: newRegionTable(regions)}
+	ix := &index{regions: newRegionTable(regions), cameras: map[cameraKey][]string{}}
 	sorted := make([]*Point, len(points))
 	for i := range points {
 		sorted[i] = &points[i]
@@ -144,6 +157,38 @@ func (ix *index) appendPoint(p *Point) {
 	ix.meta = append(ix.meta, ix.metaOf(p))
 	ix.keys = append(ix.keys, searchKey(p))
 	ix.updated = append(ix.updated, p.UpdatedAt.UnixNano())
+	ix.bind(p)
+}
+
+// bind records p's camera binding, if any.
+func (ix *index) bind(p *Point) {
+	if k, ok := bindingOf(p); ok && !slices.Contains(ix.cameras[k], p.ID) {
+		ix.cameras[k] = append(ix.cameras[k], p.ID)
+	}
+}
+
+// unbind forgets p's camera binding, if any.
+func (ix *index) unbind(p *Point) {
+	k, ok := bindingOf(p)
+	if !ok {
+		return
+	}
+	ids := slices.DeleteFunc(ix.cameras[k], func(id string) bool { return id == p.ID })
+	if len(ids) == 0 {
+		delete(ix.cameras, k)
+		return
+	}
+	ix.cameras[k] = ids
+}
+
+// cameraOwner returns a point other than self bound to camera k.
+func (ix *index) cameraOwner(k cameraKey, self string) (string, bool) {
+	for _, id := range ix.cameras[k] {
+		if id != self {
+			return id, true
+		}
+	}
+	return "", false
 }
 
 func (ix *index) metaOf(p *Point) meta {
@@ -212,6 +257,8 @@ func (ix *index) get(id string) (*Point, bool) {
 func (ix *index) put(p *Point) {
 	i, ok := ix.find(p.ID)
 	if ok {
+		ix.unbind(ix.points[i])
+		ix.bind(p)
 		ix.points[i] = p
 		ix.meta[i] = ix.metaOf(p)
 		ix.keys[i] = searchKey(p)
@@ -223,6 +270,7 @@ func (ix *index) put(p *Point) {
 	ix.meta = slices.Insert(ix.meta, i, ix.metaOf(p))
 	ix.keys = slices.Insert(ix.keys, i, searchKey(p))
 	ix.updated = slices.Insert(ix.updated, i, p.UpdatedAt.UnixNano())
+	ix.bind(p)
 }
 
 // remove deletes the point id if indexed.
@@ -231,6 +279,7 @@ func (ix *index) remove(id string) {
 	if !ok {
 		return
 	}
+	ix.unbind(ix.points[i])
 	ix.ids = slices.Delete(ix.ids, i, i+1)
 	ix.points = slices.Delete(ix.points, i, i+1)
 	ix.meta = slices.Delete(ix.meta, i, i+1)
@@ -241,7 +290,7 @@ func (ix *index) remove(id string) {
 // putNew merges points sorted by ID, none of which is indexed yet, in one pass.
 func (ix *index) putNew(sorted []*Point) {
 	old := *ix
-	*ix = index{regions: old.regions}
+	*ix = index{regions: old.regions, cameras: old.cameras}
 	ix.grow(len(old.ids) + len(sorted))
 	i, j := 0, 0
 	for i < len(old.ids) || j < len(sorted) {

@@ -217,7 +217,8 @@ func (p Point) clone() Point {
 	return p
 }
 
-// redactURL masks the password of raw. Anything it cannot confidently
+// redactURL masks the user name and password of raw: both are secrets of
+// the camera (a user name is half a guess). Anything it cannot confidently
 // rewrite is masked entirely, so a secret never leaks through an odd URL.
 func redactURL(raw string) string {
 	if raw == "" {
@@ -231,10 +232,7 @@ func redactURL(raw string) string {
 		return raw
 	}
 	pass, hasPass := u.User.Password()
-	if !hasPass {
-		return raw
-	}
-	if pass == RedactedPassword {
+	if u.User.Username() == RedactedPassword && (!hasPass || pass == RedactedPassword) {
 		// Already redacted; keep idempotent.
 		return raw
 	}
@@ -245,7 +243,11 @@ func redactURL(raw string) string {
 	if u.Scheme == "" || !strings.HasPrefix(s, prefix) {
 		return RedactedPassword
 	}
-	return prefix + url.User(u.User.Username()).String() + ":" + RedactedPassword + "@" + strings.TrimPrefix(s, prefix)
+	userinfo := RedactedPassword
+	if hasPass {
+		userinfo += ":" + RedactedPassword
+	}
+	return prefix + userinfo + "@" + strings.TrimPrefix(s, prefix)
 }
 
 // normalize trims text fields and fills defaults: kind hd, level 1, state
@@ -464,6 +466,9 @@ func validateRTSPURL(field, raw string) *ValidationError {
 	if pass, ok := u.User.Password(); ok && pass == RedactedPassword {
 		return invalid(field, "password is the redaction placeholder %q; send the real password", RedactedPassword)
 	}
+	if u.User.Username() == RedactedPassword {
+		return invalid(field, "user name is the redaction placeholder %q; send the real user name", RedactedPassword)
+	}
 	if port := u.Port(); port != "" {
 		n, err := strconv.Atoi(port)
 		if err != nil || n < 1 || n > 65535 {
@@ -474,26 +479,38 @@ func validateRTSPURL(field, raw string) *ValidationError {
 }
 
 // keepRedactedPassword lets a client send back the redacted URL it was shown:
-// when next carries the "***" placeholder and points at the same scheme, host
-// and user as prev, prev's real password is kept. It never moves a password
-// to a different host.
+// when next carries the "***" placeholders and points at the same scheme and
+// host as prev (and, if next names a user, the same user), prev's real user
+// name and password are kept. It never moves credentials to a different host.
 func keepRedactedPassword(prev, next string) string {
 	nu, err := url.Parse(next)
 	if err != nil || nu.User == nil {
 		return next
 	}
-	if pass, ok := nu.User.Password(); !ok || pass != RedactedPassword {
+	pass, hasPass := nu.User.Password()
+	redactedUser := nu.User.Username() == RedactedPassword
+	if !(hasPass && pass == RedactedPassword) && !(redactedUser && !hasPass) {
 		return next
 	}
 	pu, err := url.Parse(prev)
 	if err != nil || pu.User == nil {
 		return next
 	}
-	prevPass, ok := pu.User.Password()
-	if !ok || pu.Scheme != nu.Scheme || !strings.EqualFold(pu.Host, nu.Host) || pu.User.Username() != nu.User.Username() {
+	if pu.Scheme != nu.Scheme || !strings.EqualFold(pu.Host, nu.Host) {
 		return next
 	}
-	nu.User = url.UserPassword(nu.User.Username(), prevPass)
+	if !redactedUser && pu.User.Username() != nu.User.Username() {
+		return next
+	}
+	prevPass, ok := pu.User.Password()
+	if !ok && hasPass {
+		return next
+	}
+	if ok {
+		nu.User = url.UserPassword(pu.User.Username(), prevPass)
+	} else {
+		nu.User = url.User(pu.User.Username())
+	}
 	return nu.String()
 }
 

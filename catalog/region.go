@@ -73,8 +73,18 @@ func putRegion(tx *bbolt.Tx, r Region) error {
 	return store.PutJSON(tx, store.BucketRegions, []byte(r.Code), r)
 }
 
-// CreateRegion validates and stores r; its parent must exist (empty parent makes a root).
-func (c *Catalog) CreateRegion(r Region) (Region, error) {
+// putRegionThen stores r and runs the caller's hooks in the same transaction.
+func putRegionThen(tx *bbolt.Tx, r Region, also []store.ResultHook[Region]) error {
+	if err := putRegion(tx, r); err != nil {
+		return err
+	}
+	return store.RunResultHooks(tx, r, also)
+}
+
+// CreateRegion validates and stores r; its parent must exist (empty parent
+// makes a root). The hooks run inside the same transaction, shown the
+// region as stored; an error from one stores nothing.
+func (c *Catalog) CreateRegion(r Region, also ...store.ResultHook[Region]) (Region, error) {
 	r.normalize()
 	if probs := r.problems(); len(probs) > 0 {
 		return Region{}, probs[0]
@@ -92,7 +102,7 @@ func (c *Catalog) CreateRegion(r Region) (Region, error) {
 	if r.Parent != "" && !parentOK {
 		return Region{}, invalid("parent", "is not a known region code")
 	}
-	if err := c.db.Update(func(tx *bbolt.Tx) error { return putRegion(tx, r) }); err != nil {
+	if err := c.db.Update(func(tx *bbolt.Tx) error { return putRegionThen(tx, r, also) }); err != nil {
 		return Region{}, err
 	}
 	c.setRegions(regions)
@@ -132,8 +142,10 @@ func (c *Catalog) RegionPath(code string) []string {
 	return c.idx.regions.path(code)
 }
 
-// UpdateRegion renames the region code and moves it under parent ("" makes it a root), refusing cycles.
-func (c *Catalog) UpdateRegion(code, name, parent string) (Region, error) {
+// UpdateRegion renames the region code and moves it under parent ("" makes
+// it a root), refusing cycles. The hooks run inside the same transaction,
+// shown the region as stored; an error from one changes nothing.
+func (c *Catalog) UpdateRegion(code, name, parent string, also ...store.ResultHook[Region]) (Region, error) {
 	r := Region{Code: code, Name: name, Parent: parent}
 	r.normalize()
 	c.wmu.Lock()
@@ -168,7 +180,7 @@ func (c *Catalog) UpdateRegion(code, name, parent string) (Region, error) {
 		return Region{}, invalid("parent", "is a descendant of the region; regions must form a tree")
 	}
 	regions[i] = r
-	if err := c.db.Update(func(tx *bbolt.Tx) error { return putRegion(tx, r) }); err != nil {
+	if err := c.db.Update(func(tx *bbolt.Tx) error { return putRegionThen(tx, r, also) }); err != nil {
 		return Region{}, err
 	}
 	c.setRegions(regions)
@@ -176,8 +188,10 @@ func (c *Catalog) UpdateRegion(code, name, parent string) (Region, error) {
 	return r, nil
 }
 
-// DeleteRegion removes the region code; it fails with ErrRegionInUse while points or child regions reference it.
-func (c *Catalog) DeleteRegion(code string) error {
+// DeleteRegion removes the region code; it fails with ErrRegionInUse while
+// points or child regions reference it. The hooks run inside the same
+// transaction; an error from one keeps the region.
+func (c *Catalog) DeleteRegion(code string, also ...store.TxHook) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.mu.RLock()
@@ -197,7 +211,10 @@ func (c *Catalog) DeleteRegion(code string) error {
 		return fmt.Errorf("catalog: region %q: %w", code, ErrRegionInUse)
 	}
 	err := c.db.Update(func(tx *bbolt.Tx) error {
-		return tx.Bucket(store.BucketRegions).Delete([]byte(code))
+		if err := tx.Bucket(store.BucketRegions).Delete([]byte(code)); err != nil {
+			return err
+		}
+		return store.RunHooks(tx, also)
 	})
 	if err != nil {
 		return err
@@ -216,8 +233,10 @@ var regionHeader = []string{"code", "name", "parent"}
 // Rows may name parents defined later in the same file. A code that already
 // exists, is repeated, or a parent chain that is unknown or forms a cycle is
 // an error row. When any row is bad nothing is written, every bad row is
-// returned and err is ErrRowsRejected.
-func (c *Catalog) ImportRegionsCSV(r io.Reader, dryRun bool) (n int, rowErrs []RowError, err error) {
+// returned and err is ErrRowsRejected. Unless dryRun, the hooks run inside
+// the transaction that writes the rows, shown their count (even 0); an
+// error from one writes nothing.
+func (c *Catalog) ImportRegionsCSV(r io.Reader, dryRun bool, also ...store.ResultHook[int]) (n int, rowErrs []RowError, err error) {
 	lr := &limitedReader{r: r, left: maxImportBytes}
 	cr := csv.NewReader(skipBOM(lr))
 	cr.FieldsPerRecord = len(regionHeader)
@@ -295,7 +314,7 @@ func (c *Catalog) ImportRegionsCSV(r io.Reader, dryRun bool) (n int, rowErrs []R
 	if len(errs.list) > 0 {
 		return 0, errs.sorted(), ErrRowsRejected
 	}
-	if dryRun || len(rows) == 0 {
+	if dryRun || (len(rows) == 0 && len(also) == 0) {
 		return len(rows), nil, nil
 	}
 	err = c.db.Update(func(tx *bbolt.Tx) error {
@@ -304,7 +323,7 @@ func (c *Catalog) ImportRegionsCSV(r io.Reader, dryRun bool) (n int, rowErrs []R
 				return err
 			}
 		}
-		return nil
+		return store.RunResultHooks(tx, len(rows), also)
 	})
 	if err != nil {
 		return 0, nil, err

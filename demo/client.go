@@ -142,7 +142,7 @@ func agentCredentials(ctx context.Context, api *client, dir string) (edge.Creden
 	var created struct {
 		Code string `json:"enrollment_code"`
 	}
-	if err := api.do(http.MethodPost, "/api/v1/agents", map[string]string{"name": "演示边缘代理 demo edge agent"}, &created); err != nil {
+	if err := api.do(http.MethodPost, "/api/v1/agents", map[string]string{"name": "演示边缘代理 demo edge agent", "region": DistrictCode}, &created); err != nil {
 		return edge.Credentials{}, err
 	}
 	host, _ := os.Hostname()

@@ -17,8 +17,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/tianyan/vms/cameranet"
 	"github.com/tianyan/vms/camsim"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/edge"
@@ -65,6 +67,12 @@ var liveCameras = []liveCamera{
 	{pointID(true, 3), "蛇口港高点", "transit", CommunityCode(3, 3), 3, true},
 	{pointID(true, 4), "前海片区高点", "major-project", CommunityCode(8, 1), 4, true},
 }
+
+// SimulatedCameraNetworks is where the demo's simulated cameras listen.
+// The agent's camera networks list exactly this: loopback is never
+// reached unless listed, and the demo's centre, which shares loopback,
+// stays out of reach as one of its own listeners.
+const SimulatedCameraNetworks = "127.0.0.1/32"
 
 // Options configure a demo run.
 type Options struct {
@@ -134,7 +142,13 @@ func Start(ctx context.Context, cfg server.Config, o Options) (d *Demo, err erro
 	}
 	book := edge.NewCameraBook(filepath.Join(cfg.DataDir, "edge-state"), quiet(o.Logger))
 	book.SetDiscovery(edge.DiscoveryConfig{MulticastIP: "127.0.0.1", Timeout: 1500 * time.Millisecond})
-	d.Agent = edge.New(edge.Config{Credentials: creds, Cameras: book, Logger: o.Logger})
+	agentNets, err := cameranet.Parse(SimulatedCameraNetworks)
+	if err != nil {
+		return d, err
+	}
+	// Centre and agent share this host: the centre's ports are no camera.
+	agentNets.AddListeners(d.App.RTSP.Addr(), strings.TrimPrefix(strings.TrimPrefix(d.App.HTTPURL(), "http://"), "https://"))
+	d.Agent = edge.New(edge.Config{Credentials: creds, Cameras: book, CameraNetworks: agentNets, Logger: o.Logger})
 	actx, cancel := context.WithCancel(context.Background())
 	d.cancel, d.done = cancel, make(chan error, 1)
 	ui := o.AgentUI

@@ -20,6 +20,8 @@ import (
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/server"
 	"github.com/tianyan/vms/whepclient"
+
+	"github.com/tianyan/vms/internal/browsertest"
 )
 
 func startDemo(t *testing.T) *Demo {
@@ -155,10 +157,6 @@ func TestDemoDistrictCamerasThroughAgentAndDifferentGrants(t *testing.T) {
 // Chromium plays for a user whose grant covers it; the audit log then
 // holds the view with its duration.
 func TestDemoPlaysInChromiumAndAuditsTheView(t *testing.T) {
-	const chromium = "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("chromium is required (apt-get install chromium): %v", err)
-	}
 	d := startDemo(t)
 	live := liveCameras[0] // 南头水库大坝: street 1, level 2 — the street officer may see it
 	other := liveCameras[1]
@@ -169,16 +167,7 @@ func TestDemoPlaysInChromiumAndAuditsTheView(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	alloc, acancel := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("no-first-run", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.WindowSize(360, 740), chromedp.UserDataDir(t.TempDir()))
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(alloc)
+	bctx, bcancel := browsertest.Start(ctx, t, chromedp.WindowSize(360, 740))
 	defer bcancel()
 	var jsErrors []string
 	if err := chromedp.Listen(bctx, func(ev any) {

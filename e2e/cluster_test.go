@@ -65,6 +65,8 @@ func (v *vmsServer) start() {
 		"--rtsp", fmt.Sprintf("127.0.0.1:%d", v.rtsp),
 		"--webrtc", fmt.Sprintf("127.0.0.1:%d", v.rtc),
 		"--ice-interfaces", "lo",
+		// The cameras of these tests listen on loopback.
+		"--camera-networks", "127.0.0.0/8",
 		"--idle-grace", v.opts.IdleGrace.String())
 	hc := &http.Client{Timeout: 2 * time.Second}
 	waitFor(v.t, 30*time.Second, "vms to answer HTTP", func() bool {
@@ -309,7 +311,8 @@ func startAgent(t *testing.T, admin *api, name string) *edgeAgent {
 }
 
 func (ea *edgeAgent) start() {
-	ea.proc = startProc(ea.t, "edge-agent", ea.bin, nil, "run", "--state", ea.state, "--ui", "", "--multicast-ip", "127.0.0.1")
+	ea.proc = startProc(ea.t, "edge-agent", ea.bin, nil, "run", "--state", ea.state, "--ui", "", "--multicast-ip", "127.0.0.1",
+		"--camera-networks", "127.0.0.0/8")
 }
 
 func (ea *edgeAgent) kill9() { ea.proc.kill9() }

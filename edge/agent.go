@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/tianyan/vms/agentlink"
+	"github.com/tianyan/vms/cameranet"
 	"github.com/tianyan/vms/internal/backoff"
 )
 
@@ -33,6 +34,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Cameras is the camera book (provisioned cameras, discovery results).
 	Cameras *CameraBook
+	// CameraNetworks, if set, replaces the camera book's: the only hosts
+	// the agent connects to for cameras (--camera-networks).
+	CameraNetworks *cameranet.Policy
 	// HealthInterval is how often health is reported (default agentlink.HeartbeatInterval).
 	HealthInterval time.Duration
 	// KeepaliveInterval is how often the agent sends on an idle link
@@ -70,6 +74,9 @@ func New(cfg Config) *Agent {
 	}
 	if cfg.Cameras == nil {
 		cfg.Cameras = NewCameraBook("", nil)
+	}
+	if cfg.CameraNetworks != nil {
+		cfg.Cameras.SetCameraNetworks(cfg.CameraNetworks)
 	}
 	return &Agent{cfg: cfg, log: cfg.Logger.With("agent", cfg.Credentials.AgentID), relays: map[agentlink.RelayKey]*Relay{}}
 }
@@ -418,7 +425,7 @@ func (a *Agent) startRelay(rs agentlink.RelayStart) {
 		old.Stop()
 	}
 	cameras := a.cfg.Cameras
-	r := startRelay(rs, a.log, a.reportRelay, func() {
+	r := startRelay(rs, cameras.CameraNetworks().DialContext, a.log, a.reportRelay, func() {
 		// Ask for a keyframe so the first viewer does not wait a GOP.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -484,7 +491,7 @@ func (a *Agent) health(ctx context.Context) agentlink.Health {
 		go func(b agentlink.PointBinding) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			err := reachable(ctx, b.Source)
+			err := reachable(ctx, a.cfg.Cameras.CameraNetworks(), b.Source)
 			ch := agentlink.CameraHealth{Camera: b.Camera, Point: b.Point, Reachable: err == nil}
 			if err != nil {
 				ch.LastError = err.Error()
@@ -499,8 +506,9 @@ func (a *Agent) health(ctx context.Context) agentlink.Health {
 	return h
 }
 
-// reachable dials the RTSP port of a camera URL.
-func reachable(ctx context.Context, rawURL string) error {
+// reachable dials the RTSP port of a camera URL, inside the camera
+// networks only: an open port elsewhere never makes a point online.
+func reachable(ctx context.Context, nets *cameranet.Policy, rawURL string) error {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Host == "" {
 		return errors.New("bad camera URL")
@@ -511,8 +519,7 @@ func reachable(ctx context.Context, rawURL string) error {
 	}
 	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(dctx, "tcp", host)
+	c, err := nets.DialContext(dctx, "tcp", host)
 	if err != nil {
 		return fmt.Errorf("camera unreachable: %w", err)
 	}

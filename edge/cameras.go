@@ -91,6 +91,8 @@ type CameraBook struct {
 
 	mu      sync.Mutex
 	cameras map[string]Camera
+
+	nets cameraNets
 }
 
 // NewCameraBook loads dir/CamerasFile (dir "" keeps it in memory only).
@@ -253,7 +255,10 @@ func (b *CameraBook) Provision(ctx context.Context, id, xaddr, user, pass string
 	if id == "" {
 		id = CameraID("", xaddr)
 	}
-	c, err := onvif.NewClient(xaddr, onvif.ClientOptions{Username: user, Password: pass, Logger: b.log})
+	if err := b.checkXAddr(ctx, xaddr); err != nil {
+		return Camera{}, err
+	}
+	c, err := b.onvifClient(xaddr, user, pass)
 	if err != nil {
 		return Camera{}, err
 	}
@@ -326,7 +331,7 @@ func (b *CameraBook) client(id string) (*onvif.Client, Camera, error) {
 	if !ok {
 		return nil, Camera{}, fmt.Errorf("camera %q unknown to this agent", id)
 	}
-	c, err := onvif.NewClient(cam.XAddr, onvif.ClientOptions{Username: cam.Username, Password: cam.Password, Logger: b.log})
+	c, err := b.onvifClient(cam.XAddr, cam.Username, cam.Password)
 	return c, cam, err
 }
 

@@ -40,6 +40,7 @@ func provisioned(t *testing.T, dir string) (*camsim.Camera, *CameraBook, Camera)
 	cfg.PTZ = true
 	cam := startCamera(t, cfg)
 	book := NewCameraBook(dir, testLogger(t))
+	book.SetCameraNetworks(loopbackNetworks(t))
 	got, err := book.Provision(ctxFor(t, 20*time.Second), "", cam.XAddr(), camUser, camPass)
 	if err != nil {
 		t.Fatal(err)
@@ -233,6 +234,7 @@ func TestCameraBookDrivesPTZSnapshotsAndKeyframes(t *testing.T) {
 func TestPTZOnACameraWithoutPTZIsRefused(t *testing.T) {
 	cam := startCamera(t, camConfig("fixed-cam"))
 	book := NewCameraBook("", testLogger(t))
+	book.SetCameraNetworks(loopbackNetworks(t))
 	got, err := book.Provision(ctxFor(t, 20*time.Second), "", cam.XAddr(), camUser, camPass)
 	if err != nil {
 		t.Fatal(err)
@@ -296,7 +298,7 @@ func TestDiscoverCamerasOnLoopbackGivesEachCameraItsOwnError(t *testing.T) {
 	bad := startCamera(t, camConfig("loop-badpass"))
 	bad.SetFaults(camsim.Faults{WrongPassword: true})
 
-	found, err := DiscoverCameras(ctxFor(t, 60*time.Second), DiscoveryConfig{MulticastIP: "127.0.0.1", Timeout: time.Second}, camUser, camPass)
+	found, err := DiscoverCameras(ctxFor(t, 60*time.Second), DiscoveryConfig{MulticastIP: "127.0.0.1", Timeout: time.Second}, loopbackNetworks(t), camUser, camPass)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +326,7 @@ func TestDiscoverCamerasOnLoopbackGivesEachCameraItsOwnError(t *testing.T) {
 	}
 
 	// Without credentials nothing is probed, and nothing fails.
-	found, err = DiscoverCameras(ctxFor(t, 30*time.Second), DiscoveryConfig{MulticastIP: "127.0.0.1", Timeout: 500 * time.Millisecond}, "", "")
+	found, err = DiscoverCameras(ctxFor(t, 30*time.Second), DiscoveryConfig{MulticastIP: "127.0.0.1", Timeout: 500 * time.Millisecond}, nil, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,6 +350,7 @@ func TestCameraBookHandsOutCopiesUnderConcurrentDiscoveryAndProvisioning(t *test
 	cam := startCamera(t, cfg)
 	id := CameraID(cam.Endpoint(), cam.XAddr())
 	book := NewCameraBook(t.TempDir(), testLogger(t))
+	book.SetCameraNetworks(loopbackNetworks(t))
 	book.SetDiscovery(DiscoveryConfig{MulticastIP: "127.0.0.1", Timeout: 150 * time.Millisecond})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)

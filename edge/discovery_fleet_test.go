@@ -45,7 +45,7 @@ func TestDiscoverCamerasFindsAll50CamerasOnANamespaceLAN(t *testing.T) {
 	var found []Discovered
 	err := agent.Do(func() error {
 		var err error
-		found, err = DiscoverCameras(ctx, DiscoveryConfig{Interfaces: []string{netnstest.Link}, Timeout: onvif.DefaultDiscoverTimeout}, "", "")
+		found, err = DiscoverCameras(ctx, DiscoveryConfig{Interfaces: []string{netnstest.Link}, Timeout: onvif.DefaultDiscoverTimeout}, nil, "", "")
 		return err
 	})
 	if err != nil {

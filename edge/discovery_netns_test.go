@@ -44,7 +44,7 @@ func TestDiscoverCamerasFindsCamerasOnANamespaceLAN(t *testing.T) {
 			// running it inside the namespace probes the namespace's LAN.
 			err := agent.Do(func() error {
 				var err error
-				found, err = DiscoverCameras(ctx, tc.d, "", "")
+				found, err = DiscoverCameras(ctx, tc.d, nil, "", "")
 				return err
 			})
 			if err != nil {

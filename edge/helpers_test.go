@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tianyan/vms/cameranet"
 	"github.com/tianyan/vms/camsim"
 	"github.com/tianyan/vms/internal/netnstest"
 )
@@ -39,6 +40,17 @@ func uniqueName(base string) string {
 // camConfig is a camera with credentials and a unique name on loopback.
 func camConfig(name string) camsim.CameraConfig {
 	return camsim.CameraConfig{Name: uniqueName(name), Username: camUser, Password: camPass}
+}
+
+// loopbackNetworks lists loopback as the camera network: the simulated
+// cameras of these tests listen there.
+func loopbackNetworks(t testing.TB) *cameranet.Policy {
+	t.Helper()
+	p, err := cameranet.Parse("127.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // startCamera starts a simulated camera and closes it when the test ends.

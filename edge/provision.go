@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
 
+	"github.com/tianyan/vms/cameranet"
 	"github.com/tianyan/vms/onvif"
 )
 
@@ -41,9 +43,10 @@ type DiscoveredProfile struct {
 }
 
 // DiscoverCameras finds cameras and, with credentials, probes each one
-// (at most 8 at a time). A camera that fails carries its own error; the
-// others are unaffected.
-func DiscoverCameras(ctx context.Context, d DiscoveryConfig, user, pass string) ([]Discovered, error) {
+// (at most 8 at a time) inside nets (nil: cameranet.AgentDefault); a
+// camera outside gets the refusal as its error. A camera that fails
+// carries its own error; the others are unaffected.
+func DiscoverCameras(ctx context.Context, d DiscoveryConfig, nets *cameranet.Policy, user, pass string) ([]Discovered, error) {
 	found, err := onvif.Discover(ctx, onvif.DiscoverOptions{Interfaces: d.Interfaces, MulticastIP: d.MulticastIP,
 		CIDRs: d.CIDRs, Port: d.Port, Timeout: d.Timeout})
 	if err != nil && len(found) == 0 {
@@ -60,6 +63,10 @@ func DiscoverCameras(ctx context.Context, d DiscoveryConfig, user, pass string) 
 	if user == "" && pass == "" {
 		return out, nil
 	}
+	book := NewCameraBook("", nil)
+	if nets != nil {
+		book.SetCameraNetworks(nets)
+	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
 	for i := range out {
@@ -72,15 +79,19 @@ func DiscoverCameras(ctx context.Context, d DiscoveryConfig, user, pass string) 
 		go func(d *Discovered) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			probeInto(ctx, d, user, pass)
+			probeInto(ctx, book, d, user, pass)
 		}(&out[i])
 	}
 	wg.Wait()
 	return out, nil
 }
 
-func probeInto(ctx context.Context, d *Discovered, user, pass string) {
-	c, err := onvif.NewClient(d.XAddr, onvif.ClientOptions{Username: user, Password: pass})
+func probeInto(ctx context.Context, book *CameraBook, d *Discovered, user, pass string) {
+	if err := book.checkXAddr(ctx, d.XAddr); err != nil {
+		d.Error = err.Error()
+		return
+	}
+	c, err := book.onvifClient(d.XAddr, user, pass)
 	if err != nil {
 		d.Error = err.Error()
 		return
@@ -119,6 +130,8 @@ type CentreError struct {
 	Code    string
 	Message string
 	Field   string
+	// RetryAfter is the centre's Retry-After on a 429 or 503, if any.
+	RetryAfter string
 }
 
 func (e *CentreError) Error() string {
@@ -167,15 +180,22 @@ func CreatePoint(ctx context.Context, hc *http.Client, creds Credentials, token 
 
 // centreCall does one JSON call to the central API.
 func centreCall(ctx context.Context, hc *http.Client, method, url, token string, body []byte) (json.RawMessage, error) {
+	hdr := http.Header{}
+	if token != "" {
+		hdr.Set("Authorization", "Bearer "+token)
+	}
+	return centreCallWith(ctx, hc, method, url, hdr, body)
+}
+
+// centreCallWith is centreCall with the request's headers given.
+func centreCallWith(ctx context.Context, hc *http.Client, method, url string, hdr http.Header, body []byte) (json.RawMessage, error) {
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
+	maps.Copy(req.Header, hdr)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -187,7 +207,9 @@ func centreCall(ctx context.Context, hc *http.Client, method, url, token string,
 		return nil, err
 	}
 	if resp.StatusCode >= 300 {
-		return nil, centreError(resp.StatusCode, raw)
+		ce := centreError(resp.StatusCode, raw)
+		ce.RetryAfter = resp.Header.Get("Retry-After")
+		return nil, ce
 	}
 	return raw, nil
 }

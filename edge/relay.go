@@ -30,7 +30,10 @@ const (
 // backoff until stopped. One goroutine runs it; Stop ends it.
 type Relay struct {
 	cfg agentlink.RelayStart
-	log *slog.Logger
+	// dialCamera connects to the camera (inside the camera networks only);
+	// the centre is dialled directly.
+	dialCamera dialFunc
+	log        *slog.Logger
 	// onState is told each state change; beforePlay asks the camera for a
 	// keyframe (ONVIF SetSynchronizationPoint) just before PLAY.
 	onState    func(agentlink.RelayState)
@@ -53,8 +56,8 @@ type rateSample struct {
 // errStopped ends a session that Stop interrupted.
 var errStopped = errors.New("relay stopped")
 
-func startRelay(cfg agentlink.RelayStart, log *slog.Logger, onState func(agentlink.RelayState), beforePlay func()) *Relay {
-	r := &Relay{cfg: cfg, log: log.With("relay", cfg.String(), "camera", redact(cfg.Source)), onState: onState, beforePlay: beforePlay,
+func startRelay(cfg agentlink.RelayStart, dialCamera dialFunc, log *slog.Logger, onState func(agentlink.RelayState), beforePlay func()) *Relay {
+	r := &Relay{cfg: cfg, dialCamera: dialCamera, log: log.With("relay", cfg.String(), "camera", redact(cfg.Source)), onState: onState, beforePlay: beforePlay,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go r.run()
 	return r
@@ -124,7 +127,7 @@ func (r *Relay) session() error {
 	}
 	tcp := gortsplib.TransportTCP
 	src := &gortsplib.Client{Scheme: srcURL.Scheme, Host: srcURL.Host, Transport: &tcp,
-		ReadTimeout: relayTimeout, WriteTimeout: relayTimeout}
+		ReadTimeout: relayTimeout, WriteTimeout: relayTimeout, DialContext: r.dialCamera}
 	if err := src.Start2(); err != nil {
 		return fmt.Errorf("camera: %w", err)
 	}

@@ -65,6 +65,8 @@ func RunAll(ctx context.Context, a *Agent, o RunOptions) error {
 			wg.Wait()
 			return err
 		}
+		// The page is no camera, whatever the camera networks list.
+		a.cfg.Cameras.CameraNetworks().AddListeners(ln.Addr().String())
 		srv := &http.Server{Handler: NewProvisioningUI(a, o.Logger).Handler(), ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 		o.Logger.Info("provisioning page", "url", "http://"+ln.Addr().String())

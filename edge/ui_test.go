@@ -6,21 +6,23 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// uiRoutes are the page's API routes that need a logged-in technician.
-var uiRoutes = []struct{ method, path string }{
-	{http.MethodGet, "/api/status"},
-	{http.MethodGet, "/api/cameras"},
-	{http.MethodPost, "/api/discover"},
-	{http.MethodPost, "/api/cameras/probe"},
-	{http.MethodGet, "/api/cameras/cam-1/snapshot.jpg"},
-	{http.MethodPost, "/api/cameras/cam-1/point"},
-	{http.MethodGet, "/api/regions"},
-	{http.MethodGet, "/api/categories"},
+// uiRoutes are the page's routes that need a logged-in technician, from
+// the route table itself, with a camera ID in the path.
+func uiRoutes() []struct{ method, path string } {
+	var out []struct{ method, path string }
+	for _, r := range PageRoutes() {
+		if r.Rule.Access != AccessPublic {
+			out = append(out, struct{ method, path string }{r.Method, strings.ReplaceAll(r.Path, "{id}", "cam-1")})
+		}
+	}
+	return out
 }
 
 // startUI serves the provisioning page of an agent whose centre is at
@@ -68,7 +70,7 @@ func TestProvisioningPageAPIRefusesVisitorsWhoAreNotLoggedIn(t *testing.T) {
 	srv, hc := startUI(t, gone.URL)
 
 	for _, cookie := range []string{"", "forged-session-id"} {
-		for _, r := range uiRoutes {
+		for _, r := range uiRoutes() {
 			req, _ := http.NewRequest(r.method, srv.URL+r.path, strings.NewReader(`{}`))
 			if cookie != "" {
 				req.AddCookie(&http.Cookie{Name: techCookie, Value: cookie})
@@ -107,32 +109,102 @@ func TestProvisioningPageAPIRefusesVisitorsWhoAreNotLoggedIn(t *testing.T) {
 	}
 }
 
-// TestProvisioningPageSessionLastsUntilLogout logs in through a stand-in
-// for the centre's login endpoint (the real centre is exercised in
-// server/provision_test.go; edge must not import it): the session opens
-// the API, a wrong password opens nothing, and logout closes it.
-func TestProvisioningPageSessionLastsUntilLogout(t *testing.T) {
-	centre := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req struct{ Username, Password string }
-		if r.Method != http.MethodPost || r.URL.Path != "/api/v1/auth/login" || json.NewDecoder(r.Body).Decode(&req) != nil {
-			http.NotFound(w, r)
-			return
-		}
+// standInCentre answers the centre's login, logout and page-access
+// endpoints the way the real one does (server/agent_page_test.go runs the
+// real centre; edge must not import it). It accepts tech/tech-pass for an
+// agent agt-ui/agent-secret that names the browser's address, and
+// viewer/viewer-pass, who holds no provision grant.
+type standInCentre struct {
+	*httptest.Server
+	mu      sync.Mutex
+	tokens  map[string]string // live token → user
+	clients []string          // client addresses the agent named at login
+}
+
+func newStandInCentre(t *testing.T) *standInCentre {
+	c := &standInCentre{tokens: map[string]string{}}
+	agentOK := func(r *http.Request) bool {
+		id, secret, ok := r.BasicAuth()
+		return ok && id == "agt-ui" && secret == "agent-secret"
+	}
+	fail := func(w http.ResponseWriter, status int, code string) {
 		w.Header().Set("Content-Type", "application/json")
-		if req.Username != "tech" || req.Password != "tech-pass" {
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"error":{"code":"bad_credentials","message":"wrong username or password"}}`))
-			return
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(`{"error":{"code":"` + code + `","message":"` + code + `"}}`))
+	}
+	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/api/v1/auth/login":
+			var req struct{ Username, Password string }
+			if json.NewDecoder(r.Body).Decode(&req) != nil {
+				fail(w, http.StatusBadRequest, "bad_json")
+				return
+			}
+			if addr := r.Header.Get("X-Tianyan-Client-Address"); addr != "" {
+				if !agentOK(r) {
+					fail(w, http.StatusUnauthorized, "agent_refused")
+					return
+				}
+				c.clients = append(c.clients, addr)
+			}
+			pw := map[string]string{"tech": "tech-pass", "viewer": "viewer-pass"}[req.Username]
+			if pw == "" || req.Password != pw {
+				fail(w, http.StatusUnauthorized, "bad_credentials")
+				return
+			}
+			tok := req.Username + "-token-" + strconv.Itoa(len(c.tokens))
+			c.tokens[tok] = req.Username
+			_, _ = w.Write([]byte(`{"token":"` + tok + `"}`))
+		case r.Method == http.MethodPost && r.URL.Path == "/api/v1/auth/logout":
+			delete(c.tokens, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+			w.WriteHeader(http.StatusNoContent)
+		case r.Method == http.MethodGet && r.URL.Path == "/api/v1/agents/page-access":
+			if !agentOK(r) {
+				fail(w, http.StatusUnauthorized, "agent_refused")
+				return
+			}
+			user := c.tokens[r.Header.Get("X-Tianyan-User-Token")]
+			if user == "" {
+				fail(w, http.StatusUnauthorized, "unauthenticated")
+				return
+			}
+			_ = json.NewEncoder(w).Encode(map[string]any{"user": user, "region": "440307001",
+				"provision_somewhere": user == "tech", "provision_here": user == "tech", "bound": []any{}})
+		default:
+			http.NotFound(w, r)
 		}
-		_, _ = w.Write([]byte(`{"token":"tech-token"}`))
 	}))
-	defer centre.Close()
+	t.Cleanup(c.Close)
+	return c
+}
+
+// TestProvisioningPageSessionLastsUntilLogout logs in through a stand-in
+// for the centre: the agent signs the login with its own credentials and
+// names the browser's address; the session opens the API, a wrong
+// password or an account without a provision grant opens nothing, and
+// logout closes the session on the page and at the centre.
+func TestProvisioningPageSessionLastsUntilLogout(t *testing.T) {
+	centre := newStandInCentre(t)
 	srv, hc := startUI(t, centre.URL)
 
 	res, body := call(t, hc, http.MethodPost, srv.URL+"/api/login", `{"username":"tech","password":"nope"}`)
 	if res.StatusCode != http.StatusUnauthorized || errorCode(body) != "bad_credentials" || len(res.Cookies()) != 0 {
 		t.Fatalf("wrong password: %d %s", res.StatusCode, body)
 	}
+	res, body = call(t, hc, http.MethodPost, srv.URL+"/api/login", `{"username":"viewer","password":"viewer-pass"}`)
+	if res.StatusCode != http.StatusForbidden || errorCode(body) != "not_provisioner" || len(res.Cookies()) != 0 {
+		t.Fatalf("an account without provision: %d %s", res.StatusCode, body)
+	}
+	centre.mu.Lock()
+	if len(centre.tokens) != 0 {
+		t.Errorf("the refused account's central session lives on: %v", centre.tokens)
+	}
+	if len(centre.clients) != 2 || centre.clients[0] != "127.0.0.1" {
+		t.Errorf("client addresses named at the centre: %v, want the browser's 127.0.0.1 twice", centre.clients)
+	}
+	centre.mu.Unlock()
 	res, body = call(t, hc, http.MethodPost, srv.URL+"/api/login", `{"username":"tech","password":"tech-pass"}`)
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("login: %d %s", res.StatusCode, body)
@@ -164,6 +236,11 @@ func TestProvisioningPageSessionLastsUntilLogout(t *testing.T) {
 	if res, _ := call(t, hc, http.MethodPost, srv.URL+"/api/logout", ""); res.StatusCode != http.StatusNoContent {
 		t.Fatalf("logout: %d", res.StatusCode)
 	}
+	centre.mu.Lock()
+	if len(centre.tokens) != 0 {
+		t.Errorf("the central session outlived the page's logout: %v", centre.tokens)
+	}
+	centre.mu.Unlock()
 	// The old session id is dead even if a client kept it.
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/status", nil)
 	req.AddCookie(&http.Cookie{Name: techCookie, Value: session.Value})

@@ -86,16 +86,26 @@ type Grants struct{ db *store.DB }
 // NewGrants returns the grant store.
 func NewGrants(db *store.DB) *Grants { return &Grants{db: db} }
 
-// Create validates and stores a grant, assigning its ID.
-func (s *Grants) Create(g Grant, now time.Time) (Grant, error) {
+// Create validates and stores a grant, assigning its ID. The hooks run
+// inside the same transaction, shown the grant as stored; an error from
+// one stores nothing.
+func (s *Grants) Create(g Grant, now time.Time, also ...store.ResultHook[Grant]) (Grant, error) {
 	if err := g.Validate(); err != nil {
 		return Grant{}, err
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	g.ID, g.CreatedAt = hex.EncodeToString(b[:]), now.UTC()
-	err := s.db.Update(func(tx *bbolt.Tx) error { return store.PutJSON(tx, store.BucketGrants, []byte(g.ID), g) })
-	return g, err
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if err := store.PutJSON(tx, store.BucketGrants, []byte(g.ID), g); err != nil {
+			return err
+		}
+		return store.RunResultHooks(tx, g, also)
+	})
+	if err != nil {
+		return Grant{}, err
+	}
+	return g, nil
 }
 
 // List returns every grant.
@@ -114,15 +124,46 @@ func (s *Grants) List() ([]Grant, error) {
 	return out, err
 }
 
-// Delete removes a grant.
-func (s *Grants) Delete(id string) error {
+// Delete removes a grant. The hooks run inside the same transaction; an
+// error from one keeps the grant.
+func (s *Grants) Delete(id string, also ...store.TxHook) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(store.BucketGrants)
 		if b.Get([]byte(id)) == nil {
 			return ErrGrantNotFound
 		}
-		return b.Delete([]byte(id))
+		if err := b.Delete([]byte(id)); err != nil {
+			return err
+		}
+		return store.RunHooks(tx, also)
 	})
+}
+
+// deleteWhere removes, inside the caller's transaction tx, every grant
+// match picks, and returns them (sorted by ID).
+func deleteWhere(tx *bbolt.Tx, match func(Grant) bool) ([]Grant, error) {
+	b := tx.Bucket(store.BucketGrants)
+	var doomed []Grant
+	err := b.ForEach(func(_, v []byte) error {
+		var g Grant
+		if err := jsonUnmarshal(v, &g); err != nil {
+			return err
+		}
+		if match(g) {
+			doomed = append(doomed, g)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Deleting while ForEach walks the bucket is undefined in bbolt.
+	for _, g := range doomed {
+		if err := b.Delete([]byte(g.ID)); err != nil {
+			return nil, fmt.Errorf("permissions: delete grant %s: %w", g.ID, err)
+		}
+	}
+	return doomed, nil
 }
 
 // Allows decides whether u may do a on p given all grants; regionPath is

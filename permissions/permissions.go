@@ -7,11 +7,15 @@
 package permissions
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 
+	"go.etcd.io/bbolt"
+
 	"github.com/tianyan/vms/accounts"
 	"github.com/tianyan/vms/catalog"
+	"github.com/tianyan/vms/store"
 )
 
 // Action is something a user may do to a point.
@@ -36,6 +40,7 @@ type Decider struct {
 
 	mu     sync.RWMutex
 	grants []Grant
+	duties Duties // nil: no separation of duties
 }
 
 // New loads the grants and returns a Decider.
@@ -80,8 +85,7 @@ func (d *Decider) PTZPriority(u accounts.User, p catalog.Point) int {
 // MayProvisionSomewhere reports whether u holds any valid provision grant
 // (a cheap first check before a point's own attributes are known).
 func (d *Decider) MayProvisionSomewhere(u accounts.User) bool {
-	s := d.Scope(u, Provision)
-	return s.All || len(s.Rules) > 0
+	return d.HoldsSomewhere(u, Provision)
 }
 
 // Scope is what u may do a on, for lists and facets.
@@ -89,26 +93,51 @@ func (d *Decider) Scope(u accounts.User, a Action) catalog.Scope {
 	return ScopeOf(d.snapshot(), u, a, time.Now())
 }
 
-// CanManage reports whether u may change points, users, grants and settings.
+// CanManage reports whether u holds the admin role.
+//
+// Deprecated: every centre route names the SystemAction it needs (see
+// CanSystem) or the point action it decides (see CanManagePoint); nothing
+// should ask "is this an administrator" any more.
 func (d *Decider) CanManage(u accounts.User) bool {
 	return !u.Disabled && u.IsAdmin()
 }
 
-// CreateGrant stores a grant and applies it at once.
-func (d *Decider) CreateGrant(g Grant) (Grant, error) {
-	g, err := d.store.Create(g, time.Now())
+// CreateGrant stores a grant and applies it at once. The hooks run inside
+// the same transaction, shown the grant as stored; an error from one
+// stores nothing.
+func (d *Decider) CreateGrant(g Grant, also ...store.ResultHook[Grant]) (Grant, error) {
+	g, err := d.store.Create(g, time.Now(), also...)
 	if err != nil {
 		return g, err
 	}
 	return g, d.reload()
 }
 
-// DeleteGrant removes a grant and applies that at once.
-func (d *Decider) DeleteGrant(id string) error {
-	if err := d.store.Delete(id); err != nil {
+// DeleteGrant removes a grant and applies that at once. The hooks run
+// inside the same transaction; an error from one keeps the grant.
+func (d *Decider) DeleteGrant(id string, also ...store.TxHook) error {
+	if err := d.store.Delete(id, also...); err != nil {
 		return err
 	}
 	return d.reload()
+}
+
+// DeleteGrantsIn removes every grant match picks inside tx, a write
+// transaction of the caller's (deleting the user or role they name, so that
+// a later one of the same name inherits nothing), and returns them. The
+// removal applies to decisions once tx commits; if tx rolls back the
+// grants stay.
+func (d *Decider) DeleteGrantsIn(tx *bbolt.Tx, match func(Grant) bool) ([]Grant, error) {
+	gone, err := deleteWhere(tx, match)
+	if err != nil || len(gone) == 0 {
+		return gone, err
+	}
+	tx.OnCommit(func() {
+		if err := d.reload(); err != nil {
+			slog.Error("reloading grants after removal", "err", err)
+		}
+	})
+	return gone, nil
 }
 
 // Grants lists every grant.

@@ -43,10 +43,47 @@ var systemRoles = map[string][]SystemAction{
 	accounts.RoleAuditor:  {ReadAudit},
 }
 
+// Duties tells a Decider whether separation of duties is on and which
+// duties have holders of their own (*accounts.Accounts is one).
+type Duties interface {
+	SeparationOfDuties() bool
+	DutyHolders() (map[string]bool, error)
+}
+
+// UseDuties makes the Decider apply separation of duties from src: the
+// admin role then keeps the system actions only until every duty has a
+// holder of its own.
+func (d *Decider) UseDuties(src Duties) {
+	d.mu.Lock()
+	d.duties = src
+	d.mu.Unlock()
+}
+
 // CanSystem reports whether u may do the system action a. Disabled users
-// may do nothing; the admin role holds every system action.
+// may do nothing; the admin role holds every system action, except, under
+// separation of duties, once a system administrator, a security
+// administrator and an auditor all exist: the bootstrap admin sets the
+// three up (accounts, then roles) and then hands every duty over at once.
 func (d *Decider) CanSystem(u accounts.User, a SystemAction) bool {
-	return CanSystem(u, a)
+	if !CanSystem(u, a) {
+		return false
+	}
+	d.mu.RLock()
+	src := d.duties
+	d.mu.RUnlock()
+	if src == nil || !u.IsAdmin() || !src.SeparationOfDuties() {
+		return true
+	}
+	held, err := src.DutyHolders()
+	if err != nil {
+		return false // deny when unsure
+	}
+	for _, duty := range accounts.DutyRoles {
+		if !held[duty] {
+			return true
+		}
+	}
+	return false
 }
 
 // CanSystem is Decider.CanSystem without a Decider (roles only).

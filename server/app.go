@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/tianyan/vms/accounts"
 	"github.com/tianyan/vms/agents"
 	"github.com/tianyan/vms/audit"
+	"github.com/tianyan/vms/cameranet"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
 	"github.com/tianyan/vms/prefs"
@@ -40,6 +42,8 @@ type App struct {
 	WebRTC   *streaming.WebRTC
 	RTSP     *streaming.RTSPServer
 	Agents   *agents.Registry
+	// CameraNetworks decides which hosts the server connects to for cameras.
+	CameraNetworks *cameranet.Policy
 
 	bindings *agentBindings
 
@@ -113,13 +117,16 @@ func Start(cfg Config) (a *App, err error) {
 		}
 	}()
 
+	if a.CameraNetworks, err = cameraNetworks(cfg); err != nil {
+		return nil, err
+	}
 	if a.DB, err = store.Open(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	if a.Catalog, err = catalog.New(a.DB); err != nil {
+	if a.Catalog, err = catalog.New(a.DB, catalog.WithSourceCheck(a.checkCameraURL)); err != nil {
 		return nil, err
 	}
-	a.Accounts = accounts.New(a.DB, accounts.Options{Argon: cfg.Argon})
+	a.Accounts = accounts.New(a.DB, accounts.Options{Argon: cfg.Argon, SeparationOfDuties: cfg.SeparationOfDuties})
 	gen, created, err := a.Accounts.EnsureAdmin(cfg.AdminPassword)
 	if err != nil {
 		return nil, fmt.Errorf("create admin: %w", err)
@@ -134,6 +141,7 @@ func Start(cfg Config) (a *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	perm.UseDuties(a.Accounts)
 
 	if err := checkTrustedProxies(cfg.TrustedProxies); err != nil {
 		return nil, err
@@ -160,7 +168,8 @@ func Start(cfg Config) (a *App, err error) {
 		KeepaliveInterval: cfg.AgentKeepalive, HealthWindow: cfg.AgentHealthWindow, Logger: a.log,
 	})
 	a.Hub = streaming.NewHub(streaming.HubConfig{IdleGrace: cfg.IdleGrace, StartTimeout: cfg.StartTimeout, Logger: a.log,
-		Demander: hubDemander{reg: func() *agents.Registry { return a.Agents }}, OnSourceState: a.pulledSourceState})
+		Demander: hubDemander{reg: func() *agents.Registry { return a.Agents }}, OnSourceState: a.pulledSourceState,
+		DialCamera: a.CameraNetworks.DialContext})
 	a.WebRTC, err = streaming.NewWebRTC(streaming.WebRTCConfig{
 		ListenAddr: cfg.WebRTCAddr, PublicIPs: cfg.PublicIPs, Interfaces: cfg.ICEInterfaces,
 		ICEServers: iceServers(cfg), Logger: a.log,
@@ -168,15 +177,24 @@ func Start(cfg Config) (a *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// One set of caps for WHEP and RTSP reads alike.
+	views := streaming.NewViewLimits(cfg.MaxViewsPerUser, cfg.MaxViewsPerIP)
+	// One login throttle for every door that takes a password (HTTP login,
+	// password change, RTSP) and for enrollment codes.
+	throttle := accounts.NewThrottle(cfg.LoginThrottle)
 	a.RTSP, err = streaming.NewRTSPServer(a.Hub, streaming.RTSPServerConfig{
 		Address: cfg.RTSPAddr, TLS: tlsCfg, Logger: a.log,
-		Authorizer: &rtspAuthorizer{agents: a.Agents, acc: a.Accounts, cat: a.Catalog, perm: perm},
-		OnSession:  a.auditRTSP,
+		Authorizer: &rtspAuthorizer{agents: a.Agents, acc: a.Accounts, cat: a.Catalog, perm: perm,
+			throttle: throttle, audit: a.Audit, log: a.log},
+		OnSession: a.auditRTSP,
+		Limits:    views,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rtsp: %w", err)
 	}
 
+	// Before any pull starts: a point must not make the server read itself.
+	a.CameraNetworks.AddListeners(a.RTSP.Addr(), a.webRTCAddr())
 	for _, p := range points {
 		a.syncPoint(p)
 	}
@@ -196,11 +214,13 @@ func Start(cfg Config) (a *App, err error) {
 		Store:  a.DB,
 		Agents: a.Agents, AgentRTSPURL: a.agentRTSPURL, PTZ: permissions.NewPTZArbiter(0),
 		Catalog: a.Catalog, Accounts: a.Accounts, Permissions: perm, Hub: a.Hub, WebRTC: a.WebRTC,
+		ViewLimits:     views,
 		Metrics:        reg,
 		PointChanged:   a.syncPoint,
 		PointDeleted:   a.removePoint,
 		SecureCookies:  a.tls,
-		LoginThrottle:  cfg.LoginThrottle,
+		FrameAncestors: cfg.FrameAncestors,
+		Throttle:       throttle,
 		TrustedProxies: cfg.TrustedProxies,
 		MaxImportBytes: cfg.MaxImportBytes,
 		Logger:         a.log,
@@ -217,6 +237,7 @@ func Start(cfg Config) (a *App, err error) {
 	if a.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("http: %w", err)
 	}
+	a.CameraNetworks.AddListeners(a.httpLn.Addr().String())
 	go func() {
 		var err error
 		if a.tls {
@@ -234,7 +255,7 @@ func Start(cfg Config) (a *App, err error) {
 	a.pruneStop, a.pruneDone = make(chan struct{}), make(chan struct{})
 	go a.pruneAudit()
 	a.log.Info("tianyan vms serving", "http", a.HTTPURL(), "rtsp", a.RTSP.Addr(), "webrtc_port", a.WebRTC.Port(),
-		"points", len(points), "data", cfg.DataDir)
+		"points", len(points), "data", cfg.DataDir, "camera_networks", a.CameraNetworks.String())
 	return a, nil
 }
 
@@ -337,6 +358,12 @@ func (a *App) auditRTSP(ev streaming.RTSPSessionEvent) {
 	}
 	if ev.Kind == "stop" {
 		r.DurationMs = ev.Duration.Milliseconds()
+	}
+	if ev.Reason != "" {
+		r.Detail["reason"] = ev.Reason
+	}
+	if ev.Limit != nil {
+		r.Detail["scope"], r.Detail["limit"] = ev.Limit.Scope, strconv.Itoa(ev.Limit.Limit)
 	}
 	if _, err := a.Audit.Append(r); err != nil {
 		a.log.Error("audit append failed", "action", r.Action, "err", err)

@@ -22,19 +22,14 @@ import (
 	"github.com/tianyan/vms/accounts"
 	"github.com/tianyan/vms/camsim"
 	"github.com/tianyan/vms/server"
-)
 
-// browserChromium is the Debian chromium binary; CI installs it, so a
-// missing binary is a failure, not a skip.
-const browserChromium = "/usr/bin/chromium"
+	"github.com/tianyan/vms/internal/browsertest"
+)
 
 // TestBrowserPlaysLiveVideo drives the real UI in headless Chromium: open a
 // point's link, log in through the form, and check that the <video> element
 // decodes frames continuously over WHEP from a simulated RTSP camera.
 func TestBrowserPlaysLiveVideo(t *testing.T) {
-	if _, err := os.Stat(browserChromium); err != nil {
-		t.Fatalf("chromium is required for this test (apt-get install chromium): %v", err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Second)
 	defer cancel()
 
@@ -48,6 +43,8 @@ func TestBrowserPlaysLiveVideo(t *testing.T) {
 		AdminPassword: adminPassword,
 		Argon:         accounts.Argon2Params{Time: 1, MemoryKiB: 1024, Threads: 1},
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+
+		CameraNetworks: []string{"127.0.0.0/8"}, // camsim listens on loopback
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -75,22 +72,7 @@ func TestBrowserPlaysLiveVideo(t *testing.T) {
 		"source": map[string]string{"type": "rtsp", "url": cam.URL("main")},
 	})
 
-	allocCtx, allocCancel := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(browserChromium),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer allocCancel()
-	bctx, bcancel := chromedp.NewContext(allocCtx)
+	bctx, bcancel := browsertest.Start(ctx, t)
 	// The browser must be gone before the app closes and before t.TempDir
 	// removes its profile.
 	defer bcancel()

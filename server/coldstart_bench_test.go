@@ -33,7 +33,7 @@ func benchColdStart(b *testing.B, keyframeRequest bool) {
 	}
 	defer app.Close(context.Background())
 	cam := startONVIFCamera(b, "Bench")
-	ag, code, _, err := app.Agents.Create("bench", "admin")
+	ag, code, _, err := app.Agents.Create("bench", "", "admin")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -44,6 +44,7 @@ func benchColdStart(b *testing.B, keyframeRequest bool) {
 		b.Fatal(err)
 	}
 	book := edge.NewCameraBook("", testLogger())
+	book.SetCameraNetworks(loopbackCameraNetworks(b))
 	camRec, err := book.Provision(ctx, "cam-bench", cam.XAddr(), "admin", "cam-secret-1")
 	if err != nil {
 		b.Fatal(err)
@@ -52,7 +53,7 @@ func benchColdStart(b *testing.B, keyframeRequest bool) {
 		// A camera the agent cannot ask for a keyframe.
 		book = edge.NewCameraBook("", testLogger())
 	}
-	agent := edge.New(edge.Config{Credentials: creds, Cameras: book, Logger: testLogger()})
+	agent := edge.New(edge.Config{Credentials: creds, Cameras: book, Logger: testLogger(), CameraNetworks: loopbackCameraNetworks(b)})
 	done := make(chan struct{})
 	go func() { _ = agent.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()

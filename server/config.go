@@ -2,11 +2,13 @@ package server
 
 import (
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/tianyan/vms/accounts"
 	"github.com/tianyan/vms/agentlink"
 	"github.com/tianyan/vms/agents"
+	"github.com/tianyan/vms/streaming"
 )
 
 // Config is everything `vms serve` can be told.
@@ -44,6 +46,13 @@ type Config struct {
 	// LoginThrottle overrides the login throttle (tests only); zero fields
 	// take accounts.DefaultThrottleConfig.
 	LoginThrottle accounts.ThrottleConfig `yaml:"-"`
+	// MaxViewsPerUser caps one user's concurrent views (WHEP sessions plus
+	// RTSP reads); beyond it WHEP answers 429 and RTSP 453. 0 takes
+	// streaming.DefaultMaxViewsPerUser (32).
+	MaxViewsPerUser int `yaml:"max-views-per-user"`
+	// MaxViewsPerIP caps the concurrent views from one client address,
+	// whoever is logged in. 0 takes streaming.DefaultMaxViewsPerIP (64).
+	MaxViewsPerIP int `yaml:"max-views-per-ip"`
 	// MaxImportBytes overrides the 64 MiB import bound (tests only).
 	MaxImportBytes int64 `yaml:"-"`
 	// AgentRTSPURL is where edge agents publish (e.g. rtsps://vms.example:8554)
@@ -55,6 +64,15 @@ type Config struct {
 	// AgentHealthWindow is how long an agent may be out of touch before its
 	// points are agent_offline; until then they are stale.
 	AgentHealthWindow time.Duration `yaml:"agent-health-window"`
+	// FrameAncestors are origins allowed to embed the web app in a frame
+	// (CSP frame-ancestors); empty forbids framing.
+	FrameAncestors []string `yaml:"frame-ancestors"`
+	// CameraNetworks are the CIDRs (or single addresses) the server may
+	// connect to for cameras; empty means cameranet.CentreDefaults.
+	// Loopback and link-local are refused unless listed themselves.
+	CameraNetworks []string `yaml:"camera-networks"`
+	// CameraResolver resolves camera host names (tests only; nil: the system's).
+	CameraResolver *net.Resolver `yaml:"-"`
 	// MapTiles is a slippy-map tile URL template ({z}/{x}/{y}) on the
 	// private network for the web map; empty draws a coordinate grid.
 	MapTiles string `yaml:"map-tiles"`
@@ -62,6 +80,10 @@ type Config struct {
 	MapTilesCRS string `yaml:"map-tiles-crs"`
 	// AdminPassword is used when the first start creates user admin.
 	AdminPassword string `yaml:"-"`
+	// SeparationOfDuties refuses one account holding two of the duty roles
+	// sysadmin, secadmin and auditor (三员分立); the bootstrap admin keeps a
+	// duty only until someone else holds it.
+	SeparationOfDuties bool `yaml:"separation-of-duties"`
 	// Argon overrides password hashing cost (tests only).
 	Argon  accounts.Argon2Params `yaml:"-"`
 	Logger *slog.Logger          `yaml:"-"`
@@ -80,6 +102,8 @@ func Defaults() Config {
 		AgentHealthWindow: agents.DefaultHealthWindow,
 		// Two years: longer than the six months China's Cybersecurity Law
 		// asks network logs to be kept.
-		AuditRetention: 2 * 365 * 24 * time.Hour,
+		AuditRetention:  2 * 365 * 24 * time.Hour,
+		MaxViewsPerUser: streaming.DefaultMaxViewsPerUser,
+		MaxViewsPerIP:   streaming.DefaultMaxViewsPerIP,
 	}
 }

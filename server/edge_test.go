@@ -57,7 +57,7 @@ func (a *testApp) runAgent(creds edge.Credentials) *edgeAgent {
 	a.t.Helper()
 	ea := &edgeAgent{ID: creds.AgentID, Creds: creds, done: make(chan error, 1)}
 	ea.Agent = edge.New(edge.Config{Credentials: creds, Cameras: edge.NewCameraBook("", testLogger()),
-		HealthInterval: time.Second, Logger: testLogger()})
+		HealthInterval: time.Second, Logger: testLogger(), CameraNetworks: loopbackCameraNetworks(a.t)})
 	ctx, cancel := context.WithCancel(context.Background())
 	ea.stop = cancel
 	go func() { ea.done <- ea.Agent.Run(ctx) }()

@@ -278,8 +278,8 @@ func TestPointExportIsScopedAndNeverCarriesCameraPasswords(t *testing.T) {
 	}
 	for _, format := range []string{"csv", "geojson"} {
 		body := a.exportOf(a.token, format)
-		if bytes.Contains(body, []byte(secret)) || !bytes.Contains(body, []byte("rtsp://cam:***@127.0.0.1:9/main")) ||
-			!bytes.Contains(body, []byte("rtsp://cam:***@127.0.0.1:9/sub")) {
+		if bytes.Contains(body, []byte(secret)) || !bytes.Contains(body, []byte("rtsp://***:***@127.0.0.1:9/main")) ||
+			!bytes.Contains(body, []byte("rtsp://***:***@127.0.0.1:9/sub")) {
 			t.Fatalf("%s export does not redact the camera password:\n%s", format, body)
 		}
 	}

@@ -65,10 +65,12 @@ func TestTechnicianProvisionsDiscoveredCameraThroughAgentAndCentreDrivesIt(t *te
 		}
 	}
 	cam := startONVIFCamera(t, "Reservoir-1")
-	creds := a.enrollAgent("Reservoir LAN")
+	// The agent serves street 1, where the technician provisions.
+	creds := a.enrollAgentIn("Reservoir LAN", "440307001")
 	book := edge.NewCameraBook(t.TempDir(), testLogger())
 	book.SetDiscovery(edge.DiscoveryConfig{MulticastIP: "127.0.0.1", Timeout: 1500 * time.Millisecond})
-	agent := edge.New(edge.Config{Credentials: creds, Cameras: book, HealthInterval: time.Second, Logger: testLogger()})
+	agent := edge.New(edge.Config{Credentials: creds, Cameras: book, HealthInterval: time.Second, Logger: testLogger(),
+		CameraNetworks: loopbackCameraNetworks(t)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- agent.Run(ctx) }()

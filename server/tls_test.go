@@ -83,6 +83,8 @@ func TestTLSServesHTTPSAndRTSPS(t *testing.T) {
 		ICEInterfaces: []string{"lo"}, TLSCert: cert, TLSKey: key, AdminPassword: "admin-pass-123",
 		Argon:  accounts.Argon2Params{Time: 1, MemoryKiB: 1024, Threads: 1},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+
+		CameraNetworks: []string{"127.0.0.0/8"}, // camsim listens on loopback
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -111,6 +113,7 @@ func TestTLSServesHTTPSAndRTSPS(t *testing.T) {
 	pb, _ := json.Marshal(map[string]any{"id": "cam1", "name": "tls cam", "source": map[string]string{"type": "rtsp", "url": cam.URL("main")}})
 	req, _ := http.NewRequest(http.MethodPost, app.HTTPURL()+"/api/v1/points", bytes.NewReader(pb))
 	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	req.Header.Set("Content-Type", "application/json")
 	res, err = hc.Do(req)
 	if err != nil {
 		t.Fatal(err)

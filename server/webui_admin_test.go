@@ -293,6 +293,8 @@ func TestAdminEnrollsAnAgentAndImportsPoints(t *testing.T) {
 	b.waitJS("no agents yet", `document.querySelector('#agents-empty')`, 5*time.Second)
 
 	b.typeIn("#na-name", "水库机房")
+	// The agent's region: where its unbound cameras are for technicians.
+	uiEval[bool](b, `(() => { document.querySelector('#na-region').value = "440307001"; return true; })()`)
 	b.click("create the agent", `#agent-form button[type="submit"]`)
 	b.waitJS("the enrollment code", `document.querySelector("#enroll-code")?.textContent.length > 10`, 10*time.Second)
 	code := b.text("#enroll-code")
@@ -301,6 +303,17 @@ func TestAdminEnrollsAnAgentAndImportsPoints(t *testing.T) {
 	}
 	b.waitJS("the agent listed, not enrolled", `document.querySelector('#agents tr[data-agent] .state')?.textContent === "未注册"`, 10*time.Second)
 	agentID := uiEval[string](b, `document.querySelector('#agents tr[data-agent]').dataset.agent`)
+	agentRegion := func() string {
+		var ag struct{ Region string }
+		decodeInto(t, a.admin(http.MethodGet, "/api/v1/agents/"+agentID, nil), &ag)
+		return ag.Region
+	}
+	if r := agentRegion(); r != "440307001" {
+		t.Fatalf("agent created in region %q, chosen 440307001", r)
+	}
+	uiEval[bool](b, fmt.Sprintf(`(() => { const s = document.querySelector('#agents tr[data-agent=%q] select.agent-region');
+		s.value = "440307002"; s.dispatchEvent(new Event("change")); return true; })()`, agentID))
+	waitFor(t, 10*time.Second, "the region changed from the list", func() bool { return agentRegion() == "440307002" })
 
 	// The code on the page is the real thing: an agent enrolls with it and
 	// comes online; the list shows it by itself.

@@ -15,6 +15,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/tianyan/vms/internal/browsertest"
 )
 
 // uiBrowser is a headless Debian Chromium driving the real web app. Every
@@ -32,35 +34,15 @@ type uiBrowser struct {
 	mobile        bool
 }
 
-const uiChromium = "/usr/bin/chromium"
-
 // newUIBrowser starts Chromium with a width×height viewport (mobile
 // emulation when mobile) and stops it when the test ends.
 func newUIBrowser(t *testing.T, width, height int64, mobile bool) *uiBrowser {
 	t.Helper()
-	if _, err := os.Stat(uiChromium); err != nil {
-		t.Fatalf("chromium is required for this test (apt-get install chromium): %v", err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 170*time.Second)
-	allocCtx, allocCancel := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(uiChromium),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.WindowSize(int(width), int(height)),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	bctx, bcancel := chromedp.NewContext(allocCtx)
+	bctx, bcancel := browsertest.Start(ctx, t, chromedp.WindowSize(int(width), int(height)))
 	b := &uiBrowser{t: t, ctx: bctx, width: width, height: height, mobile: mobile}
 	b.report()
-	t.Cleanup(func() { bcancel(); allocCancel(); cancel() })
+	t.Cleanup(func() { bcancel(); cancel() })
 	b.attach()
 	return b
 }
@@ -129,6 +111,10 @@ func (b *uiBrowser) attach() {
 		case *cdplog.EventEntryAdded:
 			// Network log entries (the 401 before login, a 404 probe of an
 			// optional endpoint) are expected; shown only on failure.
+			if e.Entry != nil && e.Entry.Source == cdplog.EntrySourceSecurity && e.Entry.Level == cdplog.EntryLevelError {
+				// A Content-Security-Policy violation: the app broke its own policy.
+				b.jsErrs = append(b.jsErrs, "security: "+e.Entry.Text)
+			}
 			if e.Entry != nil {
 				b.logMsgs = append(b.logMsgs, fmt.Sprintf("%s %s: %s %s", e.Entry.Level, e.Entry.Source, e.Entry.Text, e.Entry.URL))
 			}

@@ -67,13 +67,15 @@ func TestPhonePlayerSteersPTZAndSnapshotsThroughTheAgent(t *testing.T) {
 	cam := startONVIFCamera(t, "Reservoir-PTZ")
 	creds := a.enrollAgent("Reservoir LAN")
 	book := edge.NewCameraBook(t.TempDir(), testLogger())
+	book.SetCameraNetworks(loopbackCameraNetworks(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	camera, err := book.Provision(ctx, "", cam.XAddr(), "admin", "cam-secret-1")
 	if err != nil {
 		t.Fatalf("provision the camera in the agent's book: %v", err)
 	}
-	agent := edge.New(edge.Config{Credentials: creds, Cameras: book, HealthInterval: time.Second, Logger: testLogger()})
+	agent := edge.New(edge.Config{Credentials: creds, Cameras: book, HealthInterval: time.Second, Logger: testLogger(),
+		CameraNetworks: loopbackCameraNetworks(t)})
 	actx, stopAgent := context.WithCancel(context.Background())
 	agentDone := make(chan error, 1)
 	go func() { agentDone <- agent.Run(actx) }()

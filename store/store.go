@@ -137,6 +137,48 @@ func (db *DB) Backup(w io.Writer) (int64, error) {
 	return n, nil
 }
 
+// Tx is a bbolt transaction, named here so that packages composing hooks
+// (web) need not import bbolt themselves.
+type Tx = bbolt.Tx
+
+// TxHook is run by a domain store's mutating method inside the write
+// transaction of its change, after the change is written and checked; an
+// error from it rolls the whole change back. It lets a caller add what must
+// commit or fail with the change (an audit record, a dependent deletion)
+// without the store knowing what it is. A nil hook is skipped.
+type TxHook func(tx *bbolt.Tx) error
+
+// ResultHook is a TxHook that is also shown what the change made (a
+// generated ID, the stored form, a count), for methods whose result the
+// caller cannot know before the call. A nil hook is skipped.
+type ResultHook[T any] func(tx *bbolt.Tx, made T) error
+
+// RunHooks runs hooks in order inside tx and returns the first error.
+func RunHooks(tx *bbolt.Tx, hooks []TxHook) error {
+	for _, h := range hooks {
+		if h == nil {
+			continue
+		}
+		if err := h(tx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RunResultHooks runs hooks in order inside tx, showing each made, and returns the first error.
+func RunResultHooks[T any](tx *bbolt.Tx, made T, hooks []ResultHook[T]) error {
+	for _, h := range hooks {
+		if h == nil {
+			continue
+		}
+		if err := h(tx, made); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // GetJSON decodes the value stored under key into v, reporting whether it existed.
 func GetJSON(tx *bbolt.Tx, bucket, key []byte, v any) (bool, error) {
 	b := tx.Bucket(bucket)

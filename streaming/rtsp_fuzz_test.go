@@ -139,11 +139,12 @@ func FuzzRTSPServerRequest(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p.mu.Lock()
-		pub, stream, readers := p.publisher, p.stream, p.readers
-		p.mu.Unlock()
-		if pub != nil || stream != nil || readers != 0 {
-			t.Fatalf("a denied client changed the point: publisher %v, stream %v, readers %d", pub != nil, stream != nil, readers)
+		st, err := p.status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.publisher || st.stream != nil || st.stats.Readers != 0 {
+			t.Fatalf("a denied client changed the point: publisher %v, stream %v, readers %d", st.publisher, st.stream != nil, st.stats.Readers)
 		}
 
 		rtspOptionsOK(t, addr)

@@ -69,6 +69,16 @@ type Authorizer interface {
 	AuthorizeRTSP(user, action, pointID string) error
 }
 
+// CredentialNamer is an Authorizer that also names the credential a client
+// presents, so the session it opens can be ended when that credential is
+// revoked or changed (see RTSPSession.Credential).
+type CredentialNamer interface {
+	// RTSPCredential names, without revealing it, the credential c
+	// presents. It is asked before AuthenticateRTSP, so a credential
+	// changed in between names the old one, and the session ends.
+	RTSPCredential(c *RTSPCredentials) string
+}
+
 // RTSPServerConfig configures the RTSP server.
 type RTSPServerConfig struct {
 	Address string
@@ -78,9 +88,14 @@ type RTSPServerConfig struct {
 	ReadTimeout time.Duration
 	Logger      *slog.Logger
 	// OnSession, when set, is told when a reader starts playing or a
-	// publisher starts recording, and when that session ends (for audit).
-	// It is called from RTSP handlers and must not block.
+	// publisher starts recording, when that session ends, and when a
+	// reader is refused by Limits (for audit). It is called from RTSP
+	// handlers and must not block.
 	OnSession func(RTSPSessionEvent)
+	// Limits, when set, caps concurrent reads per user and per client
+	// address; a reader beyond a cap is answered 453 Not Enough Bandwidth.
+	// Publishers are not counted.
+	Limits *ViewLimits
 }
 
 // RTSPSession is a playing reader or a recording publisher.
@@ -90,19 +105,57 @@ type RTSPSession struct {
 	Publisher bool
 	ClientIP  net.IP
 	Started   time.Time
+	// Credential names what the client proved when it opened the session
+	// (from CredentialNamer; "" when the Authorizer names none).
+	Credential string
 
 	sess *gortsplib.ServerSession
+	end  *endReason
 }
 
 // Close ends the session (the client sees the connection close).
-func (s RTSPSession) Close() { s.sess.Close() }
+func (s RTSPSession) Close() { s.End(EndClosed) }
 
-// RTSPSessionEvent reports a session starting ("start") or ending ("stop").
+// End ends the session for reason, which the "stop" event reports; the
+// first reason given wins.
+func (s RTSPSession) End(reason string) {
+	s.end.set(reason)
+	s.sess.Close()
+}
+
+// endReason is why an RTSP session is being ended, shared by the copies of
+// its RTSPSession.
+type endReason struct {
+	mu     sync.Mutex
+	reason string
+}
+
+func (e *endReason) set(reason string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.reason == "" {
+		e.reason = reason
+	}
+}
+
+func (e *endReason) get() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.reason
+}
+
+// RTSPSessionEvent reports a session starting ("start"), ending ("stop"), or
+// a reader refused before it started ("refused").
 type RTSPSessionEvent struct {
 	Kind    string
 	Session RTSPSession
 	// Duration is set on "stop".
 	Duration time.Duration
+	// Reason is set on "stop" (an End… constant or the reason given to
+	// End) and on "refused" ("cap").
+	Reason string
+	// Limit is the cap that refused a reader ("refused").
+	Limit *LimitError
 }
 
 // RTSPServer accepts publishers (ANNOUNCE/RECORD) and readers
@@ -132,11 +185,9 @@ func (s *RTSPServer) Sessions() []RTSPSession {
 	return out
 }
 
-func (s *RTSPServer) sessionStarted(sess *gortsplib.ServerSession, conn *gortsplib.ServerConn, path, user string, publisher bool) {
-	rs := RTSPSession{PointID: pointFromPath(path), User: user, Publisher: publisher, Started: time.Now(), sess: sess}
-	if tcp, ok := conn.NetConn().RemoteAddr().(*net.TCPAddr); ok {
-		rs.ClientIP = tcp.IP
-	}
+func (s *RTSPServer) sessionStarted(sess *gortsplib.ServerSession, conn *gortsplib.ServerConn, path string, id identity, publisher bool) {
+	rs := RTSPSession{PointID: pointFromPath(path), User: id.user, Credential: id.credential, Publisher: publisher,
+		Started: time.Now(), ClientIP: clientIP(conn), sess: sess, end: &endReason{}}
 	s.mu.Lock()
 	s.sessions[sess] = rs
 	s.mu.Unlock()
@@ -151,22 +202,69 @@ func (s *RTSPServer) sessionEnded(sess *gortsplib.ServerSession) {
 	delete(s.sessions, sess)
 	s.mu.Unlock()
 	if ok && s.cfg.OnSession != nil {
-		s.cfg.OnSession(RTSPSessionEvent{Kind: "stop", Session: rs, Duration: time.Since(rs.Started)})
+		reason := rs.end.get()
+		if reason == "" {
+			reason = EndDisconnected
+		}
+		s.cfg.OnSession(RTSPSessionEvent{Kind: "stop", Session: rs, Duration: time.Since(rs.Started), Reason: reason})
 	}
+}
+
+// refused reports a reader turned away by a cap.
+func (s *RTSPServer) refused(conn *gortsplib.ServerConn, path string, id identity, lim *LimitError) {
+	s.log.Info("rtsp read refused: too many views", "point", pointFromPath(path), "user", id.user,
+		"ip", clientIP(conn), "scope", lim.Scope, "limit", lim.Limit)
+	if s.cfg.OnSession != nil {
+		s.cfg.OnSession(RTSPSessionEvent{Kind: "refused", Reason: "cap", Limit: lim,
+			Session: RTSPSession{PointID: pointFromPath(path), User: id.user, ClientIP: clientIP(conn), Started: time.Now()}})
+	}
+}
+
+// reserveView takes a view slot for a reader, or answers 453 and reports
+// the refusal.
+func (s *RTSPServer) reserveView(conn *gortsplib.ServerConn, path string, id identity) (func(), *base.Response, error) {
+	ip := ""
+	if a := clientIP(conn); a != nil {
+		ip = a.String()
+	}
+	release, err := s.cfg.Limits.Reserve(id.user, ip)
+	if err != nil {
+		var lim *LimitError
+		if errors.As(err, &lim) {
+			s.refused(conn, path, id, lim)
+		}
+		return nil, &base.Response{StatusCode: base.StatusNotEnoughBandwidth}, err
+	}
+	return release, nil, nil
+}
+
+func clientIP(conn *gortsplib.ServerConn) net.IP {
+	if tcp, ok := conn.NetConn().RemoteAddr().(*net.TCPAddr); ok {
+		return tcp.IP
+	}
+	return nil
 }
 
 // connState is kept per RTSP connection.
 type connState struct {
 	mu    sync.Mutex
-	basic map[string]string // Authorization header → proven user (Basic only)
+	basic map[string]identity // Authorization header → proven identity (Basic only)
+}
+
+// identity is who a request proved to be, and with what.
+type identity struct {
+	user       string
+	credential string
 }
 
 // sessionState is kept per RTSP session.
 type sessionState struct {
-	user      string
+	identity
 	publisher bool
 	stream    *Stream
 	release   func()
+	// unreserve gives a reader's view slot back.
+	unreserve func()
 }
 
 // NewRTSPServer creates and starts an RTSP server on cfg.Address.
@@ -217,6 +315,9 @@ func (s *RTSPServer) Addr() string {
 func (s *RTSPServer) Close() {
 	s.cancel()
 	s.hub.setRTSPServer(nil)
+	for _, rs := range s.Sessions() {
+		rs.end.set(EndShutdown)
+	}
 	s.srv.Close()
 }
 
@@ -246,32 +347,31 @@ func statusFor(err error) base.StatusCode {
 		return base.StatusGatewayTimeout
 	case errors.Is(err, ErrNotPublishing):
 		return base.StatusServiceUnavailable
+	case errors.Is(err, ErrTooManyViews):
+		return base.StatusNotEnoughBandwidth
 	}
 	return base.StatusBadRequest
 }
 
 // check authenticates and authorizes one request.
-func (s *RTSPServer) check(conn *gortsplib.ServerConn, req *base.Request, action, pointID string) (string, error) {
+func (s *RTSPServer) check(conn *gortsplib.ServerConn, req *base.Request, action, pointID string) (identity, error) {
 	if s.cfg.Authorizer == nil {
-		return "", ErrForbidden
+		return identity{}, ErrForbidden
 	}
 	hdr := req.Header["Authorization"]
 	cs, _ := conn.UserData().(*connState)
 	if cs == nil {
-		cs = &connState{basic: map[string]string{}}
+		cs = &connState{basic: map[string]identity{}}
 		conn.SetUserData(cs)
 	}
-	var user string
+	var id identity
 	if len(hdr) == 1 {
 		cs.mu.Lock()
-		user = cs.basic[hdr[0]]
+		id = cs.basic[hdr[0]]
 		cs.mu.Unlock()
 	}
-	if user == "" {
-		creds := &RTSPCredentials{conn: conn, req: req}
-		if tcp, ok := conn.NetConn().RemoteAddr().(*net.TCPAddr); ok {
-			creds.ClientIP = tcp.IP
-		}
+	if id.user == "" {
+		creds := &RTSPCredentials{conn: conn, req: req, ClientIP: clientIP(conn)}
 		var a headers.Authorization
 		if len(hdr) > 0 && a.Unmarshal(hdr) == nil {
 			creds.Username = a.Username
@@ -284,25 +384,29 @@ func (s *RTSPServer) check(conn *gortsplib.ServerConn, req *base.Request, action
 		if creds.Username == "" {
 			// Makes gortsplib generate the nonce it will send with the 401.
 			conn.VerifyCredentials(req, "-", "-")
-			return "", ErrUnauthenticated
+			return identity{}, ErrUnauthenticated
+		}
+		var credential string
+		if n, ok := s.cfg.Authorizer.(CredentialNamer); ok {
+			credential = n.RTSPCredential(creds)
 		}
 		u, err := s.cfg.Authorizer.AuthenticateRTSP(creds)
 		if err != nil {
 			conn.VerifyCredentials(req, "-", "-")
 			s.log.Info("rtsp authentication failed", "user", creds.Username, "ip", creds.ClientIP, "point", pointID)
-			return "", ErrUnauthenticated
+			return identity{}, ErrUnauthenticated
 		}
-		user = u
+		id = identity{user: u, credential: credential}
 		if creds.Method == "basic" {
 			cs.mu.Lock()
-			cs.basic[hdr[0]] = user
+			cs.basic[hdr[0]] = id
 			cs.mu.Unlock()
 		}
 	}
-	if err := s.cfg.Authorizer.AuthorizeRTSP(user, action, pointID); err != nil {
-		return user, err
+	if err := s.cfg.Authorizer.AuthorizeRTSP(id.user, action, pointID); err != nil {
+		return id, err
 	}
-	return user, nil
+	return id, nil
 }
 
 func failResponse(err error) (*base.Response, error) {
@@ -315,8 +419,13 @@ func failResponse(err error) (*base.Response, error) {
 
 // OnSessionClose implements gortsplib.ServerHandlerOnSessionClose.
 func (s *RTSPServer) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
-	s.sessionEnded(ctx.Session)
 	st, _ := ctx.Session.UserData().(*sessionState)
+	if st != nil && st.unreserve != nil {
+		// Before the session leaves Sessions: whoever sees it gone may
+		// count on its slot being free.
+		st.unreserve()
+	}
+	s.sessionEnded(ctx.Session)
 	if st == nil {
 		return
 	}
@@ -336,10 +445,18 @@ func (s *RTSPServer) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCt
 // OnDescribe implements gortsplib.ServerHandlerOnDescribe.
 func (s *RTSPServer) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	id := pointFromPath(ctx.Path)
-	if _, err := s.check(ctx.Conn, ctx.Request, ActionRead, id); err != nil {
+	who, err := s.check(ctx.Conn, ctx.Request, ActionRead, id)
+	if err != nil {
 		res, err := failResponse(err)
 		return res, nil, err
 	}
+	// A DESCRIBE may start a camera: it holds a view slot while it does,
+	// so a reader at its cap cannot start cameras with DESCRIBEs alone.
+	unreserve, res, err := s.reserveView(ctx.Conn, ctx.Path, who)
+	if err != nil {
+		return res, nil, err
+	}
+	defer unreserve()
 	// Starts an on-demand source; the idle grace keeps it up until SETUP.
 	stream, release, err := s.hub.Acquire(s.requestContext(), id)
 	if err != nil {
@@ -357,7 +474,7 @@ func (s *RTSPServer) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*bas
 // OnAnnounce implements gortsplib.ServerHandlerOnAnnounce.
 func (s *RTSPServer) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
 	id := pointFromPath(ctx.Path)
-	user, err := s.check(ctx.Conn, ctx.Request, ActionPublish, id)
+	who, err := s.check(ctx.Conn, ctx.Request, ActionPublish, id)
 	if err != nil {
 		return failResponse(err)
 	}
@@ -373,8 +490,8 @@ func (s *RTSPServer) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*bas
 		p.onSourceLost(ctx.Session, err)
 		return &base.Response{StatusCode: base.StatusUnsupportedMediaType}, err
 	}
-	ctx.Session.SetUserData(&sessionState{user: user, publisher: true, stream: stream})
-	s.log.Info("publisher announced", "point", id, "user", user, "tracks", len(stream.Tracks))
+	ctx.Session.SetUserData(&sessionState{identity: who, publisher: true, stream: stream})
+	s.log.Info("publisher announced", "point", id, "user", who.user, "tracks", len(stream.Tracks))
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
@@ -384,19 +501,26 @@ func (s *RTSPServer) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Resp
 		return &base.Response{StatusCode: base.StatusOK}, nil, nil
 	}
 	id := pointFromPath(ctx.Path)
-	user, err := s.check(ctx.Conn, ctx.Request, ActionRead, id)
+	who, err := s.check(ctx.Conn, ctx.Request, ActionRead, id)
 	if err != nil {
 		res, err := failResponse(err)
 		return res, nil, err
 	}
 	st, _ := ctx.Session.UserData().(*sessionState)
 	if st == nil {
+		// The reader holds its view slot, taken before the camera is
+		// asked for, until its session closes.
+		unreserve, res, err := s.reserveView(ctx.Conn, ctx.Path, who)
+		if err != nil {
+			return res, nil, err
+		}
 		stream, release, err := s.hub.Acquire(s.requestContext(), id)
 		if err != nil {
+			unreserve()
 			res, err := failResponse(err)
 			return res, nil, err
 		}
-		st = &sessionState{user: user, stream: stream, release: release}
+		st = &sessionState{identity: who, stream: stream, release: release, unreserve: unreserve}
 		ctx.Session.SetUserData(st)
 	}
 	rs := st.stream.rtspStream()
@@ -410,7 +534,7 @@ func (s *RTSPServer) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Resp
 func (s *RTSPServer) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
 	if st, _ := ctx.Session.UserData().(*sessionState); st != nil {
 		s.log.Info("rtsp reader started", "point", pointFromPath(ctx.Path), "user", st.user)
-		s.sessionStarted(ctx.Session, ctx.Conn, ctx.Path, st.user, false)
+		s.sessionStarted(ctx.Session, ctx.Conn, ctx.Path, st.identity, false)
 	}
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
@@ -422,7 +546,7 @@ func (s *RTSPServer) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Re
 		return &base.Response{StatusCode: base.StatusBadRequest}, errors.New("RECORD without ANNOUNCE")
 	}
 	stream := st.stream
-	s.sessionStarted(ctx.Session, ctx.Conn, ctx.Path, st.user, true)
+	s.sessionStarted(ctx.Session, ctx.Conn, ctx.Path, st.identity, true)
 	ctx.Session.OnPacketRTPAny(func(m *description.Media, _ format.Format, pkt *rtp.Packet) {
 		stream.writeRTP(m, pkt)
 	})

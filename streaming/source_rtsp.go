@@ -91,6 +91,8 @@ func (pl *puller) session() error {
 		WriteTimeout: timeout,
 		// Cameras commonly use self-signed certificates on RTSPS.
 		TLSConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec
+		// Nil keeps gortsplib's own dialer; redirects dial through it too.
+		DialContext: pl.path.hub.cfg.DialCamera,
 	}
 	if err := c.Start2(); err != nil {
 		return err

@@ -148,7 +148,7 @@ func (w *WebRTC) Close() {
 	}
 	w.mu.Unlock()
 	for _, s := range ss {
-		s.Close()
+		s.End(EndShutdown)
 	}
 	w.wg.Wait()
 	w.udpMux.Close()
@@ -190,6 +190,10 @@ type SessionOptions struct {
 	// User and ClientIP label the session in logs and stats.
 	User     string
 	ClientIP string
+	// Credential names, without revealing it, what the viewer proved to
+	// open the session (its login session or API token), so the owner can
+	// end the session when that credential ends.
+	Credential string
 	// OnClose runs once when the session ends, for any reason.
 	OnClose func(*Session)
 }
@@ -225,18 +229,19 @@ func (w *WebRTC) NewSession(ctx context.Context, stream *Stream, offer string, o
 	}
 
 	s := &Session{
-		ID:       newSessionID(),
-		PointID:  stream.PointID,
-		User:     opts.User,
-		ClientIP: opts.ClientIP,
-		Created:  time.Now(),
-		w:        w,
-		pc:       pc,
-		stream:   stream,
-		onClose:  opts.OnClose,
-		tracks:   make([]*webrtc.TrackLocalStaticRTP, len(stream.Tracks)),
-		rtx:      make([]*retransmitter, len(stream.Tracks)),
-		done:     make(chan struct{}),
+		ID:         newSessionID(),
+		PointID:    stream.PointID,
+		User:       opts.User,
+		ClientIP:   opts.ClientIP,
+		Credential: opts.Credential,
+		Created:    time.Now(),
+		w:          w,
+		pc:         pc,
+		stream:     stream,
+		onClose:    opts.OnClose,
+		tracks:     make([]*webrtc.TrackLocalStaticRTP, len(stream.Tracks)),
+		rtx:        make([]*retransmitter, len(stream.Tracks)),
+		done:       make(chan struct{}),
 	}
 	fail := func(err error) (*Session, string, error) {
 		_ = pc.Close()
@@ -245,6 +250,8 @@ func (w *WebRTC) NewSession(ctx context.Context, stream *Stream, offer string, o
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return fail(fmt.Errorf("%w: %v", ErrBadOffer, err))
 	}
+	// The session's goroutines start only once it is registered below.
+	var rtcpReaders []func()
 	for _, c := range plan {
 		tr, err := webrtc.NewTrackLocalStaticRTP(c.params.RTPCodecCapability, c.kind.String(), "tianyan-"+stream.PointID)
 		if err != nil {
@@ -257,10 +264,8 @@ func (w *WebRTC) NewSession(ctx context.Context, stream *Stream, offer string, o
 		s.tracks[c.track] = tr
 		rt := &retransmitter{}
 		s.rtx[c.track] = rt
-		w.wg.Add(1)
-		go func() {
-			defer w.wg.Done()
-			// Reading RTCP drives retransmission and the report interceptors.
+		// Reading RTCP drives retransmission and the report interceptors.
+		rtcpReaders = append(rtcpReaders, func() {
 			for {
 				pkts, _, err := sender.ReadRTCP()
 				if err != nil {
@@ -272,7 +277,7 @@ func (w *WebRTC) NewSession(ctx context.Context, stream *Stream, offer string, o
 					s.mu.Unlock()
 				}
 			}
-		}()
+		})
 	}
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
@@ -289,48 +294,64 @@ func (w *WebRTC) NewSession(ctx context.Context, stream *Stream, offer string, o
 		return fail(ctx.Err())
 	}
 
+	// Every goroutine of the session is counted here, under w.mu while
+	// the WebRTC is open: Close sets closed under w.mu before it waits, so
+	// no Add can race its Wait (pion's callbacks only signal).
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
 		return fail(ErrHubClosed)
 	}
 	w.sessions[s.ID] = s
+	w.wg.Add(len(rtcpReaders) + 2)
 	w.mu.Unlock()
+	for _, read := range rtcpReaders {
+		go func() {
+			defer w.wg.Done()
+			read()
+		}()
+	}
 
-	var startOnce sync.Once
+	connected, ended := make(chan struct{}), make(chan struct{})
+	var connectedOnce, endedOnce sync.Once
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
-			startOnce.Do(func() {
-				w.wg.Add(1)
-				go func() {
-					defer w.wg.Done()
-					s.send()
-				}()
-			})
+			connectedOnce.Do(func() { close(connected) })
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-			go s.Close()
+			endedOnce.Do(func() { close(ended) })
 		}
 	})
-	// A session whose ICE never connects must not hold the stream forever.
-	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		select {
+		case <-connected:
+			s.send()
+		case <-s.done:
+		}
+	}()
+	// The session's watcher ends it when ICE fails, when the stream ends,
+	// and when ICE never connects, so it cannot hold the stream forever.
 	go func() {
 		defer w.wg.Done()
 		t := time.NewTimer(15 * time.Second)
 		defer t.Stop()
-		select {
-		case <-t.C:
-			if pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
-				s.Close()
+		for {
+			select {
+			case <-t.C:
+				if pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+					s.End(EndICETimeout)
+					return
+				}
+			case <-ended:
+				s.End(EndDisconnected)
+				return
+			case <-stream.Done():
+				s.End(EndSourceGone)
+				return
+			case <-s.done:
+				return
 			}
-		case <-s.done:
-		case <-stream.Done():
-			s.Close()
-		}
-		select {
-		case <-s.done:
-		case <-stream.Done():
-			s.Close()
 		}
 	}()
 	return s, pc.LocalDescription().SDP, nil
@@ -352,7 +373,9 @@ type Session struct {
 	PointID  string
 	User     string
 	ClientIP string
-	Created  time.Time
+	// Credential is SessionOptions.Credential.
+	Credential string
+	Created    time.Time
 
 	w       *WebRTC
 	pc      *webrtc.PeerConnection
@@ -363,6 +386,7 @@ type Session struct {
 
 	closeOnce sync.Once
 	done      chan struct{}
+	endReason string // set once, before done is closed
 
 	mu        sync.Mutex
 	reader    *Reader
@@ -375,9 +399,39 @@ type Session struct {
 // Done is closed when the session has ended.
 func (s *Session) Done() <-chan struct{} { return s.done }
 
+// Why a WebRTC session or an RTSP session ended, as EndReason reports it
+// (owners add their own, such as a revoked grant or credential).
+const (
+	// EndClosed: the owner closed it (a WHEP DELETE, the server stopping).
+	EndClosed = "closed"
+	// EndDisconnected: the viewer's connection failed or closed.
+	EndDisconnected = "disconnected"
+	// EndICETimeout: ICE never connected.
+	EndICETimeout = "ice_timeout"
+	// EndSourceGone: the stream being watched ended.
+	EndSourceGone = "source_ended"
+	// EndShutdown: the server is stopping.
+	EndShutdown = "shutdown"
+)
+
+// EndReason says why the session ended; "" while it runs.
+func (s *Session) EndReason() string {
+	select {
+	case <-s.done:
+		return s.endReason
+	default:
+		return ""
+	}
+}
+
 // Close ends the session; it is safe to call more than once.
-func (s *Session) Close() {
+func (s *Session) Close() { s.End(EndClosed) }
+
+// End ends the session for reason (one of the End… constants or the
+// owner's own); the first reason given is the one EndReason reports.
+func (s *Session) End(reason string) {
 	s.closeOnce.Do(func() {
+		s.endReason = reason
 		close(s.done)
 		_ = s.pc.Close()
 		s.w.mu.Lock()

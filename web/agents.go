@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,29 +16,8 @@ import (
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
+	"github.com/tianyan/vms/store"
 )
-
-// agentRoutes registers edge-agent administration, enrollment, the agents'
-// control link, and the camera actions that travel through agents.
-func (s *Server) agentRoutes(api, authed *gin.RouterGroup) {
-	if s.d.Agents == nil {
-		return
-	}
-	admin := s.requireManage
-	// Public: the code or the agent's credentials are the authentication.
-	api.POST("/agents/enroll", s.enrollAgent)
-	api.GET("/agents/connect", s.agentConnect)
-
-	authed.POST("/agents", admin, s.createAgent)
-	authed.GET("/agents", admin, s.listAgents)
-	authed.GET("/agents/:id", admin, s.getAgent)
-	authed.POST("/agents/:id/revoke", admin, s.revokeAgent)
-	authed.POST("/agents/:id/rediscover", admin, s.rediscoverAgent)
-	authed.DELETE("/agents/:id", admin, s.deleteAgent)
-
-	authed.POST("/points/:id/ptz", s.pointPTZ)
-	authed.GET("/points/:id/snapshot.jpg", s.pointSnapshot)
-}
 
 func (s *Server) agentError(c *gin.Context, err error) {
 	switch {
@@ -49,6 +29,8 @@ func (s *Server) agentError(c *gin.Context, err error) {
 		fail(c, http.StatusServiceUnavailable, "agent_offline", "the edge agent of this camera is not connected")
 	case errors.Is(err, agents.ErrAgentTimeout):
 		fail(c, http.StatusGatewayTimeout, "agent_timeout", "the edge agent did not answer in time")
+	case errors.Is(err, errAuditFailed):
+		fail(c, http.StatusInternalServerError, "internal", "the change could not be recorded; nothing was changed")
 	default:
 		s.log.Warn("agent request failed", "err", err)
 		fail(c, http.StatusBadGateway, "camera_error", err.Error())
@@ -57,6 +39,8 @@ func (s *Server) agentError(c *gin.Context, err error) {
 
 type createAgentRequest struct {
 	Name string `json:"name"`
+	// Region is where the agent's cameras are (a region code; optional).
+	Region string `json:"region,omitempty"`
 }
 
 func (s *Server) createAgent(c *gin.Context) {
@@ -64,13 +48,17 @@ func (s *Server) createAgent(c *gin.Context) {
 	if !decodeJSON(c, &req) {
 		return
 	}
+	if !s.checkRegionExists(c, req.Region) {
+		return
+	}
 	by := currentUser(c).Username
-	a, code, exp, err := s.d.Agents.Create(req.Name, by)
+	a, code, exp, err := s.d.Agents.Create(req.Name, req.Region, by, func(tx *store.Tx, a agents.Agent) error {
+		return s.appendIn(tx, audit.Record{User: by, Action: "agent.create", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": a.ID, "name": a.Name, "region": a.Region}})
+	})
 	if err != nil {
 		s.agentError(c, err)
 		return
 	}
-	s.record(audit.Record{User: by, Action: "agent.create", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": a.ID, "name": a.Name}})
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusCreated, gin.H{"agent": a, "enrollment_code": code, "expires": exp})
 }
@@ -97,16 +85,15 @@ func (s *Server) getAgent(c *gin.Context) {
 }
 
 func (s *Server) revokeAgent(c *gin.Context) {
-	if err := s.d.Agents.Revoke(c.Param("id")); err != nil {
+	if err := s.d.Agents.Revoke(c.Param("id"), s.audited(audit.Record{User: currentUser(c).Username, Action: "agent.revoke", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": c.Param("id")}})); err != nil {
 		s.agentError(c, err)
 		return
 	}
-	s.record(audit.Record{User: currentUser(c).Username, Action: "agent.revoke", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": c.Param("id")}})
 	c.Status(http.StatusNoContent)
 }
 
 func (s *Server) deleteAgent(c *gin.Context) {
-	if err := s.d.Agents.Delete(c.Param("id")); err != nil {
+	if err := s.d.Agents.Delete(c.Param("id"), s.audited(audit.Record{User: currentUser(c).Username, Action: "agent.delete", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": c.Param("id")}})); err != nil {
 		if errors.Is(err, agents.ErrInvalid) {
 			fail(c, http.StatusConflict, "not_revoked", err.Error())
 			return
@@ -114,7 +101,6 @@ func (s *Server) deleteAgent(c *gin.Context) {
 		s.agentError(c, err)
 		return
 	}
-	s.record(audit.Record{User: currentUser(c).Username, Action: "agent.delete", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": c.Param("id")}})
 	c.Status(http.StatusNoContent)
 }
 
@@ -131,22 +117,36 @@ func (s *Server) enrollAgent(c *gin.Context) {
 	if !decodeJSON(c, &req) {
 		return
 	}
-	// Codes are 100-bit and single-use; the login throttle keyed by IP
-	// still slows anyone spraying guesses.
+	// Codes are 100-bit and single-use; the login throttle still locks an
+	// address spraying guesses. It is keyed by the client address alone (no
+	// username): a shared key would let a few bad codes from anywhere lock
+	// every site's enrollment out.
 	ip := c.ClientIP()
-	if wait, _ := s.throttle.Check("agent-enroll", ip, time.Now()); wait > 0 {
+	if wait, locked := s.throttle.Check("", ip, time.Now()); wait > 0 {
+		s.record(audit.Record{Action: "agent.enroll_throttled", ClientIP: ip,
+			Detail: map[string]string{"locked": strconv.FormatBool(locked), "retry_after_s": retryAfter(wait)}})
 		c.Header("Retry-After", retryAfter(wait))
 		fail(c, http.StatusTooManyRequests, "too_many_attempts", "too many failed enrollments; try again later")
 		return
 	}
-	res, err := s.d.Agents.Enroll(req.Code, req.Hostname)
+	res, err := s.d.Agents.Enroll(req.Code, req.Hostname, func(tx *store.Tx, a agents.Agent) error {
+		return s.appendIn(tx, audit.Record{Action: "agent.enroll", ClientIP: ip, Detail: map[string]string{"agent": a.ID, "hostname": req.Hostname}})
+	})
+	if err != nil && !errors.Is(err, agents.ErrBadCode) {
+		// The code was good but the store or the audit log failed: the
+		// code stays unspent, and the agent may try again.
+		s.log.Error("enrollment failed", "err", err)
+		fail(c, http.StatusInternalServerError, "internal", "enrollment failed; try again")
+		return
+	}
 	if err != nil {
-		s.throttle.Failure("agent-enroll", ip, time.Now())
+		if s.throttle.Failure("", ip, time.Now()) {
+			s.record(audit.Record{Action: "login.locked", ClientIP: ip, Detail: map[string]string{"via": "enroll"}})
+		}
 		s.record(audit.Record{Action: "agent.enroll_fail", ClientIP: ip})
 		fail(c, http.StatusUnauthorized, "bad_code", "enrollment code unknown, used or expired")
 		return
 	}
-	s.record(audit.Record{Action: "agent.enroll", ClientIP: ip, Detail: map[string]string{"agent": res.AgentID, "hostname": req.Hostname}})
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, res)
 }

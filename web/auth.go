@@ -25,11 +25,17 @@ type loginRequest struct {
 }
 
 func (s *Server) login(c *gin.Context) {
+	if refuseCrossSite(c, false, true) {
+		return
+	}
 	var req loginRequest
 	if !decodeJSON(c, &req) {
 		return
 	}
-	ip := c.ClientIP()
+	ip, ok := s.loginClientIP(c)
+	if !ok {
+		return
+	}
 	// Check before the password is even looked at: a throttled attempt
 	// costs no argon2 work and teaches the caller nothing. Unknown and
 	// existing usernames are throttled alike, so the answers do not reveal
@@ -44,6 +50,16 @@ func (s *Server) login(c *gin.Context) {
 	}
 	token, exp, u, err := s.d.Accounts.Login(req.Username, req.Password)
 	if err != nil {
+		if errors.Is(err, accounts.ErrBusy) {
+			// Every argon2 slot stayed taken: a flood. Refused like a
+			// throttled attempt (not a failure: the password was never checked).
+			s.log.Warn("login refused: password checks saturated", "user", req.Username, "ip", ip)
+			s.record(audit.Record{User: req.Username, Action: "login.throttled", ClientIP: ip,
+				Detail: map[string]string{"busy": "true", "retry_after_s": "1"}})
+			c.Header("Retry-After", "1")
+			fail(c, http.StatusTooManyRequests, "too_many_attempts", "too many logins in progress; try again shortly")
+			return
+		}
 		if errors.Is(err, accounts.ErrBadCredentials) {
 			locked := s.throttle.Failure(req.Username, ip, time.Now())
 			s.log.Info("login failed", "user", req.Username, "ip", ip)
@@ -80,7 +96,11 @@ func (s *Server) setSessionCookie(c *gin.Context, token string, exp time.Time) {
 }
 
 func (s *Server) logout(c *gin.Context) {
-	if tok := requestToken(c); tok != "" {
+	tok, cookie := requestCredential(c)
+	if refuseCrossSite(c, cookie, false) {
+		return
+	}
+	if tok != "" {
 		_ = s.d.Accounts.Logout(tok)
 	}
 	http.SetCookie(c.Writer, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
@@ -89,21 +109,32 @@ func (s *Server) logout(c *gin.Context) {
 }
 
 func requestToken(c *gin.Context) string {
+	tok, _ := requestCredential(c)
+	return tok
+}
+
+// requestCredential is the caller's token and whether it came from the
+// session cookie (which a browser attaches by itself, so it needs the
+// same-origin check) rather than an Authorization header.
+func requestCredential(c *gin.Context) (token string, cookie bool) {
 	if h := c.GetHeader("Authorization"); h != "" {
 		if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
-			return strings.TrimSpace(tok)
+			return strings.TrimSpace(tok), false
 		}
-		return ""
+		return "", false
 	}
 	if ck, err := c.Cookie(sessionCookie); err == nil {
-		return ck
+		return ck, true
 	}
-	return ""
+	return "", false
 }
 
 // authenticate requires a valid session token (Bearer or cookie).
 func (s *Server) authenticate(c *gin.Context) {
-	tok := requestToken(c)
+	tok, cookie := requestCredential(c)
+	if refuseCrossSite(c, cookie, false) {
+		return
+	}
 	if tok == "" {
 		c.Header("WWW-Authenticate", `Bearer realm="tianyan"`)
 		fail(c, http.StatusUnauthorized, "unauthenticated", "log in first")
@@ -123,14 +154,6 @@ func (s *Server) authenticate(c *gin.Context) {
 func currentUser(c *gin.Context) accounts.User {
 	u, _ := c.Get(ctxUser)
 	return u.(accounts.User)
-}
-
-func (s *Server) requireManage(c *gin.Context) {
-	if !s.d.Permissions.CanManage(currentUser(c)) {
-		fail(c, http.StatusForbidden, "forbidden", "administrators only")
-		return
-	}
-	c.Next()
 }
 
 func (s *Server) me(c *gin.Context) {

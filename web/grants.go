@@ -8,6 +8,7 @@ import (
 
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/permissions"
+	"github.com/tianyan/vms/store"
 )
 
 func (s *Server) listGrants(c *gin.Context) {
@@ -21,19 +22,26 @@ func (s *Server) createGrant(c *gin.Context) {
 	}
 	g.ID = ""
 	g.CreatedBy = currentUser(c).Username
-	g, err := s.d.Permissions.CreateGrant(g)
-	if err != nil {
+	if err := g.Validate(); err != nil {
 		fail(c, http.StatusUnprocessableEntity, "invalid", err.Error())
 		return
 	}
+	g, err := s.d.Permissions.CreateGrant(g, func(tx *store.Tx, g permissions.Grant) error {
+		return s.appendIn(tx, audit.Record{User: g.CreatedBy, Action: "grant.create", ClientIP: c.ClientIP(),
+			Detail: map[string]string{"grant": g.ID, "to_user": g.User, "to_role": g.Role}})
+	})
+	if err != nil {
+		// The grant was valid: the store or the audit log failed.
+		fail(c, http.StatusInternalServerError, "internal", "cannot create grant")
+		return
+	}
 	s.log.Info("grant created", "grant", g.ID, "user", g.User, "role", g.Role, "by", g.CreatedBy)
-	s.record(audit.Record{User: g.CreatedBy, Action: "grant.create", ClientIP: c.ClientIP(),
-		Detail: map[string]string{"grant": g.ID, "to_user": g.User, "to_role": g.Role}})
 	c.JSON(http.StatusCreated, g)
 }
 
 func (s *Server) deleteGrant(c *gin.Context) {
-	if err := s.d.Permissions.DeleteGrant(c.Param("id")); err != nil {
+	if err := s.d.Permissions.DeleteGrant(c.Param("id"), s.audited(audit.Record{User: currentUser(c).Username, Action: "grant.delete", ClientIP: c.ClientIP(),
+		Detail: map[string]string{"grant": c.Param("id")}})); err != nil {
 		if errors.Is(err, permissions.ErrGrantNotFound) {
 			notFound(c, "grant")
 			return
@@ -42,7 +50,5 @@ func (s *Server) deleteGrant(c *gin.Context) {
 		return
 	}
 	s.log.Info("grant deleted", "grant", c.Param("id"), "by", currentUser(c).Username)
-	s.record(audit.Record{User: currentUser(c).Username, Action: "grant.delete", ClientIP: c.ClientIP(),
-		Detail: map[string]string{"grant": c.Param("id")}})
 	c.Status(http.StatusNoContent)
 }

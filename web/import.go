@@ -12,7 +12,11 @@ import (
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
+	"github.com/tianyan/vms/store"
 )
+
+// defaultMaxImportBytes bounds an import body, as catalog itself does.
+const defaultMaxImportBytes = 64 << 20
 
 // maxReportedRows bounds the row errors one 422 answer lists, so a file of
 // 200,000 bad rows does not turn into a response larger than the upload.
@@ -71,6 +75,14 @@ func (s *Server) importFailed(c *gin.Context, body *limitedBody, rows []catalog.
 		fail(c, http.StatusRequestEntityTooLarge, "too_large", err.Error())
 	case errors.Is(err, catalog.ErrTooManyRows):
 		fail(c, http.StatusRequestEntityTooLarge, "too_many_rows", err.Error())
+	case errors.Is(err, errOutsideGrants):
+		fail(c, http.StatusForbidden, "forbidden", err.Error()+": you may not manage the points of this row; nothing was written")
+	case errors.Is(err, catalog.ErrCameraBound):
+		c.AbortWithStatusJSON(http.StatusConflict, gin.H{
+			"error":      apiError{Code: "camera_bound", Message: "rows bind cameras that other points (or other rows) are bound to; nothing was written"},
+			"rows":       rows[:min(len(rows), maxReportedRows)],
+			"rows_total": len(rows),
+		})
 	case errors.Is(err, catalog.ErrRowsRejected):
 		out := gin.H{
 			"error":      apiError{Code: "rows_rejected", Message: strconv.Itoa(len(rows)) + " problems in the file; nothing was written"},
@@ -99,7 +111,11 @@ func (s *Server) importRegions(c *gin.Context) {
 	if !ok {
 		return
 	}
-	n, rows, err := s.d.Catalog.ImportRegionsCSV(body, dry)
+	by := currentUser(c).Username
+	n, rows, err := s.d.Catalog.ImportRegionsCSV(body, dry, func(tx *store.Tx, n int) error {
+		return s.appendIn(tx, audit.Record{User: by, Action: "region.import", ClientIP: c.ClientIP(),
+			Detail: map[string]string{"count": strconv.Itoa(n)}})
+	})
 	if err != nil || body.over {
 		s.importFailed(c, body, rows, err)
 		return
@@ -108,10 +124,7 @@ func (s *Server) importRegions(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{"valid": n, "dry_run": true})
 		return
 	}
-	by := currentUser(c).Username
 	s.log.Info("regions imported", "count", n, "by", by)
-	s.record(audit.Record{User: by, Action: "region.import", ClientIP: c.ClientIP(),
-		Detail: map[string]string{"count": strconv.Itoa(n)}})
 	c.JSON(http.StatusOK, gin.H{"imported": n})
 }
 
@@ -135,7 +148,16 @@ func (s *Server) importPoints(c *gin.Context) {
 	if !dry && s.d.PointChanged != nil {
 		before = s.pointIDs()
 	}
-	n, rows, err := s.d.Catalog.ImportPoints(body, mt, dry)
+	u := currentUser(c)
+	n, rows, err := s.d.Catalog.ImportPointsIf(body, mt, dry, func(p catalog.Point) error {
+		if !s.d.Permissions.CanManagePoint(u, p) {
+			return errOutsideGrants
+		}
+		return nil
+	}, func(tx *store.Tx, n int) error {
+		return s.appendIn(tx, audit.Record{User: u.Username, Action: "point.import", ClientIP: c.ClientIP(),
+			Detail: map[string]string{"count": strconv.Itoa(n), "format": mt}})
+	})
 	if err != nil || body.over {
 		s.importFailed(c, body, rows, err)
 		return
@@ -155,10 +177,7 @@ func (s *Server) importPoints(c *gin.Context) {
 			}
 		}
 	}
-	by := currentUser(c).Username
-	s.log.Info("points imported", "count", n, "format", mt, "by", by)
-	s.record(audit.Record{User: by, Action: "point.import", ClientIP: c.ClientIP(),
-		Detail: map[string]string{"count": strconv.Itoa(n), "format": mt}})
+	s.log.Info("points imported", "count", n, "format", mt, "by", u.Username)
 	c.JSON(http.StatusOK, gin.H{"imported": n})
 }
 

@@ -14,11 +14,15 @@ import (
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
+	"github.com/tianyan/vms/store"
 	"github.com/tianyan/vms/streaming"
 )
 
 // decodeJSON reads a bounded JSON body into v, answering 400/413 itself.
 func decodeJSON(c *gin.Context, v any) bool {
+	if !requireJSON(c) {
+		return false
+	}
 	body := http.MaxBytesReader(c.Writer, c.Request.Body, maxJSONBody)
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
@@ -51,28 +55,14 @@ func pointError(c *gin.Context, err error) {
 		notFound(c, "point")
 	case errors.Is(err, catalog.ErrExists):
 		fail(c, http.StatusConflict, "exists", "a point with this id exists")
+	case errors.Is(err, errOutsideGrants):
+		fail(c, http.StatusForbidden, "forbidden", "the point as changed would be outside your grants (category, region or level)")
+	case errors.Is(err, catalog.ErrCameraBound):
+		// Which point owns it is not said: the caller may not see that point.
+		failField(c, http.StatusConflict, "camera_bound", "camera", "this camera is already bound to another point")
 	default:
 		fail(c, http.StatusInternalServerError, "internal", "catalog error")
 	}
-}
-
-// visiblePoint loads a point the caller may do a on; anything else is 404
-// so that the existence of points outside a user's grants does not leak.
-func (s *Server) visiblePoint(c *gin.Context, a permissions.Action) (catalog.Point, bool) {
-	p, err := s.d.Catalog.Get(c.Param("id"))
-	if err != nil {
-		pointError(c, err)
-		return catalog.Point{}, false
-	}
-	if !s.d.Permissions.Can(currentUser(c), permissions.View, p) {
-		notFound(c, "point")
-		return catalog.Point{}, false
-	}
-	if a != permissions.View && !s.d.Permissions.Can(currentUser(c), a, p) {
-		fail(c, http.StatusForbidden, "forbidden", "not allowed on this point")
-		return catalog.Point{}, false
-	}
-	return p, true
 }
 
 func (s *Server) listPoints(c *gin.Context) {
@@ -171,17 +161,18 @@ func (s *Server) getPoint(c *gin.Context) {
 	c.JSON(http.StatusOK, p.Redacted())
 }
 
-// createPoint answers POST /api/v1/points. Administrators create any
-// point; a technician with the provision grant for the point's category,
-// region and level creates points bound to an edge agent (the agent's
-// provisioning page does this with the technician's login).
+// errOutsideGrants refuses a change whose resulting point the caller may
+// not manage.
+var errOutsideGrants = errors.New("outside the caller's grants")
+
+// createPoint answers POST /api/v1/points for anyone permissions lets
+// create the point the body describes: who may manage it (ManageAllPoints
+// or a manage grant), or a technician with the provision grant for its
+// category, region and level when it is bound to an edge agent (the
+// agent's provisioning page does this with the technician's login). A
+// camera already bound to another point is refused with 409.
 func (s *Server) createPoint(c *gin.Context) {
 	u := currentUser(c)
-	admin := s.d.Permissions.CanManage(u)
-	if !admin && !s.d.Permissions.MayProvisionSomewhere(u) {
-		fail(c, http.StatusForbidden, "forbidden", "not allowed to create points")
-		return
-	}
 	if declaredTooLarge(c, maxJSONBody) {
 		return
 	}
@@ -196,27 +187,26 @@ func (s *Server) createPoint(c *gin.Context) {
 		pointError(c, err)
 		return
 	}
-	if !admin {
-		if p.Agent == "" {
-			fail(c, http.StatusForbidden, "forbidden", "technicians provision cameras through an edge agent")
-			return
+	if !s.d.Permissions.CanCreate(u, p) {
+		msg := "no grant to create a point of this category, region and level"
+		if p.Agent == "" && s.d.Permissions.HoldsSomewhere(u, permissions.Provision) {
+			msg = "technicians provision cameras through an edge agent"
 		}
-		if !s.d.Permissions.Can(u, permissions.Provision, p) {
-			fail(c, http.StatusForbidden, "forbidden", "no provision grant for this category, region and level")
-			return
-		}
+		fail(c, http.StatusForbidden, "forbidden", msg)
+		return
 	}
 	if !s.checkAgentBinding(c, p) {
 		return
 	}
-	p, err = s.d.Catalog.Create(p)
+	p, err = s.d.Catalog.Create(p, func(tx *store.Tx, p catalog.Point) error {
+		return s.appendIn(tx, audit.Record{User: u.Username, Action: "point.create", Point: p.ID, ClientIP: c.ClientIP(),
+			Detail: map[string]string{"agent": p.Agent, "camera": p.Camera}})
+	})
 	if err != nil {
 		pointError(c, err)
 		return
 	}
 	s.log.Info("point created", "point", p.ID, "by", u.Username, "agent", p.Agent)
-	s.record(audit.Record{User: u.Username, Action: "point.create", Point: p.ID, ClientIP: c.ClientIP(),
-		Detail: map[string]string{"agent": p.Agent, "camera": p.Camera}})
 	if s.d.PointChanged != nil {
 		s.d.PointChanged(p)
 	}
@@ -244,13 +234,22 @@ func (s *Server) patchPoint(c *gin.Context) {
 	if patch.Agent != nil && !s.checkAgentBinding(c, catalog.Point{Agent: strings.TrimSpace(*patch.Agent)}) {
 		return
 	}
-	p, err := s.d.Catalog.Update(c.Param("id"), patch)
+	u := currentUser(c)
+	// Decided again on the stored point and on the result, under the
+	// catalog's write lock: nobody moves a point out of their grant.
+	p, err := s.d.Catalog.UpdateIf(c.Param("id"), patch, func(stored, next catalog.Point) error {
+		if !s.d.Permissions.CanChange(u, stored, next) {
+			return errOutsideGrants
+		}
+		return nil
+	}, func(tx *store.Tx, p catalog.Point) error {
+		return s.appendIn(tx, audit.Record{User: u.Username, Action: "point.update", Point: p.ID, ClientIP: c.ClientIP()})
+	})
 	if err != nil {
 		pointError(c, err)
 		return
 	}
 	s.log.Info("point changed", "point", p.ID, "by", currentUser(c).Username)
-	s.record(audit.Record{User: currentUser(c).Username, Action: "point.update", Point: p.ID, ClientIP: c.ClientIP()})
 	if s.d.PointChanged != nil {
 		s.d.PointChanged(p)
 	}
@@ -262,12 +261,11 @@ func (s *Server) deletePoint(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := s.d.Catalog.Delete(p.ID); err != nil {
+	if err := s.d.Catalog.Delete(p.ID, s.audited(audit.Record{User: currentUser(c).Username, Action: "point.delete", Point: p.ID, ClientIP: c.ClientIP()})); err != nil {
 		pointError(c, err)
 		return
 	}
 	s.log.Info("point deleted", "point", p.ID, "by", currentUser(c).Username)
-	s.record(audit.Record{User: currentUser(c).Username, Action: "point.delete", Point: p.ID, ClientIP: c.ClientIP()})
 	if s.d.PointDeleted != nil {
 		s.d.PointDeleted(p.ID)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
+	"github.com/tianyan/vms/store"
 )
 
 // regionError maps catalog region errors to responses.
@@ -99,15 +100,16 @@ func (s *Server) createRegion(c *gin.Context) {
 	if !decodeJSON(c, &req) {
 		return
 	}
-	r, err := s.d.Catalog.CreateRegion(catalog.Region{Code: req.Code, Name: req.Name, Parent: req.Parent})
+	by := currentUser(c).Username
+	r, err := s.d.Catalog.CreateRegion(catalog.Region{Code: req.Code, Name: req.Name, Parent: req.Parent}, func(tx *store.Tx, r catalog.Region) error {
+		return s.appendIn(tx, audit.Record{User: by, Action: "region.create", ClientIP: c.ClientIP(),
+			Detail: map[string]string{"region": r.Code, "parent": r.Parent}})
+	})
 	if err != nil {
 		s.regionError(c, err)
 		return
 	}
-	by := currentUser(c).Username
 	s.log.Info("region created", "region", r.Code, "parent", r.Parent, "by", by)
-	s.record(audit.Record{User: by, Action: "region.create", ClientIP: c.ClientIP(),
-		Detail: map[string]string{"region": r.Code, "parent": r.Parent}})
 	c.Header("Location", "/api/v1/regions/"+r.Code)
 	c.JSON(http.StatusCreated, r)
 }
@@ -136,27 +138,27 @@ func (s *Server) patchRegion(c *gin.Context) {
 	if p.Parent != nil {
 		parent = *p.Parent
 	}
-	r, err := s.d.Catalog.UpdateRegion(cur.Code, name, parent)
+	by := currentUser(c).Username
+	r, err := s.d.Catalog.UpdateRegion(cur.Code, name, parent, func(tx *store.Tx, r catalog.Region) error {
+		return s.appendIn(tx, audit.Record{User: by, Action: "region.update", ClientIP: c.ClientIP(),
+			Detail: map[string]string{"region": r.Code, "parent": r.Parent}})
+	})
 	if err != nil {
 		s.regionError(c, err)
 		return
 	}
-	by := currentUser(c).Username
 	s.log.Info("region updated", "region", r.Code, "parent", r.Parent, "by", by)
-	s.record(audit.Record{User: by, Action: "region.update", ClientIP: c.ClientIP(),
-		Detail: map[string]string{"region": r.Code, "parent": r.Parent}})
 	c.JSON(http.StatusOK, r)
 }
 
 func (s *Server) deleteRegion(c *gin.Context) {
 	code := c.Param("code")
-	if err := s.d.Catalog.DeleteRegion(code); err != nil {
+	by := currentUser(c).Username
+	if err := s.d.Catalog.DeleteRegion(code, s.audited(audit.Record{User: by, Action: "region.delete", ClientIP: c.ClientIP(),
+		Detail: map[string]string{"region": code}})); err != nil {
 		s.regionError(c, err)
 		return
 	}
-	by := currentUser(c).Username
 	s.log.Info("region deleted", "region", code, "by", by)
-	s.record(audit.Record{User: by, Action: "region.delete", ClientIP: c.ClientIP(),
-		Detail: map[string]string{"region": code}})
 	c.Status(http.StatusNoContent)
 }

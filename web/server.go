@@ -33,6 +33,10 @@ type Deps struct {
 	Permissions *permissions.Decider
 	Hub         *streaming.Hub
 	WebRTC      *streaming.WebRTC
+	// ViewLimits caps concurrent views per user and per client address
+	// (shared with the RTSP server); WHEP beyond a cap is 429. Nil caps
+	// nothing.
+	ViewLimits *streaming.ViewLimits
 	// Metrics is served at /metrics (admins only).
 	Metrics *prometheus.Registry
 	// Audit receives logins, views and every change.
@@ -53,10 +57,18 @@ type Deps struct {
 	Prefs *prefs.Prefs
 	// UI is what the browser app is told about this deployment (map tiles).
 	UI UIConfig
+	// FrameAncestors are the origins allowed to frame the web app (the
+	// IOC's dashboards); empty forbids framing (frame-ancestors 'none').
+	FrameAncestors []string
 	// SecureCookies marks the session cookie Secure (set when serving TLS).
 	SecureCookies bool
-	// LoginThrottle slows and then locks repeated failed logins per user
-	// and per client address; zero fields take accounts.DefaultThrottleConfig.
+	// Throttle slows and then locks repeated failed logins per user and per
+	// client address. It is shared with the other doors that take a
+	// password (RTSP), so a guess counts the same whichever door it knocks
+	// on; nil makes one from LoginThrottle.
+	Throttle *accounts.Throttle
+	// LoginThrottle configures the throttle made when Throttle is nil; zero
+	// fields take accounts.DefaultThrottleConfig.
 	LoginThrottle accounts.ThrottleConfig
 	// TrustedProxies are the addresses or CIDRs of reverse proxies whose
 	// X-Forwarded-For is believed. Empty trusts none: the client address is
@@ -74,6 +86,9 @@ type Server struct {
 	log      *slog.Logger
 	engine   *gin.Engine
 	throttle *accounts.Throttle
+
+	assets         map[string]*uiAsset // the browser app
+	metricsHandler http.Handler        // /metrics, when Deps.Metrics is set
 }
 
 // New builds the routes.
@@ -85,7 +100,10 @@ func New(d Deps) *Server {
 	if d.MaxImportBytes <= 0 {
 		d.MaxImportBytes = defaultMaxImportBytes
 	}
-	s := &Server{d: d, log: d.Logger, engine: gin.New(), throttle: accounts.NewThrottle(d.LoginThrottle)}
+	if d.Throttle == nil {
+		d.Throttle = accounts.NewThrottle(d.LoginThrottle)
+	}
+	s := &Server{d: d, log: d.Logger, engine: gin.New(), throttle: d.Throttle}
 	e := s.engine
 	// gin trusts every proxy unless told otherwise, which would let any
 	// client choose its own address with X-Forwarded-For.
@@ -93,55 +111,28 @@ func New(d Deps) *Server {
 		s.log.Error("bad trusted proxies; trusting none", "err", err)
 		_ = e.SetTrustedProxies(nil)
 	}
-	e.Use(gin.Recovery(), s.accessLog(), compressLists())
+	e.Use(gin.Recovery(), s.accessLog(),
+		securityHeaders(contentSecurityPolicy(d.UI, d.FrameAncestors), len(d.FrameAncestors) > 0),
+		requireDocumentedBody(apiOps), compressLists())
 	e.HandleMethodNotAllowed = true
 	e.NoRoute(func(c *gin.Context) { fail(c, http.StatusNotFound, "not_found", "no such endpoint") })
 	e.NoMethod(func(c *gin.Context) { fail(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed") })
 
-	api := e.Group("/api/v1")
-	api.GET("/openapi.json", s.openAPI)
-	api.POST("/auth/login", s.login)
-	api.POST("/auth/logout", s.logout)
-
-	authed := api.Group("", s.authenticate)
-	authed.GET("/me", s.me)
-	authed.GET("/me/stream-key", s.streamKey)
-	authed.POST("/me/stream-key", s.rotateStreamKey)
-	authed.GET("/points", s.listPoints)
-	authed.POST("/points", s.createPoint)
-	authed.GET("/points/facets", s.pointFacets)
-	authed.GET("/points/geo", s.pointLocations)
-	authed.GET("/points/:id", s.getPoint)
-	authed.PATCH("/points/:id", s.patchPoint)
-	authed.DELETE("/points/:id", s.deletePoint)
-	authed.GET("/points/:id/stats", s.pointStats)
-	authed.POST("/points/:id/whep", s.whepOffer)
-	authed.DELETE("/points/:id/whep/:session", s.whepDelete)
-	authed.PATCH("/points/:id/whep/:session", s.whepPatch)
-
-	if d.Audit != nil {
-		authed.GET("/audit", s.requireManage, s.auditQuery)
-		authed.GET("/audit/verify", s.requireManage, s.auditVerify)
+	assets, err := embeddedUI()
+	if err != nil {
+		panic("web: reading embedded ui: " + err.Error()) // a build-time fact, not a runtime condition
 	}
-	authed.GET("/backup", s.requireManage, s.backup)
-	authed.GET("/grants", s.requireManage, s.listGrants)
-	authed.POST("/grants", s.requireManage, s.createGrant)
-	authed.DELETE("/grants/:id", s.requireManage, s.deleteGrant)
-
-	// --- regions, import/export, users, roles, sessions, tokens, access ---
-	s.adminRoutes(authed)
-	s.agentRoutes(api, authed)
-	// --- end ---
-
+	s.assets = assets
 	if d.Metrics != nil {
-		h := promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})
-		e.GET("/metrics", s.authenticate, s.requireManage, gin.WrapH(h))
+		s.metricsHandler = promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})
 	}
-	// --- browser app (web/ui.go) ---
-	s.uiRoutes(authed)
-	// --- end browser app ---
+	// Every route comes from the table in routes.go, behind its rule.
+	s.registerRoutes()
 	return s
 }
+
+// metrics answers GET /metrics.
+func (s *Server) metrics(c *gin.Context) { s.metricsHandler.ServeHTTP(c.Writer, c.Request) }
 
 // Routes lists every registered route (the OpenAPI test compares them).
 func (s *Server) Routes() gin.RoutesInfo { return s.engine.Routes() }

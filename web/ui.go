@@ -131,30 +131,8 @@ func serveUIAsset(c *gin.Context, assets map[string]*uiAsset, name string) {
 	c.Data(http.StatusOK, a.contentType, body)
 }
 
-// uiRoutes registers the browser app and the API it needs beyond the
-// domain endpoints: categories, UI configuration, the caller's allowed
-// actions on a point, saved wall layouts and favourites.
-func (s *Server) uiRoutes(authed *gin.RouterGroup) {
-	assets, err := embeddedUI()
-	if err != nil {
-		panic("web: reading embedded ui: " + err.Error()) // a build-time fact, not a runtime condition
-	}
-	index := func(c *gin.Context) { serveUIAsset(c, assets, "/index.html") }
-	s.engine.GET("/", index)
-	s.engine.HEAD("/", index)
-	ui := func(c *gin.Context) { serveUIAsset(c, assets, path.Clean(c.Param("file"))) }
-	s.engine.GET("/ui/*file", ui)
-	s.engine.HEAD("/ui/*file", ui)
+// uiIndex answers / with the browser app.
+func (s *Server) uiIndex(c *gin.Context) { serveUIAsset(c, s.assets, "/index.html") }
 
-	authed.GET("/categories", s.categories)
-	authed.GET("/ui-config", s.uiConfig)
-	authed.GET("/points/:id/allowed", s.pointActions)
-	if s.d.Prefs != nil {
-		authed.GET("/me/layouts", s.listLayouts)
-		authed.GET("/me/layouts/:name", s.getLayout)
-		authed.PUT("/me/layouts/:name", s.putLayout)
-		authed.DELETE("/me/layouts/:name", s.deleteLayout)
-		authed.GET("/me/favourites", s.favourites)
-		authed.PUT("/me/favourites", s.putFavourites)
-	}
-}
+// uiFile answers /ui/* with the browser app's files.
+func (s *Server) uiFile(c *gin.Context) { serveUIAsset(c, s.assets, path.Clean(c.Param("file"))) }

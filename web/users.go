@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/tianyan/vms/accounts"
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/permissions"
+	"github.com/tianyan/vms/store"
 )
 
 // accountError maps accounts errors to responses. Messages are ours: an
@@ -44,16 +46,31 @@ func (s *Server) accountError(c *gin.Context, err error) {
 			"at most "+strconv.Itoa(accounts.MaxTokensPerUser)+" API tokens per user; revoke one first")
 	case errors.Is(err, accounts.ErrDisabled):
 		fail(c, http.StatusConflict, "disabled", "the user is disabled")
+	case errors.Is(err, accounts.ErrBusy):
+		c.Header("Retry-After", "1")
+		fail(c, http.StatusServiceUnavailable, "busy", "too many password checks in progress; try again shortly")
 	default:
 		s.log.Error("accounts", "err", err)
 		fail(c, http.StatusInternalServerError, "internal", "accounts error")
 	}
 }
 
-// recordBy audits an action of the caller. detail must never hold a
-// password or token.
+// recordBy audits an action of the caller that changes nothing. detail
+// must never hold a password or token.
 func (s *Server) recordBy(c *gin.Context, action string, detail map[string]string) {
-	s.record(audit.Record{User: currentUser(c).Username, Action: action, ClientIP: c.ClientIP(), Detail: detail})
+	s.record(byCaller(c, action, detail))
+}
+
+// auditedBy is the hook recording a change made by the caller inside the
+// change's transaction (see audited). detail must never hold a password or
+// token.
+func (s *Server) auditedBy(c *gin.Context, action string, detail map[string]string) store.TxHook {
+	return s.audited(byCaller(c, action, detail))
+}
+
+// byCaller is the record of an action of the caller.
+func byCaller(c *gin.Context, action string, detail map[string]string) audit.Record {
+	return audit.Record{User: currentUser(c).Username, Action: action, ClientIP: c.ClientIP(), Detail: detail}
 }
 
 // --- users (administrators) ------------------------------------------------
@@ -70,12 +87,17 @@ func (s *Server) createUser(c *gin.Context) {
 	if !decodeJSON(c, &req) {
 		return
 	}
-	u, err := s.d.Accounts.CreateUser(accounts.User{Username: req.Username, DisplayName: req.DisplayName, Roles: req.Roles}, req.Password)
+	if len(req.Roles) > 0 && !s.mayAssignRoles(c) {
+		return
+	}
+	u, err := s.d.Accounts.CreateUser(accounts.User{Username: req.Username, DisplayName: req.DisplayName, Roles: req.Roles}, req.Password,
+		func(tx *store.Tx, u accounts.User) error {
+			return s.appendIn(tx, byCaller(c, "user.create", map[string]string{"target": u.Username, "roles": strings.Join(u.Roles, ",")}))
+		})
 	if err != nil {
 		s.accountError(c, err)
 		return
 	}
-	s.recordBy(c, "user.create", map[string]string{"target": u.Username, "roles": strings.Join(u.Roles, ",")})
 	c.Header("Location", "/api/v1/users/"+u.Username)
 	c.JSON(http.StatusCreated, u)
 }
@@ -107,55 +129,70 @@ func (s *Server) patchUser(c *gin.Context) {
 	if !decodeJSON(c, &p) {
 		return
 	}
-	u, err := s.d.Accounts.UpdateUser(c.Param("name"), p)
+	if p.Roles != nil {
+		// Decided on the stored and the resulting roles: sending them back
+		// unchanged (the admin page does) is no role change.
+		stored, err := s.d.Accounts.GetUser(c.Param("name"))
+		if err != nil {
+			s.accountError(c, err)
+			return
+		}
+		if !sameRoles(stored.Roles, *p.Roles) && !s.mayAssignRoles(c) {
+			return
+		}
+	}
+	u, err := s.d.Accounts.UpdateUser(c.Param("name"), p, func(tx *store.Tx, u accounts.User) error {
+		detail := map[string]string{"target": u.Username}
+		if p.DisplayName != nil {
+			detail["display_name"] = u.DisplayName
+		}
+		if p.Roles != nil {
+			detail["roles"] = strings.Join(u.Roles, ",")
+		}
+		if p.Disabled != nil {
+			detail["disabled"] = strconv.FormatBool(u.Disabled)
+		}
+		return s.appendIn(tx, byCaller(c, "user.update", detail))
+	})
 	if err != nil {
 		s.accountError(c, err)
 		return
 	}
-	detail := map[string]string{"target": u.Username}
-	if p.DisplayName != nil {
-		detail["display_name"] = u.DisplayName
-	}
-	if p.Roles != nil {
-		detail["roles"] = strings.Join(u.Roles, ",")
-	}
-	if p.Disabled != nil {
-		detail["disabled"] = strconv.FormatBool(u.Disabled)
-	}
-	s.recordBy(c, "user.update", detail)
 	c.JSON(http.StatusOK, u)
 }
 
 // deleteUser removes the user, their sessions and tokens, and the grants
-// made to them: a later user of the same name must not inherit them.
+// made to them (a later user of the same name must not inherit them), all
+// in one transaction with the records of it.
 func (s *Server) deleteUser(c *gin.Context) {
 	name := c.Param("name")
-	if err := s.d.Accounts.DeleteUser(name); err != nil {
+	err := s.d.Accounts.DeleteUser(name, func(tx *store.Tx) error {
+		n, err := s.removeGrantsIn(c, tx, func(g permissions.Grant) bool { return g.User == name }, "user deleted")
+		if err != nil {
+			return err
+		}
+		return s.appendIn(tx, byCaller(c, "user.delete", map[string]string{"target": name, "grants_removed": strconv.Itoa(n)}))
+	})
+	if err != nil {
 		s.accountError(c, err)
 		return
 	}
-	n := s.removeGrants(c, func(g permissions.Grant) bool { return g.User == name }, "user deleted")
-	s.recordBy(c, "user.delete", map[string]string{"target": name, "grants_removed": strconv.Itoa(n)})
 	c.Status(http.StatusNoContent)
 }
 
-// removeGrants deletes the grants match picks, auditing each, and returns how many went.
-func (s *Server) removeGrants(c *gin.Context, match func(permissions.Grant) bool, reason string) int {
-	n := 0
-	for _, g := range s.d.Permissions.Grants() {
-		if !match(g) {
-			continue
-		}
-		if err := s.d.Permissions.DeleteGrant(g.ID); err != nil {
-			if !errors.Is(err, permissions.ErrGrantNotFound) {
-				s.log.Error("removing grant", "grant", g.ID, "err", err)
-			}
-			continue
-		}
-		n++
-		s.recordBy(c, "grant.delete", map[string]string{"grant": g.ID, "reason": reason})
+// removeGrantsIn deletes the grants match picks inside tx, auditing each
+// there, and returns how many went.
+func (s *Server) removeGrantsIn(c *gin.Context, tx *store.Tx, match func(permissions.Grant) bool, reason string) (int, error) {
+	gone, err := s.d.Permissions.DeleteGrantsIn(tx, match)
+	if err != nil {
+		return 0, err
 	}
-	return n
+	for _, g := range gone {
+		if err := s.appendIn(tx, byCaller(c, "grant.delete", map[string]string{"grant": g.ID, "reason": reason})); err != nil {
+			return 0, err
+		}
+	}
+	return len(gone), nil
 }
 
 type passwordRequest struct {
@@ -169,11 +206,10 @@ func (s *Server) resetPassword(c *gin.Context) {
 		return
 	}
 	name := c.Param("name")
-	if err := s.d.Accounts.ResetPassword(name, req.Password); err != nil {
+	if err := s.d.Accounts.ResetPassword(name, req.Password, s.auditedBy(c, "password.reset", map[string]string{"target": name})); err != nil {
 		s.accountError(c, err)
 		return
 	}
-	s.recordBy(c, "password.reset", map[string]string{"target": name})
 	c.Status(http.StatusNoContent)
 }
 
@@ -200,7 +236,7 @@ type changePasswordRequest struct {
 // password is a login in disguise, so it goes through the login throttle.
 // accounts ends every session of the user, the caller's included; the
 // caller gets a fresh session (token and cookie) in the answer, so only the
-// other sessions are lost. API tokens are not touched.
+// other sessions are lost. accounts also ends the user's API tokens.
 func (s *Server) changeMyPassword(c *gin.Context) {
 	var req changePasswordRequest
 	if !decodeJSON(c, &req) {
@@ -212,7 +248,7 @@ func (s *Server) changeMyPassword(c *gin.Context) {
 		fail(c, http.StatusTooManyRequests, "too_many_attempts", "too many wrong passwords; try again later")
 		return
 	}
-	err := s.d.Accounts.ChangePassword(u.Username, req.OldPassword, req.NewPassword)
+	err := s.d.Accounts.ChangePassword(u.Username, req.OldPassword, req.NewPassword, s.auditedBy(c, "password.change", nil))
 	var ve *accounts.ValidationError
 	switch {
 	case errors.Is(err, accounts.ErrBadCredentials):
@@ -230,7 +266,6 @@ func (s *Server) changeMyPassword(c *gin.Context) {
 		return
 	}
 	s.throttle.Success(u.Username, ip)
-	s.recordBy(c, "password.change", nil)
 	token, exp, _, err := s.d.Accounts.Login(u.Username, req.NewPassword)
 	if err != nil {
 		// The change stands; the caller logs in again.
@@ -269,12 +304,13 @@ func (s *Server) createMyToken(c *gin.Context) {
 		exp = *req.Expires
 	}
 	u := currentUser(c)
-	token, info, err := s.d.Accounts.CreateToken(u.Username, req.Name, exp)
+	token, info, err := s.d.Accounts.CreateToken(u.Username, req.Name, exp, func(tx *store.Tx, info accounts.TokenInfo) error {
+		return s.appendIn(tx, byCaller(c, "token.create", map[string]string{"token_id": info.ID, "name": info.Name}))
+	})
 	if err != nil {
 		s.accountError(c, err)
 		return
 	}
-	s.recordBy(c, "token.create", map[string]string{"token_id": info.ID, "name": info.Name})
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusCreated, struct {
 		Token string `json:"token"`
@@ -300,21 +336,21 @@ func (s *Server) listSessions(c *gin.Context, user string) {
 }
 
 func (s *Server) revokeSession(c *gin.Context, user, id string) {
-	if err := s.d.Accounts.RevokeSession(user, id); err != nil {
+	if err := s.d.Accounts.RevokeSession(user, id, s.auditedBy(c, "session.revoke", map[string]string{"target": user, "session": id})); err != nil {
 		s.accountError(c, err)
 		return
 	}
-	s.recordBy(c, "session.revoke", map[string]string{"target": user, "session": id})
 	c.Status(http.StatusNoContent)
 }
 
 func (s *Server) revokeSessions(c *gin.Context, user string) {
-	n, err := s.d.Accounts.RevokeAllSessions(user)
+	n, err := s.d.Accounts.RevokeAllSessions(user, func(tx *store.Tx, n int) error {
+		return s.appendIn(tx, byCaller(c, "session.revoke", map[string]string{"target": user, "session": "all", "count": strconv.Itoa(n)}))
+	})
 	if err != nil {
 		s.accountError(c, err)
 		return
 	}
-	s.recordBy(c, "session.revoke", map[string]string{"target": user, "session": "all", "count": strconv.Itoa(n)})
 	c.JSON(http.StatusOK, gin.H{"revoked": n})
 }
 
@@ -328,11 +364,10 @@ func (s *Server) listTokens(c *gin.Context, user string) {
 }
 
 func (s *Server) revokeToken(c *gin.Context, user, id string) {
-	if err := s.d.Accounts.RevokeToken(user, id); err != nil {
+	if err := s.d.Accounts.RevokeToken(user, id, s.auditedBy(c, "token.revoke", map[string]string{"target": user, "token_id": id})); err != nil {
 		s.accountError(c, err)
 		return
 	}
-	s.recordBy(c, "token.revoke", map[string]string{"target": user, "token_id": id})
 	c.Status(http.StatusNoContent)
 }
 
@@ -343,11 +378,10 @@ func (s *Server) createRole(c *gin.Context) {
 	if !decodeJSON(c, &r) {
 		return
 	}
-	if err := s.d.Accounts.CreateRole(r); err != nil {
+	if err := s.d.Accounts.CreateRole(r, s.auditedBy(c, "role.create", map[string]string{"role": r.Name})); err != nil {
 		s.accountError(c, err)
 		return
 	}
-	s.recordBy(c, "role.create", map[string]string{"role": r.Name})
 	c.Header("Location", "/api/v1/roles/"+r.Name)
 	c.JSON(http.StatusCreated, r)
 }
@@ -361,15 +395,67 @@ func (s *Server) listRoles(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"items": roles})
 }
 
-// deleteRole removes a role no user holds, and the grants made to it: a
-// later role of the same name must not inherit them.
+// deleteRole removes a role no user holds, and the grants made to it (a
+// later role of the same name must not inherit them), all in one
+// transaction with the records of it.
 func (s *Server) deleteRole(c *gin.Context) {
 	name := c.Param("name")
-	if err := s.d.Accounts.DeleteRole(name); err != nil {
+	err := s.d.Accounts.DeleteRole(name, func(tx *store.Tx) error {
+		n, err := s.removeGrantsIn(c, tx, func(g permissions.Grant) bool { return g.Role == name }, "role deleted")
+		if err != nil {
+			return err
+		}
+		return s.appendIn(tx, byCaller(c, "role.delete", map[string]string{"role": name, "grants_removed": strconv.Itoa(n)}))
+	})
+	if err != nil {
 		s.accountError(c, err)
 		return
 	}
-	n := s.removeGrants(c, func(g permissions.Grant) bool { return g.Role == name }, "role deleted")
-	s.recordBy(c, "role.delete", map[string]string{"role": name, "grants_removed": strconv.Itoa(n)})
 	c.Status(http.StatusNoContent)
+}
+
+// mayAssignRoles answers 403 unless the caller may change who holds which
+// role: that is the security administrator's duty (grants.manage), never
+// the system administrator's alone, or a sysadmin could make an account of
+// their own a secadmin.
+func (s *Server) mayAssignRoles(c *gin.Context) bool {
+	if s.d.Permissions.CanSystem(currentUser(c), permissions.ManageGrants) {
+		return true
+	}
+	fail(c, http.StatusForbidden, "forbidden", "roles are assigned by the security administrator (grants.manage): PUT /api/v1/users/{name}/roles")
+	return false
+}
+
+// sameRoles reports whether a and b name the same roles, in any order.
+func sameRoles(a, b []string) bool {
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(slices.Compact(x), slices.Compact(y))
+}
+
+type rolesRequest struct {
+	Roles []string `json:"roles"`
+}
+
+// setUserRoles answers PUT /api/v1/users/{name}/roles: the security
+// administrator's way to say who holds which role, without touching
+// anything else of the account.
+func (s *Server) setUserRoles(c *gin.Context) {
+	var req rolesRequest
+	if !decodeJSON(c, &req) {
+		return
+	}
+	roles := req.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	u, err := s.d.Accounts.UpdateUser(c.Param("name"), accounts.UserPatch{Roles: &roles}, func(tx *store.Tx, u accounts.User) error {
+		return s.appendIn(tx, byCaller(c, "user.roles", map[string]string{"target": u.Username, "roles": strings.Join(u.Roles, ",")}))
+	})
+	if err != nil {
+		s.accountError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, u)
 }

@@ -6,11 +6,13 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tianyan/vms/accounts"
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/permissions"
 	"github.com/tianyan/vms/streaming"
@@ -55,6 +57,26 @@ func (s *Server) whepOffer(c *gin.Context) {
 		return
 	}
 	u := currentUser(c)
+	ip := c.ClientIP()
+	// The view slot is taken before the camera is asked for and the
+	// WebRTC session negotiated, so offers still negotiating count too; the
+	// session gives it back when it ends.
+	unreserve, err := s.d.ViewLimits.Reserve(u.Username, ip)
+	if err != nil {
+		var lim *streaming.LimitError
+		errors.As(err, &lim)
+		s.log.Info("view refused: too many views", "point", p.ID, "user", u.Username, "ip", ip, "scope", lim.Scope, "limit", lim.Limit)
+		s.record(audit.Record{User: u.Username, Action: "view.refused", Point: p.ID, ClientIP: ip,
+			Detail: map[string]string{"via": "webrtc", "reason": "cap", "scope": lim.Scope, "limit": strconv.Itoa(lim.Limit)}})
+		fail(c, http.StatusTooManyRequests, "too_many_views", lim.Error()+"; close a view first")
+		return
+	}
+	sessionOwnsSlot := false
+	defer func() {
+		if !sessionOwnsSlot {
+			unreserve()
+		}
+	}()
 	stream, release, err := s.d.Hub.Acquire(c.Request.Context(), streaming.PathKey(p.ID, profile))
 	if err != nil {
 		switch {
@@ -74,16 +96,22 @@ func (s *Server) whepOffer(c *gin.Context) {
 		return
 	}
 	started := time.Now()
-	ip := c.ClientIP()
+	tok, _ := c.Get(ctxToken)
+	tokStr, _ := tok.(string)
 	sess, answer, err := s.d.WebRTC.NewSession(c.Request.Context(), stream, string(body), streaming.SessionOptions{
 		User: u.Username, ClientIP: ip,
+		// The view lives as long as the login session or API token that
+		// opened it (server/revoke.go checks).
+		Credential: string(accounts.BearerCredential(tokStr)),
 		OnClose: func(ss *streaming.Session) {
 			release()
+			unreserve()
 			st := ss.Stats()
-			s.log.Info("view ended", "point", ss.PointID, "user", ss.User, "ip", ss.ClientIP,
+			s.log.Info("view ended", "point", ss.PointID, "user", ss.User, "ip", ss.ClientIP, "reason", ss.EndReason(),
 				"secs", int(time.Since(started).Seconds()), "bytes", st.Bytes, "dropped", st.Dropped)
 			s.record(audit.Record{User: ss.User, Action: "view.stop", Point: p.ID, ClientIP: ss.ClientIP,
-				DurationMs: time.Since(started).Milliseconds(), Detail: map[string]string{"via": "webrtc", "profile": profile}})
+				DurationMs: time.Since(started).Milliseconds(),
+				Detail:     map[string]string{"via": "webrtc", "profile": profile, "reason": ss.EndReason()}})
 		},
 	})
 	if err != nil {
@@ -100,6 +128,7 @@ func (s *Server) whepOffer(c *gin.Context) {
 		}
 		return
 	}
+	sessionOwnsSlot = true
 	s.log.Info("view started", "point", p.ID, "user", u.Username, "ip", ip, "session", sess.ID)
 	s.record(audit.Record{User: u.Username, Action: "view.start", Point: p.ID, ClientIP: ip,
 		Detail: map[string]string{"via": "webrtc", "profile": profile}})
@@ -119,7 +148,7 @@ func (s *Server) whepOffer(c *gin.Context) {
 	c.Data(http.StatusCreated, "application/sdp", []byte(answer))
 }
 
-// whepSession finds a session the caller owns (or may manage).
+// whepSession finds a session the caller owns (or, holding ManageUsers, anyone's).
 func (s *Server) whepSession(c *gin.Context) (*streaming.Session, bool) {
 	sess, ok := s.d.WebRTC.Session(c.Param("session"))
 	if ok {
@@ -132,7 +161,7 @@ func (s *Server) whepSession(c *gin.Context) (*streaming.Session, bool) {
 		return nil, false
 	}
 	u := currentUser(c)
-	if sess.User != u.Username && !s.d.Permissions.CanManage(u) {
+	if sess.User != u.Username && !s.d.Permissions.CanSystem(u, permissions.ManageUsers) {
 		notFound(c, "session")
 		return nil, false
 	}

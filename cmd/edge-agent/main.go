@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/tianyan/vms/agentlink"
+	"github.com/tianyan/vms/cameranet"
 	"github.com/tianyan/vms/edge"
 )
 
@@ -126,6 +127,23 @@ func discoveryFlags(fs *flag.FlagSet) *edge.DiscoveryConfig {
 	return d
 }
 
+// cameraNetworksFlag adds --camera-networks; the function it returns
+// reads the policy (the networks of this host's interfaces by default).
+func cameraNetworksFlag(fs *flag.FlagSet) func() (*cameranet.Policy, error) {
+	v := fs.String("camera-networks", os.Getenv("EDGE_CAMERA_NETWORKS"),
+		"comma-separated CIDRs or addresses the agent may connect to for cameras: ONVIF, snapshots, relays, health (env EDGE_CAMERA_NETWORKS; default the networks of its interfaces; loopback and link-local only when listed themselves)")
+	return func() (*cameranet.Policy, error) {
+		if strings.TrimSpace(*v) == "" {
+			return cameranet.AgentDefault()
+		}
+		p, err := cameranet.Parse(*v)
+		if err != nil {
+			return nil, fmt.Errorf("--camera-networks: %w", err)
+		}
+		return p, nil
+	}
+}
+
 func (c *cli) enroll(ctx context.Context, args []string) error {
 	fs := c.flagSet("enroll")
 	server := fs.String("server", "", "central server URL, e.g. https://vms.example:8080 (required)")
@@ -156,6 +174,7 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	ui := fs.String("ui", "127.0.0.1:8091", "provisioning page address (empty: none)")
 	rediscover := fs.Duration("rediscover", 5*time.Minute, "how often to look for cameras again (0: only on request)")
 	keepalive := fs.Duration("keepalive", agentlink.KeepaliveInterval, "how often to send on an idle control link (the centre is told it and waits by it)")
+	networks := cameraNetworksFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -166,9 +185,14 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	nets, err := networks()
+	if err != nil {
+		return err
+	}
+	c.log.Info("camera networks", "networks", nets.String())
 	book := edge.NewCameraBook(*state, c.log)
 	book.SetDiscovery(*d)
-	agent := edge.New(edge.Config{Credentials: creds, StateDir: *state, Cameras: book, KeepaliveInterval: *keepalive, Logger: c.log})
+	agent := edge.New(edge.Config{Credentials: creds, StateDir: *state, Cameras: book, CameraNetworks: nets, KeepaliveInterval: *keepalive, Logger: c.log})
 	return edge.RunAll(ctx, agent, edge.RunOptions{UIAddr: *ui, RediscoverEvery: *rediscover, Logger: c.log})
 }
 
@@ -178,15 +202,24 @@ func (c *cli) discover(ctx context.Context, args []string) error {
 	d := discoveryFlags(fs)
 	user := fs.String("user", "", "camera username (probe each camera)")
 	pass := fs.String("pass", "", "camera password (or env EDGE_CAMERA_PASSWORD)")
+	networks := cameraNetworksFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *pass == "" {
 		*pass = os.Getenv("EDGE_CAMERA_PASSWORD")
 	}
+	var nets *cameranet.Policy
+	if *user != "" || *pass != "" {
+		// Only probing connects to the cameras found.
+		var err error
+		if nets, err = networks(); err != nil {
+			return err
+		}
+	}
 	dctx, cancel := context.WithTimeout(ctx, d.Timeout+2*time.Minute)
 	defer cancel()
-	found, err := edge.DiscoverCameras(dctx, *d, *user, *pass)
+	found, err := edge.DiscoverCameras(dctx, *d, nets, *user, *pass)
 	if err != nil {
 		return err
 	}
@@ -226,6 +259,7 @@ func (c *cli) add(ctx context.Context, args []string) error {
 	lon := fs.Float64("lon", 0, "longitude (WGS-84)")
 	fs.BoolVar(&spec.UseSub, "sub", true, "also relay the low-resolution profile as the sub stream")
 	tech := fs.String("technician", "", "your central username; password from EDGE_TECH_PASSWORD (or set VMS_TOKEN)")
+	networks := cameraNetworksFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -257,7 +291,12 @@ func (c *cli) add(ctx context.Context, args []string) error {
 	if token == "" {
 		return errors.New("add: set VMS_TOKEN, or --technician with EDGE_TECH_PASSWORD")
 	}
+	nets, err := networks()
+	if err != nil {
+		return err
+	}
 	book := edge.NewCameraBook(*state, c.log)
+	book.SetCameraNetworks(nets)
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cam, err := book.Provision(pctx, "", *xaddr, *user, *pass)

@@ -116,8 +116,9 @@ func TestDiscoverJSONProbesCamerasWithTheDocumentedShape(t *testing.T) {
 	badCam := startCamera(t, "cli-badpass", false)
 	badCam.SetFaults(camsim.Faults{WrongPassword: true})
 
+	// The simulated cameras live on loopback: listed, as in the demo.
 	code, stdout, stderr := edgeAgent(t, "discover", "--json", "--multicast-ip", "127.0.0.1", "--discovery-timeout", "1s",
-		"--user", camUser, "--pass", camPass)
+		"--user", camUser, "--pass", camPass, "--camera-networks", "127.0.0.0/8")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -153,6 +154,26 @@ func TestDiscoverJSONProbesCamerasWithTheDocumentedShape(t *testing.T) {
 	}
 }
 
+// TestDiscoverProbesOnlyInsideTheCameraNetworks: without loopback listed,
+// a camera found on loopback is listed unprobed, with the rule as its error
+// (the address is judged before any request is sent).
+func TestDiscoverProbesOnlyInsideTheCameraNetworks(t *testing.T) {
+	cam := startCamera(t, "cli-outside", false)
+	code, stdout, stderr := edgeAgent(t, "discover", "--json", "--multicast-ip", "127.0.0.1", "--discovery-timeout", "1s",
+		"--user", camUser, "--pass", camPass, "--camera-networks", "10.0.0.0/8")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	d, ok := decodeDiscovery(t, stdout)[cam.XAddr()]
+	if !ok {
+		t.Fatalf("%s missing from\n%s", cam.Name(), stdout)
+	}
+	if !strings.Contains(d.Error, "camera URL host 127.0.0.1 is loopback; not inside --camera-networks (10.0.0.0/8)") ||
+		d.Manufacturer != "" || len(d.Profiles) != 0 {
+		t.Fatalf("camera outside the networks: %+v", d)
+	}
+}
+
 func TestDiscoverWithoutCredentialsListsCamerasUnprobed(t *testing.T) {
 	cam := startCamera(t, "cli-unprobed", false)
 	code, stdout, stderr := edgeAgent(t, "discover", "--json", "--multicast-ip", "127.0.0.1", "--discovery-timeout", "500ms")
@@ -184,6 +205,7 @@ func TestCommandLineMistakesAreReported(t *testing.T) {
 		{[]string{"enroll", "--server", "http://127.0.0.1:1"}, 1, "--server and --code are required"},
 		{[]string{"run", "--state", "/nonexistent/edge-state"}, 1, "run edge-agent enroll first"},
 		{[]string{"add", "--xaddr", "http://127.0.0.1:1/onvif/device_service"}, 1, "are required"},
+		{[]string{"discover", "--user", "u", "--camera-networks", "10.0.0.0/33"}, 1, `--camera-networks: "10.0.0.0/33" is not a CIDR`},
 	} {
 		code, _, stderr := edgeAgent(t, tc.args...)
 		if code != tc.code || !strings.Contains(stderr, tc.want) {

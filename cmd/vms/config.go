@@ -3,13 +3,16 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/tianyan/vms/agentlink"
+	"github.com/tianyan/vms/cameranet"
 	"github.com/tianyan/vms/server"
 )
 
@@ -41,6 +44,17 @@ func duration(dst *time.Duration) func(string) error {
 			return fmt.Errorf("must be positive")
 		}
 		*dst = d
+		return nil
+	}
+}
+
+func positive(dst *int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("want a positive whole number, got %q", v)
+		}
+		*dst = n
 		return nil
 	}
 }
@@ -77,10 +91,54 @@ var settings = []setting{
 	{"turn-username", "TURN username", func(c *server.Config, v string) error { c.TURNUsername = v; return nil }},
 	{"turn-credential", "TURN credential", func(c *server.Config, v string) error { c.TURNCredential = v; return nil }},
 	{"trusted-proxies", "comma-separated reverse proxy IPs or CIDRs whose X-Forwarded-For is believed (default none)", func(c *server.Config, v string) error { c.TrustedProxies = list(v); return nil }},
+	{"frame-ancestors", "comma-separated origins allowed to frame the web app, e.g. https://ioc.example (default: none)", func(c *server.Config, v string) error {
+		for _, o := range list(v) {
+			if err := checkFrameAncestor(o); err != nil {
+				return err
+			}
+		}
+		c.FrameAncestors = list(v)
+		return nil
+	}},
+	{"separation-of-duties", "true: one account holds at most one of sysadmin, secadmin, auditor; the bootstrap admin hands each duty over (三员分立)", func(c *server.Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", v)
+		}
+		c.SeparationOfDuties = b
+		return nil
+	}},
+	{"camera-networks", "comma-separated CIDRs or addresses the server may connect to for cameras (default " + strings.Join(cameranet.CentreDefaults(), ",") + "; loopback and link-local only when listed themselves)", func(c *server.Config, v string) error {
+		items := list(v)
+		if _, err := cameranet.ParseList(items); err != nil {
+			return err
+		}
+		c.CameraNetworks = items
+		return nil
+	}},
 	{"map-tiles", "map tile URL template {z}/{x}/{y} on the private network (default: a coordinate grid)", func(c *server.Config, v string) error { c.MapTiles = v; return nil }},
 	{"map-tiles-crs", "coordinate system of the map tiles: wgs84 or gcj02", func(c *server.Config, v string) error { c.MapTilesCRS = v; return nil }},
 	{"ice-interfaces", "comma-separated interfaces for ICE host candidates (default all)", func(c *server.Config, v string) error { c.ICEInterfaces = list(v); return nil }},
+	{"max-views-per-user", "concurrent views (WHEP + RTSP reads) one user may hold; beyond it WHEP is 429, RTSP 453 (default 32)", func(c *server.Config, v string) error { return positive(&c.MaxViewsPerUser)(v) }},
+	{"max-views-per-ip", "concurrent views (WHEP + RTSP reads) from one client address (default 64)", func(c *server.Config, v string) error { return positive(&c.MaxViewsPerIP)(v) }},
 }
+
+// boolSettings are the settings that, as flags, may stand alone
+// (--separation-of-duties means =true).
+var boolSettings = map[string]bool{"separation-of-duties": true}
+
+// boolText is a flag holding a setting's text that the flag package
+// treats as boolean, so the bare flag sets "true".
+type boolText struct{ v *string }
+
+func (b boolText) String() string {
+	if b.v == nil {
+		return ""
+	}
+	return *b.v
+}
+func (b boolText) Set(s string) error { *b.v = s; return nil }
+func (b boolText) IsBoolFlag() bool   { return true }
 
 func envName(key string) string { return "VMS_" + strings.ToUpper(strings.ReplaceAll(key, "-", "_")) }
 
@@ -90,6 +148,12 @@ func loadConfig(name string, args []string, base server.Config) (server.Config, 
 	configFile := fs.String("config", os.Getenv("VMS_CONFIG"), "optional YAML config file (keys as the flag names)")
 	values := map[string]*string{}
 	for _, s := range settings {
+		if boolSettings[s.key] {
+			v := new(string)
+			fs.Var(boolText{v}, s.key, s.usage+" (env "+envName(s.key)+")")
+			values[s.key] = v
+			continue
+		}
 		values[s.key] = fs.String(s.key, "", s.usage+" (env "+envName(s.key)+")")
 	}
 	if err := fs.Parse(args); err != nil {
@@ -149,4 +213,19 @@ func find(key string) (setting, bool) {
 		}
 	}
 	return setting{}, false
+}
+
+// checkFrameAncestor accepts a CSP source for frame-ancestors: 'self' or an
+// origin scheme://host[:port] (a host may start with *.), nothing that
+// could end the directive or add another.
+func checkFrameAncestor(o string) error {
+	if o == "'self'" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" && u.Path != "/" ||
+		u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.ContainsAny(o, "; ,'\"") {
+		return fmt.Errorf("frame ancestor %q: want an origin like https://ioc.example or 'self'", o)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,5 +69,101 @@ func TestConfigRejectsUnknownKeysAndBadValues(t *testing.T) {
 	}
 	if _, _, err := loadConfig("serve", []string{"--config", file}, server.Defaults()); err == nil {
 		t.Fatal("malformed YAML accepted")
+	}
+}
+
+func TestFrameAncestorsTakeOnlyOrigins(t *testing.T) {
+	for _, ok := range []string{"https://ioc.example", "http://10.1.2.3:8080", "'self'", "https://*.ioc.example"} {
+		if err := checkFrameAncestor(ok); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"*", "https://ioc.example; script-src *", "javascript:x", "https://a/b", "ioc.example", "'unsafe-inline'"} {
+		if err := checkFrameAncestor(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestSeparationOfDutiesIsABooleanFlagEnvAndKey(t *testing.T) {
+	for _, args := range [][]string{{"--separation-of-duties"}, {"--separation-of-duties=true"}} {
+		cfg, _, err := loadConfig("serve", args, server.Defaults())
+		if err != nil || !cfg.SeparationOfDuties {
+			t.Errorf("%v: on = %v, err %v", args, cfg.SeparationOfDuties, err)
+		}
+	}
+	cfg, _, err := loadConfig("serve", nil, server.Defaults())
+	if err != nil || cfg.SeparationOfDuties {
+		t.Errorf("default: on = %v, err %v", cfg.SeparationOfDuties, err)
+	}
+	t.Setenv("VMS_SEPARATION_OF_DUTIES", "true")
+	if cfg, _, _ := loadConfig("serve", nil, server.Defaults()); !cfg.SeparationOfDuties {
+		t.Error("env VMS_SEPARATION_OF_DUTIES=true ignored")
+	}
+	if _, _, err := loadConfig("serve", []string{"--separation-of-duties=maybe"}, server.Defaults()); err == nil {
+		t.Error("--separation-of-duties=maybe accepted")
+	}
+}
+
+func TestViewCapsComeFromFlagsEnvOrFileAndMustBePositive(t *testing.T) {
+	cfg, _, err := loadConfig("serve", nil, server.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxViewsPerUser != 32 || cfg.MaxViewsPerIP != 64 {
+		t.Fatalf("default caps %d per user, %d per IP; want 32 and 64", cfg.MaxViewsPerUser, cfg.MaxViewsPerIP)
+	}
+	file := filepath.Join(t.TempDir(), "vms.yaml")
+	if err := os.WriteFile(file, []byte("max-views-per-ip: 200\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("VMS_MAX_VIEWS_PER_USER", "48")
+	cfg, _, err = loadConfig("serve", []string{"--config", file}, server.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxViewsPerUser != 48 || cfg.MaxViewsPerIP != 200 {
+		t.Fatalf("caps %d per user, %d per IP; want 48 (env) and 200 (file)", cfg.MaxViewsPerUser, cfg.MaxViewsPerIP)
+	}
+	cfg, _, err = loadConfig("serve", []string{"--max-views-per-user", "4"}, server.Defaults())
+	if err != nil || cfg.MaxViewsPerUser != 4 {
+		t.Fatalf("--max-views-per-user 4: %d, %v", cfg.MaxViewsPerUser, err)
+	}
+	for _, bad := range []string{"0", "-1", "many"} {
+		if _, _, err := loadConfig("serve", []string{"--max-views-per-ip", bad}, server.Defaults()); err == nil {
+			t.Errorf("--max-views-per-ip %s accepted", bad)
+		}
+	}
+}
+
+func TestCameraNetworksComeFromFlagEnvOrFileAndBadOnesFailTheStart(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "vms.yaml")
+	if err := os.WriteFile(file, []byte("camera-networks: [10.2.0.0/16, 192.168.1.64]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := loadConfig("serve", []string{"--config", file}, server.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg.CameraNetworks, []string{"10.2.0.0/16", "192.168.1.64"}) {
+		t.Fatalf("from YAML: %v", cfg.CameraNetworks)
+	}
+	t.Setenv("VMS_CAMERA_NETWORKS", "172.16.0.0/12")
+	cfg, _, err = loadConfig("serve", []string{"--config", file, "--camera-networks", "10.0.0.0/8, 127.0.0.0/8"}, server.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg.CameraNetworks, []string{"10.0.0.0/8", "127.0.0.0/8"}) {
+		t.Fatalf("the flag should win: %v", cfg.CameraNetworks)
+	}
+	for _, bad := range []string{"10.0.0.0/33", "cameras", ","} {
+		_, _, err := loadConfig("serve", []string{"--camera-networks", bad}, server.Defaults())
+		if err == nil || !strings.Contains(err.Error(), "--camera-networks") {
+			t.Errorf("--camera-networks %q: %v, want an error naming the flag", bad, err)
+		}
+	}
+	if got := server.Defaults().CameraNetworks; got != nil {
+		t.Fatalf("the default is the private ranges, left to the server: %v", got)
 	}
 }

@@ -44,6 +44,8 @@ func demoCmd(args []string, log *slog.Logger) error {
 	fmt.Fprintf(&b, "\n  Edge agent provisioning page: %s/  (log in as tech)\n", d.AgentUIURL)
 	fmt.Fprintf(&b, "  %d live simulated cameras (4 panoramic with PTZ) relayed on demand through the edge agent;\n", len(d.Cameras))
 	fmt.Fprintf(&b, "  the other district points have no camera and show as offline (tagged 无实况).\n")
+	fmt.Fprintf(&b, "  Camera networks: centre %s; edge agent %s (the simulated cameras, listed explicitly).\n",
+		d.App.CameraNetworks, demo.SimulatedCameraNetworks)
 	fmt.Fprintf(&b, "  Data in %s.  Press Ctrl-C to stop.\n\n", cfg.DataDir)
 	fmt.Print(b.String())
 

@@ -4,6 +4,14 @@
 const $ = (s, el = document) => el.querySelector(s);
 let categories = [], regions = [];
 
+// The page's own refusals, in the technician's language.
+const messages = {
+  not_provisioner: "此页面仅供有“接入”授权的技术员使用。",
+  too_many_attempts: "登录失败次数过多，请稍后再试。",
+  registered: "该摄像机已登记为点位，不能重复登记。",
+  not_probed: "请先输入摄像机账号并检测。",
+};
+
 async function api(method, path, body) {
   const opt = { method, headers: {} };
   if (body !== undefined) { opt.headers["Content-Type"] = "application/json"; opt.body = JSON.stringify(body); }
@@ -14,7 +22,8 @@ async function api(method, path, body) {
   if (res.status === 401 && path !== "/api/login") { show("login"); throw new Error("请重新登录"); }
   if (!res.ok) {
     const e = data && data.error;
-    throw new Error(e ? (e.message + (e.field ? "（" + e.field + "）" : "")) : ("HTTP " + res.status));
+    const msg = e && (messages[e.code] || e.message);
+    throw new Error(e ? (msg + (e.field ? "（" + e.field + "）" : "")) : ("HTTP " + res.status));
   }
   return data;
 }
@@ -28,7 +37,9 @@ async function start() {
   try {
     const st = await api("GET", "/api/status");
     $("#who").textContent = st.user;
-    $("#status").textContent = "代理 " + st.agent + (st.online ? " · 已连接中心" : " · 未连接中心");
+    $("#status").textContent = "代理 " + st.agent + (st.region ? " · 区域 " + st.region : "") + (st.online ? " · 已连接中心" : " · 未连接中心") +
+      (st.provision_here ? "" : " · 您的接入授权不含本区域：只列出您可查看的已登记摄像机");
+    $("#discoverBtn").hidden = !st.provision_here;
     show("home");
     await loadMeta();
     await loadCams("GET", "/api/cameras");
@@ -89,6 +100,20 @@ function camCard(cam) {
     fillSelect($(".region", f), regions, (r) => r.code, (r) => r.name + " " + r.code);
     if (c.ptz) $(".kind", f).value = "panoramic";
   };
+  if (cam.point) {
+    // Registered: a camera binds to one point; nothing to register here.
+    showProfiles(cam);
+    $(".probe", el).hidden = true;
+    ok.textContent = "已登记为点位：" + (cam.point.name ? cam.point.name + "（" + cam.point.id + "）" : cam.point.id);
+    el.classList.add("registered");
+    if ((cam.point.actions || []).includes("snapshot")) {
+      const img = $(".snap", el);
+      img.hidden = false;
+      img.src = "/api/cameras/" + encodeURIComponent(cam.id) + "/snapshot.jpg?t=" + Date.now();
+      img.onerror = () => { img.hidden = true; };
+    }
+    return el;
+  }
   if (cam.main_token) ready(cam);
   $(".probeBtn", el).onclick = async () => {
     err.textContent = ""; ok.textContent = "检测中…";
@@ -114,6 +139,8 @@ function camCard(cam) {
     try {
       const p = await api("POST", "/api/cameras/" + encodeURIComponent(cam.id) + "/point", spec);
       ok.textContent = "已登记：" + p.id;
+      // Show it as registered from now on (and never offer it again).
+      el.replaceWith(camCard(Object.assign({}, cam, { point: { id: p.id, name: p.name, actions: [] } })));
     } catch (e) { err.textContent = "登记失败：" + e.message; }
   };
   return el;

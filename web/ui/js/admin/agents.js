@@ -1,7 +1,8 @@
 // Edge agents: create one (its one-time enrollment code and the exact
 // command for the technician), see each with its link state, version,
-// cameras, relays and last contact, revoke, delete a revoked one. The list
-// refreshes itself while the page is open.
+// cameras, relays and last contact, set its region (technicians see its
+// unbound cameras only when their provision grant covers it), revoke,
+// delete a revoked one. The list refreshes itself while the page is open.
 
 import { api } from "../api.js";
 import { h } from "../dom.js";
@@ -17,19 +18,23 @@ export default async function agents(el) {
   const created = h("div#agent-created");
   const listBox = h("div#agents-box");
   const name = h("input#na-name", { required: true, autocomplete: "off", placeholder: t("adm_agentNameHint") });
+  const regionList = (await api("/api/v1/regions")).items || [];
+  const regionOptions = (selected) => [h("option", { value: "", selected: !selected }, t("adm_noRegion")),
+    ...regionList.map((r) => h("option", { value: r.code, selected: r.code === selected }, `${r.name} ${r.code}`))];
+  const region = h("select#na-region", regionOptions(""));
   const btn = h("button.primary", { type: "submit" }, t("adm_create"));
   const form = h("form.card.form#agent-form", {
     onsubmit: (e) => {
       e.preventDefault();
       run(btn, msg, async () => {
-        const r = await api("/api/v1/agents", { method: "POST", body: { name: name.value.trim() } });
+        const r = await api("/api/v1/agents", { method: "POST", body: { name: name.value.trim(), region: region.value } });
         form.reset();
         say(msg, "");
         showCode(r);
         await load();
       });
     },
-  }, h("h2", t("adm_newAgent")), h("div.form-grid", field(t("adm_agentName"), name)), h("div.form-actions", btn));
+  }, h("h2", t("adm_newAgent")), h("div.form-grid", field(t("adm_agentName"), name), field(t("adm_agentRegion"), region)), h("div.form-actions", btn));
 
   // The code is shown once: the server keeps only its hash.
   function showCode(r) {
@@ -69,14 +74,26 @@ export default async function agents(el) {
       h("li", `${r.point || ""} ${r.profile || ""} `, h("span.muted", r.state), r.error ? h("span.state.bad", " " + r.error) : null))));
   }
 
+  // The region: changed in place, saved at once.
+  function regionCell(a) {
+    return h("select.agent-region", {
+      dataset: { agent: a.id },
+      onchange: (e) => run(null, msg, async () => {
+        await api(`/api/v1/agents/${enc(a.id)}`, { method: "PATCH", body: { region: e.target.value } });
+        say(msg, t("adm_agentRegionSaved") + " " + a.name);
+      }),
+    }, regionOptions(a.region || ""));
+  }
+
   async function load() {
     const list = (await api("/api/v1/agents")).items || [];
     open = new Set([...listBox.querySelectorAll("details[open]")].map((d) => d.dataset.key));
     listBox.replaceChildren(list.length ? table("agents",
-      [t("adm_agentName"), "ID", t("status"), t("adm_version"), t("adm_host"), t("adm_cameras"), t("adm_relays"), t("adm_lastSeen"), ""],
+      [t("adm_agentName"), "ID", t("status"), t("adm_version"), t("adm_host"), t("adm_cameras"), t("adm_relays"), t("adm_lastSeen"), t("adm_agentRegion"), ""],
       list.map((a) => tr({ dataset: { agent: a.id, online: String(!!a.online), revoked: String(!!a.revoked) } },
         h("b", a.name), h("span.mono", a.id), state(a), a.version || "—", a.hostname || "—", cameras(a), relays(a),
         a.last_seen ? [fmtAgo(a.last_seen), h("br"), h("span.muted.small", fmtTime(a.last_seen))] : "—",
+        a.revoked ? (a.region || "—") : regionCell(a),
         h("div.acts",
           a.online ? h("button.mini.act-rediscover", {
             type: "button",
@@ -103,7 +120,7 @@ export default async function agents(el) {
   // Refresh in place, but never while a two-step button waits for its
   // second click (redrawing would disarm it).
   const timer = setInterval(() => {
-    if (document.hidden || listBox.querySelector(".armed")) return;
+    if (document.hidden || listBox.querySelector(".armed") || (document.activeElement?.tagName === "SELECT" && listBox.contains(document.activeElement))) return;
     load().catch(() => {});
   }, refreshMs);
   return () => clearInterval(timer);
