@@ -29,7 +29,6 @@ func TestDemoAgentPageAsEachDemoAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	ui := ln.Addr().String()
-	ln.Close()
 	cfg := server.Defaults()
 	cfg.DataDir = t.TempDir()
 	cfg.HTTPAddr, cfg.RTSPAddr, cfg.WebRTCAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
@@ -40,7 +39,7 @@ func TestDemoAgentPageAsEachDemoAccount(t *testing.T) {
 	cfg.Logger = log
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	d, err := Start(ctx, cfg, Options{Logger: log, AgentUI: ui, SkipCatalog: true})
+	d, err := Start(ctx, cfg, Options{Logger: log, AgentUIListener: ln, SkipCatalog: true})
 	if err != nil {
 		t.Fatalf("demo: %v", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -78,6 +79,9 @@ const SimulatedCameraNetworks = "127.0.0.1/32"
 type Options struct {
 	// AgentUI is where the agent's provisioning page listens.
 	AgentUI string
+	// AgentUIListener, if set, serves the page (tests: a port known before
+	// the demo starts, which nothing else can take meanwhile).
+	AgentUIListener net.Listener
 	// SkipCatalog leaves out the 13,635-point district seed (tests).
 	SkipCatalog bool
 	Logger      *slog.Logger
@@ -153,8 +157,11 @@ func Start(ctx context.Context, cfg server.Config, o Options) (d *Demo, err erro
 	d.cancel, d.done = cancel, make(chan error, 1)
 	ui := o.AgentUI
 	go func() {
-		d.done <- edge.RunAll(actx, d.Agent, edge.RunOptions{UIAddr: ui, RediscoverEvery: 5 * time.Minute, Logger: o.Logger})
+		d.done <- edge.RunAll(actx, d.Agent, edge.RunOptions{UIAddr: ui, UIListener: o.AgentUIListener, RediscoverEvery: 5 * time.Minute, Logger: o.Logger})
 	}()
+	if o.AgentUIListener != nil {
+		ui = o.AgentUIListener.Addr().String()
+	}
 	if ui != "" {
 		d.AgentUIURL = "http://" + ui
 	}

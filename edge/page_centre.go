@@ -44,13 +44,7 @@ func LoginFor(ctx context.Context, hc *http.Client, creds Credentials, user, pas
 	if err != nil {
 		return "", err
 	}
-	var res struct {
-		Token string `json:"token"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil || res.Token == "" {
-		return "", errors.New("malformed login answer from the centre")
-	}
-	return res.Token, nil
+	return loginToken(out)
 }
 
 // FetchPageAccess asks the centre what the technician whose token this is

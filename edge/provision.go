@@ -244,10 +244,15 @@ func Login(ctx context.Context, hc *http.Client, server, user, password string) 
 	if err != nil {
 		return "", err
 	}
+	return loginToken(out)
+}
+
+// loginToken is the session token in the centre's answer to a login.
+func loginToken(answer []byte) (string, error) {
 	var res struct {
 		Token string `json:"token"`
 	}
-	if err := json.Unmarshal(out, &res); err != nil || res.Token == "" {
+	if err := json.Unmarshal(answer, &res); err != nil || res.Token == "" {
 		return "", errors.New("malformed login answer from the centre")
 	}
 	return res.Token, nil

@@ -16,6 +16,9 @@ import (
 type RunOptions struct {
 	// UIAddr serves the technician's provisioning page ("" for none).
 	UIAddr string
+	// UIListener, if set, serves the page instead of listening on UIAddr
+	// (a caller that must know the port before the agent starts).
+	UIListener net.Listener
 	// RediscoverEvery repeats camera discovery (0: at start and on request only).
 	RediscoverEvery time.Duration
 	Logger          *slog.Logger
@@ -58,12 +61,15 @@ func RunAll(ctx context.Context, a *Agent, o RunOptions) error {
 			}
 		}
 	}()
-	if o.UIAddr != "" {
-		ln, err := net.Listen("tcp", o.UIAddr)
-		if err != nil {
-			cancel()
-			wg.Wait()
-			return err
+	if o.UIAddr != "" || o.UIListener != nil {
+		ln := o.UIListener
+		if ln == nil {
+			var err error
+			if ln, err = net.Listen("tcp", o.UIAddr); err != nil {
+				cancel()
+				wg.Wait()
+				return err
+			}
 		}
 		// The page is no camera, whatever the camera networks list.
 		a.cfg.Cameras.CameraNetworks().AddListeners(ln.Addr().String())

@@ -203,6 +203,7 @@ func startAgentPage(t *testing.T, accounts ...pageAccount) *pageFixture {
 	f := &pageFixture{a: a, cam: map[string]string{}, sims: map[string]*camsim.Camera{}}
 	f.creds = a.enrollAgentIn("Street 1 LAN", street1)
 	f.book = edge.NewCameraBook("", testLogger())
+	f.book.SetCameraNetworks(loopbackCameraNetworks(t))
 	f.book.SetDiscovery(edge.DiscoveryConfig{MulticastIP: "127.0.0.1", Timeout: 300 * time.Millisecond})
 	suffix := pageRandom()
 	for _, name := range []string{"c1", "c2", "c3", "c4"} {
@@ -222,7 +223,8 @@ func startAgentPage(t *testing.T, accounts ...pageAccount) *pageFixture {
 		}
 		f.cam[name], f.sims[name] = id, cam
 	}
-	f.agent = edge.New(edge.Config{Credentials: f.creds, Cameras: f.book, HealthInterval: time.Second, Logger: testLogger()})
+	f.agent = edge.New(edge.Config{Credentials: f.creds, Cameras: f.book, HealthInterval: time.Second, Logger: testLogger(),
+		CameraNetworks: loopbackCameraNetworks(t)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.agent.Run(ctx) }()

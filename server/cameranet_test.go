@@ -296,7 +296,9 @@ func TestAgentProbeAndHealthStayInsideTheAgentsCameraNetworks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	creds := a.enrollAgent("Field LAN")
+	// In the district, so the technician's provision grant covers its
+	// unbound cameras and the probe reaches the camera-network check.
+	creds := a.enrollAgentIn("Field LAN", "440307")
 	agent := edge.New(edge.Config{Credentials: creds, Cameras: edge.NewCameraBook("", testLogger()),
 		CameraNetworks: nets, HealthInterval: 200 * time.Millisecond, Logger: testLogger()})
 	ctx, cancel := context.WithCancel(context.Background())

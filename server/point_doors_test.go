@@ -133,6 +133,7 @@ func TestACameraBindsToOnePointSoNoNewPointReachesALevel4Camera(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	book := edge.NewCameraBook(t.TempDir(), testLogger())
+	book.SetCameraNetworks(loopbackCameraNetworks(t))
 	probed, err := book.Provision(ctx, "", cam.XAddr(), "admin", "cam-secret-1")
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +142,8 @@ func TestACameraBindsToOnePointSoNoNewPointReachesALevel4Camera(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	agent := edge.New(edge.Config{Credentials: creds, Cameras: book, HealthInterval: time.Second, Logger: testLogger()})
+	agent := edge.New(edge.Config{Credentials: creds, Cameras: book, HealthInterval: time.Second, Logger: testLogger(),
+		CameraNetworks: loopbackCameraNetworks(t)})
 	actx, acancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- agent.Run(actx) }()
