@@ -28,21 +28,38 @@ func TestMain(m *testing.M) {
 }
 
 // testLogger is quiet unless VMS_TEST_LOG is set; counting, when given,
-// counts the records whose message is one of its keys.
+// counts the records whose message is one of its keys (and keeps them).
 func testLogger(t testing.TB, counting map[string]*atomic.Int64) *slog.Logger {
+	return testLoggerKeeping(t, counting, nil)
+}
+
+func testLoggerKeeping(t testing.TB, counting map[string]*atomic.Int64, kept *keptRecords) *slog.Logger {
 	var h slog.Handler = slog.NewTextHandler(io.Discard, nil)
 	if os.Getenv("VMS_TEST_LOG") != "" {
 		h = slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})
 	}
 	if counting != nil {
-		h = countingHandler{Handler: h, counts: counting}
+		h = countingHandler{Handler: h, counts: counting, kept: kept}
 	}
 	return slog.New(h)
+}
+
+// keptRecords are the counted records, as "message key=value …".
+type keptRecords struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (k *keptRecords) all() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]string(nil), k.lines...)
 }
 
 type countingHandler struct {
 	slog.Handler
 	counts map[string]*atomic.Int64
+	kept   *keptRecords
 }
 
 func (h countingHandler) Enabled(context.Context, slog.Level) bool { return true }
@@ -50,6 +67,16 @@ func (h countingHandler) Enabled(context.Context, slog.Level) bool { return true
 func (h countingHandler) Handle(ctx context.Context, r slog.Record) error {
 	if c := h.counts[r.Message]; c != nil {
 		c.Add(1)
+		if h.kept != nil {
+			line := r.Message
+			r.Attrs(func(a slog.Attr) bool {
+				line += " " + a.String()
+				return true
+			})
+			h.kept.mu.Lock()
+			h.kept.lines = append(h.kept.lines, line)
+			h.kept.mu.Unlock()
+		}
 	}
 	if h.Handler.Enabled(ctx, r.Level) {
 		return h.Handler.Handle(ctx, r)
@@ -58,11 +85,11 @@ func (h countingHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h countingHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return countingHandler{Handler: h.Handler.WithAttrs(as), counts: h.counts}
+	return countingHandler{Handler: h.Handler.WithAttrs(as), counts: h.counts, kept: h.kept}
 }
 
 func (h countingHandler) WithGroup(g string) slog.Handler {
-	return countingHandler{Handler: h.Handler.WithGroup(g), counts: h.counts}
+	return countingHandler{Handler: h.Handler.WithGroup(g), counts: h.counts, kept: h.kept}
 }
 
 // centre is the agents registry behind a real HTTP server on loopback,
@@ -140,6 +167,7 @@ type fieldAgent struct {
 	*edge.Agent
 	ID     string
 	linkUp *atomic.Int64 // "control link up" log records
+	kept   *keptRecords  // link up and down records
 	stop   func()
 }
 
@@ -147,8 +175,8 @@ type fieldAgent struct {
 // when the test ends (or by stop).
 func runAgent(t *testing.T, creds edge.Credentials, keepalive, health time.Duration) *fieldAgent {
 	t.Helper()
-	up := &atomic.Int64{}
-	log := testLogger(t, map[string]*atomic.Int64{"control link up": up})
+	up, kept := &atomic.Int64{}, &keptRecords{}
+	log := testLoggerKeeping(t, map[string]*atomic.Int64{"control link up": up, "control link down, reconnecting": {}}, kept)
 	// The test's cameras are on loopback, outside an agent's default networks.
 	nets, err := cameranet.Parse("127.0.0.0/8")
 	if err != nil {
@@ -174,7 +202,7 @@ func runAgent(t *testing.T, creds edge.Credentials, keepalive, health time.Durat
 		})
 	}
 	t.Cleanup(stop)
-	return &fieldAgent{Agent: a, ID: creds.AgentID, linkUp: up, stop: stop}
+	return &fieldAgent{Agent: a, ID: creds.AgentID, linkUp: up, kept: kept, stop: stop}
 }
 
 // waitFor polls cond until it holds or d passes, and says how long it took.

@@ -147,12 +147,13 @@ func (r *Registry) readLoop(l *link, rtspURL string) error {
 		wait := agentlink.ReadDeadline(l.peer)
 		rctx, cancel := context.WithTimeout(l.ctx, wait)
 		typ, data, err := l.conn.Read(rctx)
+		silent := errors.Is(rctx.Err(), context.DeadlineExceeded)
 		cancel()
 		if err != nil {
 			if l.ctx.Err() != nil {
 				return context.Cause(l.ctx)
 			}
-			if rctx.Err() != nil {
+			if silent {
 				return fmt.Errorf("agent silent for %v (its keepalive interval is %v)", wait, l.peer)
 			}
 			return fmt.Errorf("read: %w", err)

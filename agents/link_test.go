@@ -1,6 +1,7 @@
 package agents_test
 
 import (
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -64,16 +65,19 @@ func TestCutLinkIsDetectedOnBothSidesAndResumes(t *testing.T) {
 		cut          func(*linkProxy)
 		minDetection time.Duration
 		maxDetection time.Duration
+		silent       bool // each side should say the other fell silent
 	}{
 		// A side notices when the deadline runs out after the last keepalive
 		// that got through: about deadline−interval…deadline after the cut
 		// (less if a loaded box sent that keepalive late). A closed
 		// connection is noticed at once: half the deadline tells them apart.
-		{"partition", (*linkProxy).partition, deadline / 2, deadline + 4*time.Second},
-		{"connections closed", func(p *linkProxy) { p.partition(); p.cut() }, 0, 3 * time.Second},
+		{"partition", (*linkProxy).partition, deadline / 2, deadline + 4*time.Second, true},
+		{"connections closed", func(p *linkProxy) { p.partition(); p.cut() }, 0, 3 * time.Second, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := startCentre(t, agents.Options{KeepaliveInterval: interval})
+			var centreLog keptRecords
+			c := startCentre(t, agents.Options{KeepaliveInterval: interval,
+				Logger: testLoggerKeeping(t, map[string]*atomic.Int64{"agent disconnected": {}}, &centreLog)})
 			p := startProxy(t, c.URL)
 			a := runAgent(t, c.enroll(p.URL()), interval, time.Hour)
 			waitFor(t, 10*time.Second, "link up", func() bool { return a.Online() && c.Reg.Online(a.ID) })
@@ -106,6 +110,18 @@ func TestCutLinkIsDetectedOnBothSidesAndResumes(t *testing.T) {
 			}
 			if n := c.links.Load(); n != 2 {
 				t.Errorf("centre accepted %d links, want 2 (the first and one after the cut)", n)
+			}
+			// Each side says why: silence only when it was silence.
+			for side, lines := range map[string][]string{"centre": centreLog.all(), "agent": a.kept.all()} {
+				var down []string
+				for _, l := range lines {
+					if strings.HasPrefix(l, "agent disconnected") || strings.HasPrefix(l, "control link down") {
+						down = append(down, l)
+					}
+				}
+				if len(down) != 1 || strings.Contains(down[0], "silent for") != tc.silent {
+					t.Errorf("%s logged %q; want one drop, silence %v", side, down, tc.silent)
+				}
 			}
 		})
 	}

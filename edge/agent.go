@@ -277,12 +277,13 @@ func (a *Agent) readLoop(conn *websocket.Conn, s *linkSession) error {
 		wait := agentlink.ReadDeadline(peer)
 		rctx, cancel := context.WithTimeout(s.ctx, wait)
 		_, data, err := conn.Read(rctx)
+		silent := errors.Is(rctx.Err(), context.DeadlineExceeded)
 		cancel()
 		if err != nil {
 			if s.ctx.Err() != nil {
 				return context.Cause(s.ctx)
 			}
-			if rctx.Err() != nil {
+			if silent {
 				return fmt.Errorf("centre silent for %v (its keepalive interval is %v)", wait, peer)
 			}
 			return fmt.Errorf("read: %w", err)
