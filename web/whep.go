@@ -83,6 +83,9 @@ func (s *Server) whepOffer(c *gin.Context) {
 		case errors.Is(err, streaming.ErrStartTimeout):
 			fail(c, http.StatusGatewayTimeout, "start_timeout",
 				fmt.Sprintf("the camera did not start within %v", s.d.Hub.StartTimeout()))
+		case errors.Is(err, streaming.ErrNotPublishing) && p.Agent != "" && s.d.Agents != nil && !s.d.Agents.Online(p.Agent):
+			// Not the camera's fault: the player says so, and retries.
+			fail(c, http.StatusServiceUnavailable, "agent_offline", "the edge agent of this camera is not connected")
 		case errors.Is(err, streaming.ErrNotPublishing):
 			fail(c, http.StatusServiceUnavailable, "not_publishing", "no one is publishing this point right now")
 		case errors.Is(err, streaming.ErrUnknownPoint):
