@@ -28,9 +28,43 @@ const EnrollPath = "/api/v1/agents/enroll"
 // large LAN, or a snapshot reply, fits).
 const MaxMessageBytes = 8 << 20
 
-// HeartbeatInterval is how often an agent reports health; the centre
-// considers a link dead after three missed beats.
+// HeartbeatInterval is how often an agent reports health by default.
 const HeartbeatInterval = 5 * time.Second
+
+// KeepaliveInterval is how often each side sends a keepalive by default.
+// Each side tells the other its own interval (Hello, Welcome) and waits
+// for the other's messages by the other's interval, never its own: an idle
+// link stays up however differently the two ends are configured.
+const KeepaliveInterval = 5 * time.Second
+
+// MissedKeepalives is how many of the peer's intervals may pass in silence
+// before a side gives the link up.
+const MissedKeepalives = 3
+
+// Bounds on an announced keepalive interval: a peer cannot make the other
+// side hold a dead link for hours, nor spin on a tiny deadline.
+const (
+	MinKeepalive = 50 * time.Millisecond
+	MaxKeepalive = time.Minute
+)
+
+// PeerInterval is the keepalive interval to expect from a peer that
+// announced ms milliseconds, within [MinKeepalive, MaxKeepalive]. A peer
+// that announced none (an older agent, whose health report every
+// HeartbeatInterval was its only beat; an older centre) gets the default.
+func PeerInterval(ms int64) time.Duration {
+	if ms <= 0 {
+		return KeepaliveInterval
+	}
+	return min(max(time.Duration(ms)*time.Millisecond, MinKeepalive), MaxKeepalive)
+}
+
+// ReadDeadline is how long a side waits for the next message from a peer
+// that sends at least every peerInterval: MissedKeepalives intervals, and
+// a margin of one more (at least a second) for a busy peer or network.
+func ReadDeadline(peerInterval time.Duration) time.Duration {
+	return MissedKeepalives*peerInterval + max(peerInterval, time.Second)
+}
 
 // Message types.
 const (
@@ -40,6 +74,8 @@ const (
 	TypeHealth     = "health"
 	TypeRelayState = "relay_state"
 	TypeReply      = "reply"
+	// both ways: says only that the sender is there (no body)
+	TypeKeepalive = "keepalive"
 	// centre → agent
 	TypeWelcome    = "welcome"
 	TypeRelayStart = "relay_start"
@@ -76,6 +112,9 @@ type Hello struct {
 	Hostname string `json:"hostname,omitempty"`
 	// Relays the agent is running or wants to resume after a reconnect.
 	Relays []RelayKey `json:"relays,omitempty"`
+	// KeepaliveMs is how often the agent sends at least one message; the
+	// centre's read deadline follows it (see ReadDeadline).
+	KeepaliveMs int64 `json:"keepalive_ms,omitempty"`
 }
 
 // Welcome answers Hello.
@@ -85,6 +124,9 @@ type Welcome struct {
 	RTSPURL string `json:"rtsp_url"`
 	// Points bound to this agent, whose cameras it watches for health.
 	Points []PointBinding `json:"points,omitempty"`
+	// KeepaliveMs is how often the centre sends at least one message; the
+	// agent's read deadline follows it (see ReadDeadline).
+	KeepaliveMs int64 `json:"keepalive_ms,omitempty"`
 }
 
 // PointBinding is a catalog point relayed by the agent.

@@ -3,6 +3,7 @@ package agentlink
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {
@@ -63,4 +64,34 @@ func FuzzDecode(f *testing.F) {
 			_ = env.Decode(v)
 		}
 	})
+}
+
+func TestPeerIntervalIsBoundedAndDefaultsForOlderPeers(t *testing.T) {
+	for _, tc := range []struct {
+		ms   int64
+		want time.Duration
+	}{
+		{0, KeepaliveInterval}, // an older peer announces nothing
+		{-5, KeepaliveInterval},
+		{1, MinKeepalive},
+		{200, 200 * time.Millisecond},
+		{3_600_000, MaxKeepalive}, // an hour would hold a dead link for hours
+	} {
+		if got := PeerInterval(tc.ms); got != tc.want {
+			t.Errorf("PeerInterval(%d) = %v, want %v", tc.ms, got, tc.want)
+		}
+	}
+	// Every deadline outlasts MissedKeepalives intervals of the peer.
+	for _, iv := range []time.Duration{MinKeepalive, 200 * time.Millisecond, KeepaliveInterval, MaxKeepalive} {
+		if d := ReadDeadline(iv); d <= MissedKeepalives*iv || d > (MissedKeepalives+1)*iv+time.Second {
+			t.Errorf("ReadDeadline(%v) = %v", iv, d)
+		}
+	}
+	// A hello and a welcome carry the intervals.
+	raw, _ := Encode(TypeHello, "", Hello{Protocol: Version, KeepaliveMs: 200})
+	env, _ := Decode(raw)
+	var h Hello
+	if err := env.Decode(&h); err != nil || PeerInterval(h.KeepaliveMs) != 200*time.Millisecond {
+		t.Fatalf("%+v %v", h, err)
+	}
 }

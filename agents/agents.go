@@ -90,9 +90,21 @@ type Options struct {
 	Binding func(pointID string) (b Binding, ok bool)
 	// PointsOf lists the points bound to an agent.
 	PointsOf func(agentID string) []string
-	// OnPointHealth is told a point's reachability as its agent reports it
-	// (and false for all its points when the agent's link goes down).
+	// OnPointHealth is told a point's reachability as its agent reports it.
 	OnPointHealth func(pointID string, online bool)
+	// OnPointsState is told what an agent's absence means for its points:
+	// PointStale when its link drops (its last report is old but the agent
+	// may be back any moment), PointAgentOffline when it stays away longer
+	// than HealthWindow (or is revoked). Its points' cameras are not known
+	// to be offline either way, and must never be shown so.
+	OnPointsState func(points []string, state string)
+	// HealthWindow is how long an agent may be away before its points are
+	// PointAgentOffline (default DefaultHealthWindow): a link blip shorter
+	// than this leaves them PointStale, never offline.
+	HealthWindow time.Duration
+	// KeepaliveInterval is how often the centre sends on an idle link
+	// (default agentlink.KeepaliveInterval); agents are told it in Welcome.
+	KeepaliveInterval time.Duration
 	// OnRevoke is called after an agent is revoked, to cut its publishes.
 	OnRevoke  func(agentID string)
 	EnrollTTL time.Duration
@@ -110,10 +122,15 @@ type Registry struct {
 
 	serving sync.WaitGroup // Serve calls in flight
 
+	// pointsMu orders what the registry says about points, so a late
+	// "agent offline" can never overwrite a fresher report of its new link.
+	pointsMu sync.Mutex
+
 	mu     sync.Mutex
 	closed bool
 	links  map[string]*link              // agent ID → live link
 	wanted map[agentlink.RelayKey]*relay // relays someone is watching
+	away   map[string]*absence           // agents whose link dropped, within HealthWindow
 }
 
 // relay is a relay the hub wants running.
@@ -134,6 +151,12 @@ func New(db *store.DB, opts Options) *Registry {
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = 10 * time.Second
 	}
+	if opts.HealthWindow <= 0 {
+		opts.HealthWindow = DefaultHealthWindow
+	}
+	if opts.KeepaliveInterval <= 0 {
+		opts.KeepaliveInterval = agentlink.KeepaliveInterval
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -143,7 +166,10 @@ func New(db *store.DB, opts Options) *Registry {
 	if opts.PointsOf == nil {
 		opts.PointsOf = func(string) []string { return nil }
 	}
-	return &Registry{db: db, opts: opts, log: opts.Logger, links: map[string]*link{}, wanted: map[agentlink.RelayKey]*relay{}}
+	r := &Registry{db: db, opts: opts, log: opts.Logger, links: map[string]*link{}, wanted: map[agentlink.RelayKey]*relay{},
+		away: map[string]*absence{}}
+	r.expectAll()
+	return r
 }
 
 func randomString(n int) string {

@@ -18,12 +18,19 @@ import (
 
 // link is one agent's live control connection. Serve owns it: its reader
 // runs in Serve's goroutine and its writer in one goroutine Serve waits for.
+// The writer also sends a keepalive every keepalive, so an idle link stays
+// up; the reader waits for the agent by the agent's own interval.
 type link struct {
-	agent string
-	conn  *websocket.Conn
-	send  chan []byte
-	ctx   context.Context
-	stop  context.CancelCauseFunc
+	agent     string
+	conn      *websocket.Conn
+	send      chan []byte
+	ctx       context.Context
+	stop      context.CancelCauseFunc
+	keepalive time.Duration // how often the writer sends on an idle link
+
+	// peer is the agent's keepalive interval (from Hello); the reader
+	// alone reads and writes it.
+	peer time.Duration
 
 	rtspURL atomic.Value // string: where this agent publishes
 	nextID  atomic.Uint64
@@ -55,7 +62,8 @@ func (r *Registry) Serve(ctx context.Context, conn *websocket.Conn, a Agent, rts
 	conn.SetReadLimit(agentlink.MaxMessageBytes)
 	lctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	l := &link{agent: a.ID, conn: conn, send: make(chan []byte, 256), ctx: lctx, stop: stop, pending: map[string]chan agentlink.Reply{}}
+	l := &link{agent: a.ID, conn: conn, send: make(chan []byte, 256), ctx: lctx, stop: stop, pending: map[string]chan agentlink.Reply{},
+		keepalive: r.opts.KeepaliveInterval, peer: agentlink.KeepaliveInterval}
 	l.rtspURL.Store(rtspURL)
 
 	r.mu.Lock()
@@ -68,6 +76,7 @@ func (r *Registry) Serve(ctx context.Context, conn *websocket.Conn, a Agent, rts
 	defer r.serving.Done()
 	old := r.links[a.ID]
 	r.links[a.ID] = l
+	r.cameBackLocked(a.ID)
 	r.mu.Unlock()
 	if old != nil {
 		old.close("replaced by a new link")
@@ -97,27 +106,35 @@ func (r *Registry) Serve(ctx context.Context, conn *websocket.Conn, a Agent, rts
 	}
 	r.mu.Unlock()
 	if !replaced {
-		r.markPoints(a.ID, false)
 		r.touch(a.ID, func(rec *record) {})
+		r.wentAway(a.ID)
 	}
 	cause := context.Cause(lctx)
 	r.log.Info("agent disconnected", "agent", a.ID, "reason", cause)
 	return cause
 }
 
+// keepaliveMsg is what a side sends when it has nothing else to say.
+var keepaliveMsg, _ = agentlink.Encode(agentlink.TypeKeepalive, "", nil)
+
 func (l *link) writeLoop() {
+	tick := time.NewTicker(l.keepalive)
+	defer tick.Stop()
 	for {
+		var msg []byte
 		select {
 		case <-l.ctx.Done():
 			return
-		case msg := <-l.send:
-			wctx, cancel := context.WithTimeout(l.ctx, 10*time.Second)
-			err := l.conn.Write(wctx, websocket.MessageText, msg)
-			cancel()
-			if err != nil {
-				l.stop(fmt.Errorf("write: %w", err))
-				return
-			}
+		case msg = <-l.send:
+		case <-tick.C:
+			msg = keepaliveMsg
+		}
+		wctx, cancel := context.WithTimeout(l.ctx, 10*time.Second)
+		err := l.conn.Write(wctx, websocket.MessageText, msg)
+		cancel()
+		if err != nil {
+			l.stop(fmt.Errorf("write: %w", err))
+			return
 		}
 	}
 }
@@ -125,13 +142,19 @@ func (l *link) writeLoop() {
 func (r *Registry) readLoop(l *link, rtspURL string) error {
 	helloSeen := false
 	for {
-		// Three missed heartbeats and the agent is gone.
-		rctx, cancel := context.WithTimeout(l.ctx, 3*agentlink.HeartbeatInterval)
+		// A few of the agent's own keepalive intervals in silence, and the
+		// agent is gone.
+		wait := agentlink.ReadDeadline(l.peer)
+		rctx, cancel := context.WithTimeout(l.ctx, wait)
 		typ, data, err := l.conn.Read(rctx)
+		silent := errors.Is(rctx.Err(), context.DeadlineExceeded)
 		cancel()
 		if err != nil {
 			if l.ctx.Err() != nil {
 				return context.Cause(l.ctx)
+			}
+			if silent {
+				return fmt.Errorf("agent silent for %v (its keepalive interval is %v)", wait, l.peer)
 			}
 			return fmt.Errorf("read: %w", err)
 		}
@@ -162,13 +185,15 @@ func (r *Registry) handle(l *link, env agentlink.Envelope, rtspURL string) error
 		if h.Protocol != agentlink.Version {
 			return fmt.Errorf("agent speaks protocol %d, centre %d", h.Protocol, agentlink.Version)
 		}
+		l.peer = agentlink.PeerInterval(h.KeepaliveMs)
 		r.touch(l.agent, func(rec *record) {
 			rec.Version = clip(h.Version, 64)
 			if h.Hostname != "" {
 				rec.Hostname = clip(h.Hostname, 255)
 			}
 		})
-		msg, _ := agentlink.Encode(agentlink.TypeWelcome, "", agentlink.Welcome{AgentID: l.agent, RTSPURL: rtspURL, Points: r.bindingsOf(l.agent)})
+		msg, _ := agentlink.Encode(agentlink.TypeWelcome, "", agentlink.Welcome{AgentID: l.agent, RTSPURL: rtspURL, Points: r.bindingsOf(l.agent),
+			KeepaliveMs: l.keepalive.Milliseconds()})
 		if err := l.enqueue(msg); err != nil {
 			return err
 		}
@@ -206,13 +231,7 @@ func (r *Registry) handle(l *link, env agentlink.Envelope, rtspURL string) error
 			return err
 		}
 		r.touch(l.agent, func(rec *record) {})
-		bound := r.opts.PointsOf(l.agent)
-		for point, ok := range h.Points {
-			// An agent speaks only for its own points.
-			if containsString(bound, point) && r.opts.OnPointHealth != nil {
-				r.opts.OnPointHealth(point, ok)
-			}
-		}
+		r.reportHealth(l.agent, h.Points)
 	case agentlink.TypeRelayState:
 		var st agentlink.RelayState
 		if err := env.Decode(&st); err != nil {
@@ -226,6 +245,8 @@ func (r *Registry) handle(l *link, env agentlink.Envelope, rtspURL string) error
 		if st.Error != "" {
 			r.log.Info("relay state", "agent", l.agent, "relay", st.String(), "state", st.State, "err", st.Error)
 		}
+	case agentlink.TypeKeepalive:
+		// Reading it was the point.
 	case agentlink.TypeReply:
 		var rep agentlink.Reply
 		if err := env.Decode(&rep); err != nil {
@@ -280,15 +301,6 @@ func (r *Registry) touch(id string, fn func(*record)) {
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		r.log.Warn("agent record update failed", "agent", id, "err", err)
-	}
-}
-
-func (r *Registry) markPoints(agentID string, online bool) {
-	if r.opts.OnPointHealth == nil {
-		return
-	}
-	for _, p := range r.opts.PointsOf(agentID) {
-		r.opts.OnPointHealth(p, online)
 	}
 }
 
@@ -512,6 +524,7 @@ func (r *Registry) Rediscover(agentID string) error {
 func (r *Registry) Close() {
 	r.mu.Lock()
 	r.closed = true
+	r.stopAbsencesLocked()
 	links := make([]*link, 0, len(r.links))
 	for _, l := range r.links {
 		links = append(links, l)
@@ -521,4 +534,8 @@ func (r *Registry) Close() {
 		l.close("server shutting down")
 	}
 	r.serving.Wait()
+	// An absence that ran out just before Close may still be telling its
+	// points; let it finish before the caller closes what it tells.
+	r.pointsMu.Lock()
+	defer r.pointsMu.Unlock()
 }

@@ -345,13 +345,13 @@ func (c *Catalog) UpdateIf(id string, patch PointPatch, allow func(stored, next 
 	return p.clone(), nil
 }
 
-// SetStatus records that the point id entered state ("online", "offline" or
-// "unknown") at since; the zero since means now. Reporting the state the
+// SetStatus records that the point id entered state (one of the State
+// constants) at since; the zero since means now. Reporting the state the
 // point is already in changes nothing, so Since keeps when it was entered.
 // UpdatedAt is not touched: it tracks configuration changes.
 func (c *Catalog) SetStatus(id, state string, since time.Time) error {
 	if !slices.Contains(states, state) {
-		return invalid("state", "must be %q, %q or %q", StateOnline, StateOffline, StateUnknown)
+		return invalid("state", "must be one of %s", statesHelp)
 	}
 	if since.IsZero() {
 		since = c.now()
@@ -383,7 +383,7 @@ func (c *Catalog) SetStatus(id, state string, since time.Time) error {
 // points changed.
 func (c *Catalog) SetStatuses(ids []string, state string, since time.Time) (int, error) {
 	if !slices.Contains(states, state) {
-		return 0, invalid("state", "must be %q, %q or %q", StateOnline, StateOffline, StateUnknown)
+		return 0, invalid("state", "must be one of %s", statesHelp)
 	}
 	if since.IsZero() {
 		since = c.now()

@@ -671,6 +671,46 @@ func TestSetStatusesChangesManyPointsAtOnce(t *testing.T) {
 	}
 }
 
+// TestAgentStatesAreStatesOfTheirOwn: a point whose edge agent is out of
+// touch is stale, then agent_offline; each is kept, searched and counted
+// apart from a camera that is offline.
+func TestAgentStatesAreStatesOfTheirOwn(t *testing.T) {
+	dir := t.TempDir()
+	c, db := newCatalogAt(t, dir)
+	for _, id := range []string{"s1", "g1", "g2", "o1"} {
+		if _, err := c.Create(Point{ID: id, Name: id, Category: "river", Main: Source{Type: SourcePublish}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.SetStatus("s1", StateStale, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.SetStatuses([]string{"g1", "g2"}, StateAgentOffline, time.Time{}); err != nil || n != 2 {
+		t.Fatalf("SetStatuses agent_offline: %d %v", n, err)
+	}
+	if err := c.SetStatus("o1", StateOffline, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	for state, want := range map[string]int{StateStale: 1, StateAgentOffline: 2, StateOffline: 1} {
+		res, err := c.Search(Query{Status: state}, Scope{All: true})
+		if err != nil || res.Total != want {
+			t.Errorf("search status=%s: %d (%v), want %d", state, res.Total, err, want)
+		}
+	}
+	f, err := c.Facets(Query{}, Scope{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Status[StateStale] != 1 || f.Status[StateAgentOffline] != 2 || f.Status[StateOffline] != 1 {
+		t.Errorf("facets %v", f.Status)
+	}
+	_ = db.Close()
+	reopened, _ := newCatalogAt(t, dir)
+	if p, _ := reopened.Get("g1"); p.Status.State != StateAgentOffline {
+		t.Errorf("agent_offline not persisted: %+v", p.Status)
+	}
+}
+
 func TestPointIDsThatNameAPIRoutesAreRefused(t *testing.T) {
 	c := newCatalog(t)
 	for _, id := range ReservedIDs {

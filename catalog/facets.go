@@ -11,7 +11,7 @@ package catalog
 type Facets struct {
 	Total      int             `json:"total"`      // matches with every filter, as Result.Total
 	Categories []CategoryCount `json:"categories"` // all categories, in Categories order, zeros included
-	Status     map[string]int  `json:"status"`     // "online", "offline" and "unknown", zeros included
+	Status     map[string]int  `json:"status"`     // count per state (online, offline, unknown, stale, agent_offline), zeros included
 	Regions    []RegionCount   `json:"regions"`    // the region tree from its roots, zeros included
 	Unassigned int             `json:"unassigned"` // points without a (known) region
 }

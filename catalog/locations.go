@@ -14,7 +14,7 @@ type Locations struct {
 	Lat       []float64 `json:"lat"`      // WGS-84, rounded to 1e-6° (about 0.1 m)
 	Lon       []float64 `json:"lon"`      // WGS-84, rounded to 1e-6°
 	Category  []string  `json:"category"` // category code
-	Status    []string  `json:"status"`   // "online" | "offline" | "unknown"
+	Status    []string  `json:"status"`   // a point state: "online", "offline", "unknown", "stale" or "agent_offline"
 }
 
 // Locations lists the located points in scope s that match q, sorted by

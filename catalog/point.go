@@ -45,6 +45,14 @@ const (
 	StateOnline = "online"
 	// StateOffline means the point's stream was last seen failing.
 	StateOffline = "offline"
+	// StateStale means the edge agent that reports on the point has been
+	// out of touch for moments: its last word (online or offline) is older
+	// than expected but the agent may be back any second.
+	StateStale = "stale"
+	// StateAgentOffline means the point's edge agent has been away longer
+	// than the health window: nothing is known of the camera itself, which
+	// must not be taken (or shown) as offline.
+	StateAgentOffline = "agent_offline"
 )
 
 // Point levels: access rules grant levels up to a maximum, so MaxLevel is the most restricted.
@@ -71,7 +79,10 @@ const (
 
 var kinds = []string{KindHD, KindPanoramic}
 
-var states = []string{StateOnline, StateOffline, StateUnknown}
+var states = []string{StateOnline, StateOffline, StateUnknown, StateStale, StateAgentOffline}
+
+// statesHelp names the valid states for error messages.
+var statesHelp = `"` + strings.Join(states, `", "`) + `"`
 
 // Source describes where a point's video comes from.
 type Source struct {
@@ -82,7 +93,7 @@ type Source struct {
 
 // Status is the last known liveness of a point's stream.
 type Status struct {
-	State string    `json:"state"`          // "online" | "offline" | "unknown"
+	State string    `json:"state"`          // "online" | "offline" | "unknown" | "stale" | "agent_offline"
 	Since time.Time `json:"since,omitzero"` // when State was entered
 }
 
@@ -347,7 +358,7 @@ func (p *Point) problems(skipID bool) []*ValidationError {
 	add(validateBinding("agent", p.Agent))
 	add(validateBinding("camera", p.Camera))
 	if !slices.Contains(states, p.Status.State) {
-		add(invalid("status.state", "must be %q, %q or %q", StateOnline, StateOffline, StateUnknown))
+		add(invalid("status.state", "must be one of %s", statesHelp))
 	}
 	return out
 }

@@ -42,7 +42,7 @@ type Query struct {
 	Categories []string    // any of these category codes
 	Region     string      // this region and its whole subtree
 	Kind       string      // "hd" | "panoramic"
-	Status     string      // "online" | "offline" | "unknown"
+	Status     string      // a point state (StateOnline …); "" for any
 	Level      int         // exactly this level when > 0
 	Q          string      // every whitespace-separated term, case-insensitively, in id, name, address, tags or the name's pinyin initials
 	BBox       *[4]float64 // minLon, minLat, maxLon, maxLat (WGS-84); points without a location never match
@@ -139,7 +139,7 @@ func (q *Query) validate() *ValidationError {
 		return invalid("kind", "must be %q or %q", KindHD, KindPanoramic)
 	}
 	if q.Status != "" && !slices.Contains(states, q.Status) {
-		return invalid("status", "must be %q, %q or %q", StateOnline, StateOffline, StateUnknown)
+		return invalid("status", "must be one of %s", statesHelp)
 	}
 	if q.Level < 0 || q.Level > MaxLevel {
 		return invalid("level", "must be between %d and %d", MinLevel, MaxLevel)

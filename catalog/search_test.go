@@ -364,7 +364,7 @@ func TestFacetsCountEachDimensionWithoutItsOwnFilter(t *testing.T) {
 	if counts["road"] != 1 || counts["school"] != 1 || counts["river"] != 0 {
 		t.Errorf("category counts (region 440307001, online) = %v", counts)
 	}
-	if f.Status[StateOnline] != 1 || f.Status[StateOffline] != 1 || f.Status[StateUnknown] != 0 || len(f.Status) != 3 {
+	if f.Status[StateOnline] != 1 || f.Status[StateOffline] != 1 || f.Status[StateUnknown] != 0 || len(f.Status) != len(states) {
 		t.Errorf("status counts (road in 440307001) = %v", f.Status)
 	}
 	if len(f.Regions) != 1 {

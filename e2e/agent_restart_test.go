@@ -9,8 +9,9 @@ import (
 // plays a point its edge agent relays, and the agent process is killed
 // with SIGKILL twice. Once it is started again (same state directory) as
 // soon as the centre has noticed, as a supervisor would; once only after
-// the player has given the picture up and said camera offline, as when the
-// agent's host takes a while to come back. Both times the browser must be
+// the player has given the picture up and said the agent is out of touch
+// (never "camera offline": nothing is known of the camera then), as when
+// the agent's host takes a while to come back. Both times the browser must be
 // decoding new frames within 5 s of the restart.
 func TestEdgeAgentKilledDuringPlaybackPlaysAgainWithin5sOfRestart(t *testing.T) {
 	// The production idle grace: the relay's lifetime without viewers is
@@ -33,8 +34,8 @@ func TestEdgeAgentKilledDuringPlaybackPlaysAgainWithin5sOfRestart(t *testing.T) 
 		wait func()
 	}{
 		{"restart at once", func() {}},
-		{"restart after the player said camera offline", func() {
-			waitFor(t, 30*time.Second, "the player to say camera offline", func() bool { return b.playerState() == "camOffline" })
+		{"restart after the player said the agent is away", func() {
+			waitFor(t, 30*time.Second, "the player to say the agent is away", func() bool { return b.playerState() == "agentOffline" })
 			time.Sleep(3 * time.Second)
 		}},
 	} {

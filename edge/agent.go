@@ -39,7 +39,10 @@ type Config struct {
 	CameraNetworks *cameranet.Policy
 	// HealthInterval is how often health is reported (default agentlink.HeartbeatInterval).
 	HealthInterval time.Duration
-	Logger         *slog.Logger
+	// KeepaliveInterval is how often the agent sends on an idle link
+	// (default agentlink.KeepaliveInterval); the centre is told it in Hello.
+	KeepaliveInterval time.Duration
+	Logger            *slog.Logger
 }
 
 // Agent is a running edge agent.
@@ -65,6 +68,9 @@ func New(cfg Config) *Agent {
 	}
 	if cfg.HealthInterval <= 0 {
 		cfg.HealthInterval = agentlink.HeartbeatInterval
+	}
+	if cfg.KeepaliveInterval <= 0 {
+		cfg.KeepaliveInterval = agentlink.KeepaliveInterval
 	}
 	if cfg.Cameras == nil {
 		cfg.Cameras = NewCameraBook("", nil)
@@ -145,7 +151,31 @@ func (a *Agent) linkURL() (string, error) {
 	return u.String(), nil
 }
 
-// session runs one control link.
+// linkSession is one control link as the agent's goroutines share it:
+// session owns it and waits for every goroutine it spawns.
+type linkSession struct {
+	ctx  context.Context
+	send func(typ, id string, body any) // queues a message; never blocks
+	kick chan struct{}                  // asks the health loop to report now
+	wg   sync.WaitGroup
+}
+
+// spawn runs fn on a goroutine the session waits for. Only the session's
+// own goroutine calls it (reader and setup), so Add never races Wait.
+func (s *linkSession) spawn(fn func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn()
+	}()
+}
+
+// keepaliveMsg is what the agent sends when it has nothing else to say.
+var keepaliveMsg, _ = agentlink.Encode(agentlink.TypeKeepalive, "", nil)
+
+// session runs one control link: the reader in this goroutine, one writer
+// that owns the socket's write side and keeps an idle link alive, and the
+// health loop.
 func (a *Agent) session(ctx context.Context) error {
 	wsURL, err := a.linkURL()
 	if err != nil {
@@ -170,7 +200,8 @@ func (a *Agent) session(ctx context.Context) error {
 	lctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	out := make(chan []byte, 256)
-	send := func(typ, id string, body any) {
+	s := &linkSession{ctx: lctx, kick: make(chan struct{}, 1)}
+	s.send = func(typ, id string, body any) {
 		msg, err := agentlink.Encode(typ, id, body)
 		if err != nil {
 			a.log.Error("encode", "type", typ, "err", err)
@@ -183,27 +214,28 @@ func (a *Agent) session(ctx context.Context) error {
 			stop(errors.New("send queue full"))
 		}
 	}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { // writer
-		defer wg.Done()
+	s.spawn(func() { // writer
+		tick := time.NewTicker(a.cfg.KeepaliveInterval)
+		defer tick.Stop()
 		for {
+			var msg []byte
 			select {
 			case <-lctx.Done():
 				return
-			case msg := <-out:
-				wctx, cancel := context.WithTimeout(lctx, 10*time.Second)
-				err := conn.Write(wctx, websocket.MessageText, msg)
-				cancel()
-				if err != nil {
-					stop(fmt.Errorf("write: %w", err))
-					return
-				}
+			case msg = <-out:
+			case <-tick.C:
+				msg = keepaliveMsg
+			}
+			wctx, cancel := context.WithTimeout(lctx, 10*time.Second)
+			err := conn.Write(wctx, websocket.MessageText, msg)
+			cancel()
+			if err != nil {
+				stop(fmt.Errorf("write: %w", err))
+				return
 			}
 		}
-	}()
-	go func() { // heartbeat: health reports
-		defer wg.Done()
+	})
+	s.spawn(func() { // health reports, on the interval and when asked
 		t := time.NewTicker(a.cfg.HealthInterval)
 		defer t.Stop()
 		for {
@@ -211,22 +243,24 @@ func (a *Agent) session(ctx context.Context) error {
 			case <-lctx.Done():
 				return
 			case <-t.C:
-				send(agentlink.TypeHealth, "", a.health(lctx))
+			case <-s.kick:
 			}
+			s.send(agentlink.TypeHealth, "", a.health(lctx))
 		}
-	}()
+	})
 
 	hostname, _ := os.Hostname()
-	send(agentlink.TypeHello, "", agentlink.Hello{Protocol: agentlink.Version, Version: Version, Hostname: hostname, Relays: a.relayKeys()})
-	send(agentlink.TypeInventory, "", agentlink.Inventory{Cameras: a.cfg.Cameras.Inventory()})
+	s.send(agentlink.TypeHello, "", agentlink.Hello{Protocol: agentlink.Version, Version: Version, Hostname: hostname,
+		Relays: a.relayKeys(), KeepaliveMs: a.cfg.KeepaliveInterval.Milliseconds()})
+	s.send(agentlink.TypeInventory, "", agentlink.Inventory{Cameras: a.cfg.Cameras.Inventory()})
 	a.mu.Lock()
-	a.send, a.online = send, true
+	a.send, a.online = s.send, true
 	a.mu.Unlock()
 	a.log.Info("control link up", "server", a.cfg.Credentials.Server)
 
-	err = a.readLoop(lctx, conn, send)
+	err = a.readLoop(conn, s)
 	stop(err)
-	wg.Wait()
+	s.wg.Wait()
 	a.mu.Lock()
 	a.send, a.online = nil, false
 	a.mu.Unlock()
@@ -234,14 +268,23 @@ func (a *Agent) session(ctx context.Context) error {
 	return context.Cause(lctx)
 }
 
-func (a *Agent) readLoop(ctx context.Context, conn *websocket.Conn, send func(string, string, any)) error {
+// readLoop reads the centre's messages until the link fails. It waits for
+// the centre by the centre's keepalive interval (told in Welcome; until
+// then the default), never by the agent's own.
+func (a *Agent) readLoop(conn *websocket.Conn, s *linkSession) error {
+	peer := agentlink.KeepaliveInterval
 	for {
-		rctx, cancel := context.WithTimeout(ctx, 3*agentlink.HeartbeatInterval+5*time.Second)
+		wait := agentlink.ReadDeadline(peer)
+		rctx, cancel := context.WithTimeout(s.ctx, wait)
 		_, data, err := conn.Read(rctx)
+		silent := errors.Is(rctx.Err(), context.DeadlineExceeded)
 		cancel()
 		if err != nil {
-			if ctx.Err() != nil {
-				return context.Cause(ctx)
+			if s.ctx.Err() != nil {
+				return context.Cause(s.ctx)
+			}
+			if silent {
+				return fmt.Errorf("centre silent for %v (its keepalive interval is %v)", wait, peer)
 			}
 			return fmt.Errorf("read: %w", err)
 		}
@@ -249,24 +292,41 @@ func (a *Agent) readLoop(ctx context.Context, conn *websocket.Conn, send func(st
 		if err != nil {
 			return err
 		}
-		a.handle(ctx, env, send)
+		if env.Type == agentlink.TypeWelcome {
+			if p, ok := a.welcome(env, s); ok {
+				peer = p
+			}
+			continue
+		}
+		a.handle(env, s)
 	}
 }
 
-func (a *Agent) handle(ctx context.Context, env agentlink.Envelope, send func(string, string, any)) {
+// welcome takes the centre's answer to Hello and returns the centre's
+// keepalive interval.
+func (a *Agent) welcome(env agentlink.Envelope, s *linkSession) (time.Duration, bool) {
+	var w agentlink.Welcome
+	if err := env.Decode(&w); err != nil {
+		a.log.Warn("bad welcome", "err", err)
+		return 0, false
+	}
+	a.mu.Lock()
+	a.rtspURL, a.bindings = w.RTSPURL, w.Points
+	a.mu.Unlock()
+	// Report health at once: the centre learns the cameras' state
+	// without waiting a full interval.
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return agentlink.PeerInterval(w.KeepaliveMs), true
+}
+
+func (a *Agent) handle(env agentlink.Envelope, s *linkSession) {
+	ctx, send := s.ctx, s.send
 	switch env.Type {
-	case agentlink.TypeWelcome:
-		var w agentlink.Welcome
-		if err := env.Decode(&w); err != nil {
-			a.log.Warn("bad welcome", "err", err)
-			return
-		}
-		a.mu.Lock()
-		a.rtspURL, a.bindings = w.RTSPURL, w.Points
-		a.mu.Unlock()
-		// Report health at once: the centre learns the cameras' state
-		// without waiting a full interval.
-		go send(agentlink.TypeHealth, "", a.health(ctx))
+	case agentlink.TypeKeepalive:
+		// Reading it was the point.
 	case agentlink.TypeBindings:
 		var b agentlink.Bindings
 		if err := env.Decode(&b); err == nil {
@@ -292,7 +352,7 @@ func (a *Agent) handle(ctx context.Context, env agentlink.Envelope, send func(st
 			send(agentlink.TypeReply, env.ID, agentlink.Reply{Error: err.Error()})
 			return
 		}
-		go func() {
+		s.spawn(func() {
 			rctx, cancel := context.WithTimeout(ctx, 8*time.Second)
 			defer cancel()
 			if err := a.cfg.Cameras.PTZ(rctx, req); err != nil {
@@ -300,14 +360,14 @@ func (a *Agent) handle(ctx context.Context, env agentlink.Envelope, send func(st
 				return
 			}
 			send(agentlink.TypeReply, env.ID, agentlink.Reply{OK: true})
-		}()
+		})
 	case agentlink.TypeSnapshot:
 		var req agentlink.SnapshotRequest
 		if err := env.Decode(&req); err != nil {
 			send(agentlink.TypeReply, env.ID, agentlink.Reply{Error: err.Error()})
 			return
 		}
-		go func() {
+		s.spawn(func() {
 			rctx, cancel := context.WithTimeout(ctx, 8*time.Second)
 			defer cancel()
 			data, ct, err := a.cfg.Cameras.Snapshot(rctx, req.Camera)
@@ -317,16 +377,16 @@ func (a *Agent) handle(ctx context.Context, env agentlink.Envelope, send func(st
 			}
 			raw, _ := json.Marshal(agentlink.SnapshotReply{ContentType: ct, Data: data})
 			send(agentlink.TypeReply, env.ID, agentlink.Reply{OK: true, Data: raw})
-		}()
+		})
 	case agentlink.TypeRediscover:
-		go func() {
+		s.spawn(func() {
 			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
 			if err := a.cfg.Cameras.Rediscover(rctx); err != nil {
 				a.log.Warn("rediscovery failed", "err", err)
 			}
 			send(agentlink.TypeInventory, "", agentlink.Inventory{Cameras: a.cfg.Cameras.Inventory()})
-		}()
+		})
 	default:
 		a.log.Debug("unknown message from centre", "type", env.Type)
 	}

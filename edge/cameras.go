@@ -69,14 +69,28 @@ type DiscoveryConfig struct {
 	Timeout     time.Duration
 }
 
+// clone is a copy of c that shares nothing with it: the book hands out and
+// takes in copies only, so no caller can change a record under its lock.
+func (c Camera) clone() Camera {
+	c.Profiles = slices.Clone(c.Profiles)
+	c.Presets = slices.Clone(c.Presets)
+	return c
+}
+
 // CameraBook is the agent's list of cameras, kept in a file.
+//
+// The book owns its records: they are values behind its lock, replaced
+// whole and never changed in place, and every method hands out copies.
+// A discovery merging into the book while a technician provisions a camera
+// therefore cannot race on a record (it once did: Provision kept a pointer
+// to the record it returned while Rediscover wrote through the same one).
 type CameraBook struct {
 	path string
 	disc DiscoveryConfig
 	log  *slog.Logger
 
 	mu      sync.Mutex
-	cameras map[string]*Camera
+	cameras map[string]Camera
 
 	nets cameraNets
 }
@@ -86,7 +100,7 @@ func NewCameraBook(dir string, log *slog.Logger) *CameraBook {
 	if log == nil {
 		log = slog.Default()
 	}
-	b := &CameraBook{log: log, cameras: map[string]*Camera{}}
+	b := &CameraBook{log: log, cameras: map[string]Camera{}}
 	if dir != "" {
 		b.path = filepath.Join(dir, CamerasFile)
 		b.load()
@@ -126,7 +140,7 @@ func (b *CameraBook) load() {
 			b.log.Warn("camera book entry without an id skipped", "path", b.path)
 			continue
 		}
-		b.cameras[c.ID] = c
+		b.cameras[c.ID] = *c
 	}
 }
 
@@ -141,11 +155,11 @@ func (b *CameraBook) saveLocked() {
 	if b.path == "" {
 		return
 	}
-	list := make([]*Camera, 0, len(b.cameras))
+	list := make([]Camera, 0, len(b.cameras))
 	for _, c := range b.cameras {
 		list = append(list, c)
 	}
-	slices.SortFunc(list, func(x, y *Camera) int { return strings.Compare(x.ID, y.ID) })
+	slices.SortFunc(list, func(x, y Camera) int { return strings.Compare(x.ID, y.ID) })
 	raw, err := json.MarshalIndent(list, "", "  ")
 	if err == nil {
 		err = writeFileAtomic(b.path, raw)
@@ -161,7 +175,7 @@ func (b *CameraBook) List() []Camera {
 	defer b.mu.Unlock()
 	out := make([]Camera, 0, len(b.cameras))
 	for _, c := range b.cameras {
-		cp := *c
+		cp := c.clone()
 		if cp.Password != "" {
 			cp.Password = "***"
 		}
@@ -179,7 +193,7 @@ func (b *CameraBook) Get(id string) (Camera, bool) {
 	if !ok {
 		return Camera{}, false
 	}
-	return *c, true
+	return c.clone(), true
 }
 
 // Inventory is the book as the centre sees it (no credentials).
@@ -217,10 +231,9 @@ func (b *CameraBook) Rediscover(ctx context.Context) error {
 			continue
 		}
 		id := CameraID(f.EndpointRef, f.XAddrs[0])
-		c := b.cameras[id]
-		if c == nil {
-			c = &Camera{ID: id}
-			b.cameras[id] = c
+		c, ok := b.cameras[id]
+		if !ok {
+			c = Camera{ID: id}
 		}
 		c.XAddr, c.IP, c.Seen = f.XAddrs[0], f.IP, now
 		if c.Name == "" {
@@ -229,6 +242,7 @@ func (b *CameraBook) Rediscover(ctx context.Context) error {
 		if c.Model == "" {
 			c.Model = f.Hardware
 		}
+		b.cameras[id] = c
 	}
 	b.saveLocked()
 	return err
@@ -249,12 +263,22 @@ func (b *CameraBook) Provision(ctx context.Context, id, xaddr, user, pass string
 		return Camera{}, err
 	}
 	dev, err := c.Probe(ctx)
+	if err != nil && ctx.Err() != nil {
+		// Cut short by the caller: that says nothing about the camera.
+		return Camera{}, err
+	}
 	if err != nil {
 		b.mu.Lock()
-		if cam := b.cameras[id]; cam != nil {
+		if cam, ok := b.cameras[id]; ok {
 			cam.Error = err.Error()
+			b.cameras[id] = cam
 		}
 		b.mu.Unlock()
+		return Camera{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		// The probe tolerates a vendor's missing answers, so one cut short
+		// looks like a camera without streams; keep nothing half-learnt.
 		return Camera{}, err
 	}
 	main, sub := dev.MainSub()
@@ -275,10 +299,10 @@ func (b *CameraBook) Provision(ctx context.Context, id, xaddr, user, pass string
 		}
 	}
 	b.mu.Lock()
-	if old := b.cameras[id]; old != nil && cam.Name == "" {
+	if old, ok := b.cameras[id]; ok && cam.Name == "" {
 		cam.Name = old.Name
 	}
-	b.cameras[id] = &cam
+	b.cameras[id] = cam.clone()
 	b.saveLocked()
 	b.mu.Unlock()
 	return cam, nil

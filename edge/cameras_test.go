@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image/jpeg"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -331,5 +334,114 @@ func TestDiscoverCamerasOnLoopbackGivesEachCameraItsOwnError(t *testing.T) {
 		if d.XAddr == bad.XAddr() && (d.Error != "" || d.Manufacturer != "") {
 			t.Errorf("unprobed camera: %+v", d)
 		}
+	}
+}
+
+// TestCameraBookHandsOutCopiesUnderConcurrentDiscoveryAndProvisioning
+// hammers one camera's record from every side at once, as a running agent
+// does (periodic discovery, a technician provisioning, the page and the
+// inventory listing), and scribbles on everything the book hands out.
+// Under -race it fails if any record or slice is shared between the book
+// and a caller: it did on main, where Provision kept a pointer to the
+// record it returned while Rediscover wrote through it.
+func TestCameraBookHandsOutCopiesUnderConcurrentDiscoveryAndProvisioning(t *testing.T) {
+	cfg := camConfig("race-cam")
+	cfg.PTZ = true
+	cam := startCamera(t, cfg)
+	id := CameraID(cam.Endpoint(), cam.XAddr())
+	book := NewCameraBook(t.TempDir(), testLogger(t))
+	book.SetCameraNetworks(loopbackNetworks(t))
+	book.SetDiscovery(DiscoveryConfig{MulticastIP: "127.0.0.1", Timeout: 150 * time.Millisecond})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	var rediscovered, provisioned, listed atomic.Int64
+	run := func(n *atomic.Int64, fn func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if err := fn(); err != nil && ctx.Err() == nil {
+					t.Errorf("%v", err)
+					return
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	scribble := func(c Camera) {
+		// A caller may do what it likes with its copy.
+		c.Name, c.Error = "scribbled", "scribbled"
+		for i := range c.Profiles {
+			c.Profiles[i].StreamURI = "rtsp://scribbled/"
+		}
+		for i := range c.Presets {
+			c.Presets[i].Name = "scribbled"
+		}
+	}
+	for range 2 {
+		run(&rediscovered, func() error { return book.Rediscover(ctx) })
+		run(&provisioned, func() error {
+			got, err := book.Provision(ctx, id, cam.XAddr(), camUser, camPass)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("provision: %w", err)
+			}
+			scribble(got)
+			return nil
+		})
+		run(&listed, func() error {
+			for _, c := range book.List() {
+				scribble(c)
+			}
+			if c, ok := book.Get(id); ok {
+				scribble(c)
+			}
+			for _, c := range book.Inventory() {
+				for i := range c.Profiles {
+					c.Profiles[i].Name = "scribbled"
+				}
+			}
+			return nil
+		})
+	}
+	wg.Wait()
+	t.Logf("%d rediscoveries, %d provisions, %d listings", rediscovered.Load(), provisioned.Load(), listed.Load())
+	if rediscovered.Load() == 0 || provisioned.Load() == 0 || listed.Load() == 0 {
+		t.Fatal("one side never ran; the test proves nothing")
+	}
+
+	// Nothing scribbled reached the book, and what both sides learnt is
+	// there (one more provision, not cut short by the end of the hammering).
+	if _, err := book.Provision(ctxFor(t, 20*time.Second), id, cam.XAddr(), camUser, camPass); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := book.Get(id)
+	if !ok {
+		t.Fatal("camera missing from the book")
+	}
+	if got.Name == "scribbled" || got.Error != "" || got.XAddr != cam.XAddr() || got.IP != "127.0.0.1" || got.Password != camPass {
+		t.Errorf("book record %+v", got)
+	}
+	if len(got.Profiles) != 2 || len(got.Presets) != 3 {
+		t.Fatalf("profiles %+v presets %+v", got.Profiles, got.Presets)
+	}
+	for _, p := range got.Profiles {
+		if p.StreamURI != cam.RTSPURL(p.Token) {
+			t.Errorf("profile %s stream %q, camera streams at %s", p.Token, p.StreamURI, cam.RTSPURL(p.Token))
+		}
+	}
+	for _, p := range got.Presets {
+		if p.Name == "scribbled" {
+			t.Errorf("preset %+v was changed through a copy", p)
+		}
+	}
+	// The file agrees with memory.
+	reloaded, ok := NewCameraBook(filepath.Dir(book.path), testLogger(t)).Get(id)
+	if !ok || reloaded.XAddr != got.XAddr || len(reloaded.Profiles) != 2 {
+		t.Errorf("reloaded %+v", reloaded)
 	}
 }

@@ -109,6 +109,30 @@ func (a *App) setPointHealth(pointID string, online bool) {
 	a.log.Info("point status", "point", pointID, "state", state)
 }
 
+// setAgentPointsState records what an agent's absence means for its
+// points: stale while it may be back any moment, agent_offline after the
+// health window. Neither says the cameras are offline.
+func (a *App) setAgentPointsState(points []string, state string) {
+	var st string
+	switch state {
+	case agents.PointStale:
+		st = catalog.StateStale
+	case agents.PointAgentOffline:
+		st = catalog.StateAgentOffline
+	default:
+		a.log.Error("unknown agent point state", "state", state)
+		return
+	}
+	n, err := a.Catalog.SetStatuses(points, st, time.Now())
+	if err != nil {
+		a.log.Warn("point status not saved", "points", len(points), "state", st, "err", err)
+		return
+	}
+	if n > 0 {
+		a.log.Info("points status", "points", n, "state", st)
+	}
+}
+
 // pulledSourceState records the state of a camera the centre pulls itself
 // (points behind an agent get theirs from the agent's health reports). An
 // on-demand camera is checked only while someone watches; between views

@@ -164,7 +164,8 @@ func Start(cfg Config) (a *App, err error) {
 	a.bindings = newAgentBindings(a.Catalog, points)
 	a.Agents = agents.New(a.DB, agents.Options{
 		Binding: a.bindings.binding, PointsOf: a.bindings.pointsOf,
-		OnPointHealth: a.setPointHealth, OnRevoke: a.cutAgentPublishes, Logger: a.log,
+		OnPointHealth: a.setPointHealth, OnPointsState: a.setAgentPointsState, OnRevoke: a.cutAgentPublishes,
+		KeepaliveInterval: cfg.AgentKeepalive, HealthWindow: cfg.AgentHealthWindow, Logger: a.log,
 	})
 	a.Hub = streaming.NewHub(streaming.HubConfig{IdleGrace: cfg.IdleGrace, StartTimeout: cfg.StartTimeout, Logger: a.log,
 		Demander: hubDemander{reg: func() *agents.Registry { return a.Agents }}, OnSourceState: a.pulledSourceState,

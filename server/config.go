@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/tianyan/vms/accounts"
+	"github.com/tianyan/vms/agentlink"
+	"github.com/tianyan/vms/agents"
 	"github.com/tianyan/vms/streaming"
 )
 
@@ -56,6 +58,12 @@ type Config struct {
 	// AgentRTSPURL is where edge agents publish (e.g. rtsps://vms.example:8554)
 	// when the host they dial the API by is not right for RTSP.
 	AgentRTSPURL string `yaml:"agent-rtsp-url"`
+	// AgentKeepalive is how often the centre sends on an idle agent link;
+	// agents wait for it by this interval (they are told it).
+	AgentKeepalive time.Duration `yaml:"agent-keepalive"`
+	// AgentHealthWindow is how long an agent may be out of touch before its
+	// points are agent_offline; until then they are stale.
+	AgentHealthWindow time.Duration `yaml:"agent-health-window"`
 	// FrameAncestors are origins allowed to embed the web app in a frame
 	// (CSP frame-ancestors); empty forbids framing.
 	FrameAncestors []string `yaml:"frame-ancestors"`
@@ -84,12 +92,14 @@ type Config struct {
 // Defaults returns the configuration a bare `vms serve` runs with.
 func Defaults() Config {
 	return Config{
-		DataDir:      "./data",
-		HTTPAddr:     ":8080",
-		RTSPAddr:     ":8554",
-		WebRTCAddr:   ":8189",
-		IdleGrace:    15 * time.Second,
-		StartTimeout: 10 * time.Second,
+		DataDir:           "./data",
+		HTTPAddr:          ":8080",
+		RTSPAddr:          ":8554",
+		WebRTCAddr:        ":8189",
+		IdleGrace:         15 * time.Second,
+		StartTimeout:      10 * time.Second,
+		AgentKeepalive:    agentlink.KeepaliveInterval,
+		AgentHealthWindow: agents.DefaultHealthWindow,
 		// Two years: longer than the six months China's Cybersecurity Law
 		// asks network logs to be kept.
 		AuditRetention:  2 * 365 * 24 * time.Hour,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -240,4 +241,118 @@ func TestRevokedAgentIsCutAndRefused(t *testing.T) {
 	// Points may not be bound to it any more.
 	wantError(t, a.admin(http.MethodPost, "/api/v1/points", map[string]any{"id": "edge4", "name": "x", "agent": ea.ID,
 		"main": map[string]string{"type": "rtsp", "url": cam.URL("main")}}), http.StatusUnprocessableEntity)
+}
+
+// statusWatch polls a point's status in the catalog and keeps every state
+// it passes through, in order.
+type statusWatch struct {
+	mu     sync.Mutex
+	states []string
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+func watchStatus(t *testing.T, a *testApp, id string) *statusWatch {
+	w := &statusWatch{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for {
+			p, err := a.Catalog.Get(id)
+			if err == nil {
+				w.mu.Lock()
+				if n := len(w.states); n == 0 || w.states[n-1] != p.Status.State {
+					w.states = append(w.states, p.Status.State)
+				}
+				w.mu.Unlock()
+			}
+			select {
+			case <-w.stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(w.end)
+	return w
+}
+
+func (w *statusWatch) end() {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	<-w.done
+}
+
+func (w *statusWatch) seen() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.states...)
+}
+
+func (w *statusWatch) last() string {
+	s := w.seen()
+	if len(s) == 0 {
+		return ""
+	}
+	return s[len(s)-1]
+}
+
+// TestAgentAwayIsNeverShownAsCameraOffline: an agent restarting within the
+// health window leaves its point online or stale, never offline; an agent
+// gone for longer leaves it agent_offline, and a viewer is told
+// agent_offline (503), not that the camera is offline.
+func TestAgentAwayIsNeverShownAsCameraOffline(t *testing.T) {
+	const window = 3 * time.Second
+	cfg := testConfig(t)
+	cfg.AgentKeepalive, cfg.AgentHealthWindow = 200*time.Millisecond, window
+	a := startAppWith(t, cfg)
+	cam := startDualCamera(t)
+	creds := a.enrollAgent("Blip LAN")
+	first := a.runAgent(creds)
+	res := a.admin(http.MethodPost, "/api/v1/points", map[string]any{"id": "edge-away", "name": "Edge camera away",
+		"agent": first.ID, "camera": "cam-a", "main": map[string]string{"type": "rtsp", "url": cam.URL("main")}})
+	if res.Status != http.StatusCreated {
+		t.Fatalf("create bound point: %s", res)
+	}
+	waitFor(t, 10*time.Second, "point online", func() bool { return a.pointStatus("edge-away") == "online" })
+
+	// The agent restarts: gone for moments, well inside the window.
+	w := watchStatus(t, a, "edge-away")
+	first.stop()
+	waitFor(t, 10*time.Second, "centre sees the agent gone", func() bool { return !a.agentOnline(first.ID) })
+	waitFor(t, 5*time.Second, "point stale", func() bool { return w.last() == "stale" })
+	second := a.runAgent(creds)
+	waitFor(t, window, "point online again", func() bool { return w.last() == "online" })
+	w.end()
+	t.Logf("agent restart: %v", w.seen())
+	for _, s := range w.seen() {
+		if s != "online" && s != "stale" {
+			t.Fatalf("an agent restart within the window showed the point %q: %v", s, w.seen())
+		}
+	}
+
+	// Now it goes for good.
+	w = watchStatus(t, a, "edge-away")
+	second.stop()
+	gone := time.Now()
+	waitFor(t, window+10*time.Second, "point agent_offline", func() bool { return w.last() == "agent_offline" })
+	t.Logf("agent gone: %v, agent_offline after %v (window %v)", w.seen(), time.Since(gone).Round(time.Millisecond), window)
+	for _, s := range w.seen() {
+		if s == "offline" {
+			t.Fatalf("an absent agent's point was shown offline: %v", w.seen())
+		}
+	}
+	_, err := a.tryViewer("edge-away", whepclient.Options{})
+	status, body := whepStatus(t, err)
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, `"agent_offline"`) {
+		t.Fatalf("WHEP while the agent is away: %d %s, want 503 agent_offline", status, body)
+	}
+	// The facets count it apart from offline cameras.
+	var f struct{ Status map[string]int }
+	decodeInto(t, a.admin(http.MethodGet, "/api/v1/points/facets", nil), &f)
+	if f.Status["agent_offline"] != 1 || f.Status["offline"] != 0 {
+		t.Errorf("facets status %v", f.Status)
+	}
 }

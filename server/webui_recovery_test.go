@@ -12,8 +12,9 @@ import (
 // TestPlayerKeepsItsSessionWhileTheAgentIsAwayAndPlaysWhenItReturns: the
 // phone plays a camera its edge agent relays; the agent goes away for
 // longer than the player's stall timeout. The player asks the server, hears
-// that the stream is waiting for its source, says camera offline and keeps
-// its session (so the relay stays wanted); when the agent connects again
+// that the stream is waiting for its source and that the point's agent is
+// out of touch, says so (not "camera offline": nothing is known of the
+// camera) and keeps its session (so the relay stays wanted); when the agent connects again
 // the centre resumes the relay and the same session plays within 5 s,
 // instead of the player abandoning it and backing off for up to 30 s.
 func TestPlayerKeepsItsSessionWhileTheAgentIsAwayAndPlaysWhenItReturns(t *testing.T) {
@@ -44,8 +45,8 @@ func TestPlayerKeepsItsSessionWhileTheAgentIsAwayAndPlaysWhenItReturns(t *testin
 		t.Fatal("edge agent did not stop")
 	}
 	away := time.Now()
-	b.waitJS("the player to say camera offline", `document.querySelector("#status").dataset.state === "camOffline"`, 20*time.Second)
-	t.Logf("player says camera offline %v after the agent left", time.Since(away).Round(time.Millisecond))
+	b.waitJS("the player to say the agent is away", `document.querySelector("#status").dataset.state === "agentOffline"`, 20*time.Second)
+	t.Logf("player says the agent is away %v after it left", time.Since(away).Round(time.Millisecond))
 	if s := uiEval[string](b, `document.querySelector("#video").dataset.session`); s != session {
 		t.Fatalf("the player dropped its session while the source was away: %q → %q", session, s)
 	}

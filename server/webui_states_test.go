@@ -14,7 +14,8 @@ import (
 
 // TestPhoneShowsEachProblemWithItsOwnMessage: a user granted reservoirs
 // only sees that one category tile; a point outside the grant says no
-// permission, a publish point nobody publishes says camera offline, and an
+// permission, a publish point nobody publishes says camera offline, a point
+// whose edge agent is not connected says so (not camera offline), and an
 // H.265 camera says this browser cannot play the codec.
 func TestPhoneShowsEachProblemWithItsOwnMessage(t *testing.T) {
 	a := startApp(t)
@@ -23,6 +24,7 @@ func TestPhoneShowsEachProblemWithItsOwnMessage(t *testing.T) {
 	uiPoint(t, a, catalog.Point{ID: "res-off", Name: "无人推流", Category: "reservoir", Region: "440307001001"})
 	uiPoint(t, a, catalog.Point{ID: "res-265", Name: "H265 摄像机", Category: "reservoir", Region: "440307001001",
 		Main: catalog.Source{Type: catalog.SourceRTSP, URL: h265.URL("main")}})
+	uiPoint(t, a, catalog.Point{ID: "res-agent", Name: "代理离线", Category: "reservoir", Region: "440307001001", Agent: "agt-away", Camera: "cam-1"})
 	uiPoint(t, a, catalog.Point{ID: "sch", Name: "学校", Category: "school", Region: "440307002001"})
 	if _, err := a.Accounts.CreateUser(accounts.User{Username: "water", DisplayName: "水务局"}, "water-pass-123"); err != nil {
 		t.Fatal(err)
@@ -36,7 +38,7 @@ func TestPhoneShowsEachProblemWithItsOwnMessage(t *testing.T) {
 	b := newUIBrowser(t, 360, 740, true)
 	b.do("open the app", 15*time.Second, chromedp.Navigate(a.HTTPURL()+"/"))
 	b.login("water", "water-pass-123")
-	b.waitJS("only the granted category", `document.querySelectorAll("#categories a.tile").length === 1 && document.querySelector('#categories a.tile[data-category="reservoir"] .tile-count').textContent === "2"`, 10*time.Second)
+	b.waitJS("only the granted category", `document.querySelectorAll("#categories a.tile").length === 1 && document.querySelector('#categories a.tile[data-category="reservoir"] .tile-count').textContent === "3"`, 10*time.Second)
 	if uiEval[bool](b, `!!document.querySelector('#nav [data-nav="admin"]')`) {
 		t.Error("a non-admin sees the admin entry")
 	}
@@ -44,6 +46,7 @@ func TestPhoneShowsEachProblemWithItsOwnMessage(t *testing.T) {
 	for _, tc := range []struct{ point, state, text string }{
 		{"sch", "denied", "无权查看此点位"},
 		{"res-off", "camOffline", "摄像机离线"},
+		{"res-agent", "agentOffline", "边缘代理暂时失联"},
 		{"res-265", "codec", "不支持该摄像机的视频编码"},
 	} {
 		b.do("open "+tc.point, 5*time.Second, chromedp.Evaluate[chromedp.Void](`location.hash = "#/p/`+tc.point+`"`))

@@ -180,7 +180,7 @@ func (s *Server) wire(assets map[string]*uiAsset) {
 		trail: trail, log: log, changed: d.PointChanged, deleted: d.PointDeleted}
 	s.streams = &streamHandler{hub: present[streamHub](d.Hub), rtc: present[webRTCSessions](d.WebRTC),
 		// A nil *ViewLimits caps nothing, so it is handed on as it is.
-		limits: d.ViewLimits, decide: present[systemDecider](decider), trail: trail, log: log}
+		limits: d.ViewLimits, decide: present[systemDecider](decider), agents: present[agentPresence](d.Agents), trail: trail, log: log}
 	s.regions = &regionHandler{regions: present[regionStore](d.Catalog), trail: trail, log: log}
 	s.imports = &importHandler{catalog: present[transferStore](d.Catalog), decide: present[transferDecider](decider), trail: trail, log: log,
 		maxBytes: d.MaxImportBytes, changed: d.PointChanged}

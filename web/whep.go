@@ -41,6 +41,11 @@ type viewLimiter interface {
 	Reserve(user, ip string) (release func(), err error)
 }
 
+// agentPresence says whether an edge agent's link is up.
+type agentPresence interface {
+	Online(agentID string) bool
+}
+
 // systemDecider says whether a user holds a system action.
 type systemDecider interface {
 	CanSystem(u accounts.User, a permissions.SystemAction) bool
@@ -53,6 +58,9 @@ type streamHandler struct {
 	rtc    webRTCSessions
 	limits viewLimiter
 	decide systemDecider
+	// agents tells "agent offline" from "camera not publishing" (nil
+	// without edge agents).
+	agents agentPresence
 	trail  auditTrail
 	log    *slog.Logger
 }
@@ -122,6 +130,9 @@ func (h *streamHandler) offer(c *gin.Context) {
 		case errors.Is(err, streaming.ErrStartTimeout):
 			fail(c, http.StatusGatewayTimeout, "start_timeout",
 				fmt.Sprintf("the camera did not start within %v", h.hub.StartTimeout()))
+		case errors.Is(err, streaming.ErrNotPublishing) && p.Agent != "" && h.agents != nil && !h.agents.Online(p.Agent):
+			// Not the camera's fault: the player says so, and retries.
+			fail(c, http.StatusServiceUnavailable, "agent_offline", "the edge agent of this camera is not connected")
 		case errors.Is(err, streaming.ErrNotPublishing):
 			fail(c, http.StatusServiceUnavailable, "not_publishing", "no one is publishing this point right now")
 		case errors.Is(err, streaming.ErrUnknownPoint):

@@ -60,6 +60,11 @@ func (f *fakeRTC) Session(id string) (*streaming.Session, bool) {
 
 func (f *fakeRTC) ICEServers() []webrtc.ICEServer { return nil }
 
+// fakePresence says which agents are online.
+type fakePresence map[string]bool
+
+func (f fakePresence) Online(id string) bool { return f[id] }
+
 // fakeLimits grants view slots or refuses them, and counts the slots held.
 type fakeLimits struct {
 	mu      sync.Mutex
@@ -109,7 +114,8 @@ type whepFixture struct {
 func newWHEPFixture(t *testing.T) *whepFixture {
 	f := &whepFixture{hub: &fakeHub{}, rtc: &fakeRTC{}, limits: &fakeLimits{}, audit: &fakeAudit{}}
 	decide := &fakeDecider{t: t, system: map[string][]permissions.SystemAction{"sys": {permissions.ManageUsers}}}
-	f.s = &Server{streams: &streamHandler{hub: f.hub, rtc: f.rtc, limits: f.limits, decide: decide, trail: f.audit.trail(), log: quiet}}
+	f.s = &Server{streams: &streamHandler{hub: f.hub, rtc: f.rtc, limits: f.limits, decide: decide,
+		agents: fakePresence{"agent-up": true}, trail: f.audit.trail(), log: quiet}}
 	return f
 }
 
@@ -120,12 +126,15 @@ func TestWHEPAnswersEachWayAViewCannotStart(t *testing.T) {
 	sdp := offer(t)
 	for _, tc := range []struct {
 		name           string
+		agent          string // the point's edge agent
 		hubErr, rtcErr error
 		status         int
 		code, message  string
 	}{
 		{name: "the camera did not start", hubErr: streaming.ErrStartTimeout, status: 504, code: "start_timeout", message: "within 7s"},
 		{name: "nobody publishes", hubErr: streaming.ErrNotPublishing, status: 503, code: "not_publishing"},
+		{name: "the camera's agent is offline", agent: "agent-down", hubErr: streaming.ErrNotPublishing, status: 503, code: "agent_offline"},
+		{name: "the camera's agent is online but not publishing", agent: "agent-up", hubErr: streaming.ErrNotPublishing, status: 503, code: "not_publishing"},
 		{name: "the hub does not know the point", hubErr: streaming.ErrUnknownPoint, status: 404, code: "not_found"},
 		{name: "the hub is closing", hubErr: errors.New("hub closed"), status: 503, code: "unavailable"},
 		{name: "no codec in common", rtcErr: &streaming.CodecError{Camera: "H265", Offered: []string{"H264"}}, status: 422, code: "codec_unsupported", message: "H265"},
@@ -135,7 +144,9 @@ func TestWHEPAnswersEachWayAViewCannotStart(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newWHEPFixture(t)
 			f.hub.err, f.rtc.err = tc.hubErr, tc.rtcErr
-			a := call(route(t, f.s, "POST /api/v1/points/:id/whep", as("street").on(cam)), "POST", "/api/v1/points/cam-1/whep", sdp, "application/sdp")
+			p := cam
+			p.Agent = tc.agent
+			a := call(route(t, f.s, "POST /api/v1/points/:id/whep", as("street").on(p)), "POST", "/api/v1/points/cam-1/whep", sdp, "application/sdp")
 			a.want(t, tc.status, tc.code)
 			if !strings.Contains(a.Body.String(), tc.message) {
 				t.Fatalf("message %s; want it to say %q", a.Body, tc.message)

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tianyan/vms/agentlink"
 	"github.com/tianyan/vms/cameranet"
 	"github.com/tianyan/vms/edge"
 )
@@ -172,9 +173,13 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	d := discoveryFlags(fs)
 	ui := fs.String("ui", "127.0.0.1:8091", "provisioning page address (empty: none)")
 	rediscover := fs.Duration("rediscover", 5*time.Minute, "how often to look for cameras again (0: only on request)")
+	keepalive := fs.Duration("keepalive", agentlink.KeepaliveInterval, "how often to send on an idle control link (the centre is told it and waits by it)")
 	networks := cameraNetworksFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *keepalive < agentlink.MinKeepalive || *keepalive > agentlink.MaxKeepalive {
+		return fmt.Errorf("--keepalive must be within %v…%v", agentlink.MinKeepalive, agentlink.MaxKeepalive)
 	}
 	creds, err := edge.LoadCredentials(*state)
 	if err != nil {
@@ -187,7 +192,7 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	c.log.Info("camera networks", "networks", nets.String())
 	book := edge.NewCameraBook(*state, c.log)
 	book.SetDiscovery(*d)
-	agent := edge.New(edge.Config{Credentials: creds, StateDir: *state, Cameras: book, CameraNetworks: nets, Logger: c.log})
+	agent := edge.New(edge.Config{Credentials: creds, StateDir: *state, Cameras: book, CameraNetworks: nets, KeepaliveInterval: *keepalive, Logger: c.log})
 	return edge.RunAll(ctx, agent, edge.RunOptions{UIAddr: *ui, RediscoverEvery: *rediscover, Logger: c.log})
 }
 

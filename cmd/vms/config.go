@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tianyan/vms/agentlink"
 	"github.com/tianyan/vms/cameranet"
 	"github.com/tianyan/vms/server"
 )
@@ -76,6 +77,15 @@ var settings = []setting{
 		c.AuditRetention = d
 		return nil
 	}},
+	{"agent-keepalive", "how often the centre sends on an idle edge-agent link (agents are told it)", func(c *server.Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < agentlink.MinKeepalive || d > agentlink.MaxKeepalive {
+			return fmt.Errorf("want a duration within %v…%v, got %q", agentlink.MinKeepalive, agentlink.MaxKeepalive, v)
+		}
+		c.AgentKeepalive = d
+		return nil
+	}},
+	{"agent-health-window", "how long an edge agent may be out of touch before its points are agent_offline (stale until then)", func(c *server.Config, v string) error { return duration(&c.AgentHealthWindow)(v) }},
 	{"agent-rtsp-url", "RTSP base URL edge agents publish to (default: the host they connect by, RTSP port)", func(c *server.Config, v string) error { c.AgentRTSPURL = v; return nil }},
 	{"ice-servers", "comma-separated STUN/TURN URLs", func(c *server.Config, v string) error { c.ICEServers = list(v); return nil }},
 	{"turn-username", "TURN username", func(c *server.Config, v string) error { c.TURNUsername = v; return nil }},

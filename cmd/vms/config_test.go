@@ -53,6 +53,17 @@ func TestConfigRejectsUnknownKeysAndBadValues(t *testing.T) {
 	if _, _, err := loadConfig("serve", []string{"--idle-grace", "soon"}, server.Defaults()); err == nil {
 		t.Fatal("bad duration accepted")
 	}
+	// An agent clamps the interval it is told to a minute at most: a longer
+	// one would make every idle link drop.
+	for _, v := range []string{"10ms", "2m", "soon"} {
+		if _, _, err := loadConfig("serve", []string{"--agent-keepalive", v}, server.Defaults()); err == nil {
+			t.Errorf("--agent-keepalive %s accepted", v)
+		}
+	}
+	cfg, _, err := loadConfig("serve", []string{"--agent-keepalive", "2s", "--agent-health-window", "90s"}, server.Defaults())
+	if err != nil || cfg.AgentKeepalive != 2*time.Second || cfg.AgentHealthWindow != 90*time.Second {
+		t.Errorf("agent link settings: %v %v %v", cfg.AgentKeepalive, cfg.AgentHealthWindow, err)
+	}
 	if err := os.WriteFile(file, []byte("data: [unclosed\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -194,7 +194,7 @@ export async function map(view) {
   const el = h("div#map");
   const counter = h("span#map-count", t("loading"));
   const cat = h("select#map-category", h("option", { value: "" }, t("all") + " · " + t("category")));
-  const chips = ["", "online", "offline", "unknown"].map((s) => h("button.chip" + (s ? "" : ".on"), { type: "button", dataset: { status: s } }, s ? t(s) : t("all")));
+  const chips = ["", "online", "offline", "agent_offline", "unknown"].map((s) => h("button.chip" + (s ? "" : ".on"), { type: "button", dataset: { status: s } }, s ? t(s) : t("all")));
   const panel = h("div.map-panel", h("div.row", cat), h("div.chips", chips), counter);
   view.append(el, panel);
   const filter = { category: "", status: "" };

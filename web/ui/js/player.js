@@ -3,11 +3,13 @@
 // camera offline (503/504) and network failures retry with backoff, ICE
 // failure or a stalled picture reconnects, a network change reconnects at
 // once. A picture that stops because the server's stream lost its camera
-// (or the camera's edge agent) keeps its session and says camera offline:
-// the server resumes it the moment the source returns, where a new session
-// would be refused and wait out a growing backoff. No permission (403/404)
-// and codec problems (422 or the browser cannot decode) are final until the
-// user asks again.
+// (or the camera's edge agent) keeps its session and says which of the two
+// is away: the server resumes it the moment the source returns, where a new
+// session would be refused and wait out a growing backoff. An edge agent out
+// of touch (503 agent_offline, or a point whose status says so) is never
+// shown as "camera offline": nothing is known of the camera then. No
+// permission (403/404) and codec problems (422 or the browser cannot decode)
+// are final until the user asks again.
 
 import { api, request, ApiError } from "./api.js";
 import { uiConfig } from "./data.js";
@@ -19,6 +21,7 @@ export const State = {
   live: "live",
   reconnecting: "reconnecting",
   offline: "camOffline",
+  agentOffline: "agentOffline",
   denied: "denied",
   codec: "codec",
   network: "netError",
@@ -205,6 +208,7 @@ export class Player {
       if (st === 401) return this.fail(State.idle); // the app shows the login form
       if (st === 403 || st === 404) return this.fail(State.denied);
       if (st === 422 || st === 415) return this.fail(State.codec);
+      if (st === 503 && e.code === "agent_offline") return this.retry(State.agentOffline);
       if (st === 503 || st === 504) return this.retry(State.offline);
       return this.retry(State.network);
     }
@@ -242,7 +246,7 @@ export class Player {
       asking = false;
       if (gen !== this.gen) return;
       if (away) {
-        this.setState(State.offline);
+        this.setState(away);
         lastChange = started = now;
         return;
       }
@@ -257,15 +261,24 @@ export class Player {
   }
 
   // sourceAway asks whether the server's stream for this session is up but
-  // waiting for its source (camera unreachable, edge agent gone). Any
-  // failure to ask counts as no: the caller then reconnects as before.
+  // waiting for its source, and says who is away: the point's edge agent
+  // (its status is stale or agent_offline) or the camera. Any failure to
+  // ask counts as no one (""): the caller then reconnects as before.
   async sourceAway() {
+    const id = encodeURIComponent(this.pointId);
     try {
-      const st = await api(`/api/v1/points/${encodeURIComponent(this.pointId)}/stats?profile=${this.served}`, { timeout: 5000 });
-      return st?.state === "waiting_source";
+      const st = await api(`/api/v1/points/${id}/stats?profile=${this.served}`, { timeout: 5000 });
+      if (st?.state !== "waiting_source") return "";
     } catch {
-      return false;
+      return "";
     }
+    try {
+      const p = await api(`/api/v1/points/${id}`, { timeout: 5000 });
+      if (agentAway(p?.status?.state)) return State.agentOffline;
+    } catch {
+      // the stream says it waits: the camera, as far as we know
+    }
+    return State.offline;
   }
 
   async inboundVideo() {
@@ -283,6 +296,11 @@ export class Player {
     }
     return { bytes, decoded };
   }
+}
+
+/** agentAway tells whether a point status means its edge agent is out of touch. */
+export function agentAway(status) {
+  return status === "stale" || status === "agent_offline";
 }
 
 /** stateClass maps a state to a CSS class for badges. */

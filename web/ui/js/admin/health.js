@@ -47,6 +47,8 @@ export default async function health(el) {
         h("span", t("adm_total"), " ", h("b#h-total", String(total))),
         h("span", h("span.dot.online"), " ", t("online"), " ", h("b#h-online", String(online))),
         h("span", h("span.dot.offline"), " ", t("offline"), " ", h("b#h-offline", String(offline))),
+        h("span", h("span.dot.agent_offline"), " ", t("agent_offline"), " ", h("b#h-agent-offline", String(all.status.agent_offline || 0))),
+        h("span", h("span.dot.stale"), " ", t("stale"), " ", h("b#h-stale", String(all.status.stale || 0))),
         h("span", h("span.dot"), " ", t("unknown"), " ", h("b#h-unknown", String(unknown)))));
 
     const onCat = Object.fromEntries(on.categories.map((c) => [c.code, c.count]));

@@ -37,7 +37,7 @@ export default async function points(el, query) {
   // --- search and list ---------------------------------------------------------
   const q = h("input#pf-q", { type: "search", placeholder: t("search"), value: query.get("q") || "" });
   const cat = h("select#pf-category", catOptions(true));
-  const status = h("select#pf-status", ["", "online", "offline", "unknown"].map((s) => h("option", { value: s }, s ? t(s) : t("all"))));
+  const status = h("select#pf-status", ["", "online", "offline", "stale", "agent_offline", "unknown"].map((s) => h("option", { value: s }, s ? t(s) : t("all"))));
   const listBox = h("div#points-box");
   const pager = h("div.pager");
   let cursors = [""]; // cursor of each page shown so far
