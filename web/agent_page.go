@@ -2,16 +2,16 @@ package web
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tianyan/vms/accounts"
 	"github.com/tianyan/vms/agentlink"
 	"github.com/tianyan/vms/agents"
-	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
 )
@@ -20,18 +20,24 @@ import (
 // routes, which answer only the agent (its Basic credentials) and only
 // about the technician whose token it forwards.
 
-// authenticateAgent checks the request's HTTP Basic agent credentials and
-// answers 401 (403 for a revoked agent) itself when they do not hold.
-func (s *Server) authenticateAgent(c *gin.Context) (agents.Agent, bool) {
+// agentAuthenticator checks an edge agent's long-lived credentials.
+type agentAuthenticator interface {
+	Authenticate(id, secret string) (agents.Agent, error)
+}
+
+// authenticateAgent checks the request's HTTP Basic agent credentials
+// against reg (nil: no agents, nobody is one) and answers 401 (403 for a
+// revoked agent) itself when they do not hold.
+func authenticateAgent(c *gin.Context, log *slog.Logger, reg agentAuthenticator) (agents.Agent, bool) {
 	id, secret, ok := c.Request.BasicAuth()
-	if !ok || s.d.Agents == nil {
+	if !ok || reg == nil {
 		c.Header("WWW-Authenticate", `Basic realm="tianyan-agent"`)
 		fail(c, http.StatusUnauthorized, "agent_refused", "agent credentials required")
 		return agents.Agent{}, false
 	}
-	a, err := s.d.Agents.Authenticate(id, secret)
+	a, err := reg.Authenticate(id, secret)
 	if err != nil {
-		s.log.Info("agent refused", "agent", id, "ip", c.ClientIP(), "path", c.FullPath(), "err", err)
+		log.Info("agent refused", "agent", id, "ip", c.ClientIP(), "path", c.FullPath(), "err", err)
 		code := http.StatusUnauthorized
 		if errors.Is(err, agents.ErrRevoked) {
 			code = http.StatusForbidden
@@ -42,63 +48,57 @@ func (s *Server) authenticateAgent(c *gin.Context) (agents.Agent, bool) {
 	return a, true
 }
 
-// maxClientAddressLen bounds the header before it is parsed.
-const maxClientAddressLen = 64
-
-// loginClientIP is the address a login is throttled and audited under: the
-// TCP peer (or what a trusted proxy says), or, when an enrolled agent logs
-// a technician in from its page, the technician's browser as that agent
-// saw it, written "ADDR via AGENT". The header is believed only on a
-// request that carries that agent's valid credentials; sent by anyone else
-// it is refused, never silently honoured. Keeping the agent in the key
-// keeps two agents' LANs (which may reuse addresses) and the centre's own
-// clients apart, and an agent can only ever lock out addresses of its own.
-func (s *Server) loginClientIP(c *gin.Context) (string, bool) {
-	claimed, present := c.Request.Header[http.CanonicalHeaderKey(agentlink.ClientAddressHeader)]
-	if !present {
-		return c.ClientIP(), true
-	}
-	a, ok := s.authenticateAgent(c)
-	if !ok {
-		return "", false
-	}
-	if len(claimed) != 1 || len(claimed[0]) > maxClientAddressLen {
-		fail(c, http.StatusBadRequest, "bad_client_address", agentlink.ClientAddressHeader+" must be one IP address")
-		return "", false
-	}
-	addr, err := netip.ParseAddr(strings.TrimSpace(claimed[0]))
-	if err != nil {
-		fail(c, http.StatusBadRequest, "bad_client_address", agentlink.ClientAddressHeader+" must be one IP address")
-		return "", false
-	}
-	return addr.Unmap().WithZone("").String() + " via " + a.ID, true
+// pageAgents is the part of the agents registry the agent's page asks:
+// who the agent is and which points are bound to its cameras.
+type pageAgents interface {
+	agentAuthenticator
+	PointsOf(agentID string) []string
 }
 
-// agentPageAccess answers GET /api/v1/agents/page-access for the agent
+// pageDecider is what the agent's page asks permissions about the
+// technician.
+type pageDecider interface {
+	MayProvisionSomewhere(u accounts.User) bool
+	MayProvisionIn(u accounts.User, region string) bool
+	Explain(u accounts.User, p catalog.Point) (actions []permissions.Action, via []string)
+}
+
+// agentPageHandler answers the edge agent's provisioning page, which
+// decides nothing itself: the agent asks here what the technician whose
+// token it forwards may do.
+type agentPageHandler struct {
+	agents pageAgents
+	tokens tokenResolver
+	points pointLookup
+	decide pageDecider
+	log    *slog.Logger
+}
+
+// access answers GET /api/v1/agents/page-access for the agent
 // whose credentials the request carries: what the technician whose token
 // it forwards may do on its page. Bound cameras come with the user's
 // actions on their point (decided by permissions, as for any other door);
 // unbound cameras are the user's only when a provision grant covers the
 // agent's region.
-func (s *Server) agentPageAccess(c *gin.Context) {
-	a, ok := s.authenticateAgent(c)
+func (h *agentPageHandler) access(c *gin.Context) {
+	a, ok := authenticateAgent(c, h.log, h.agents)
 	if !ok {
 		return
 	}
-	u, err := s.d.Accounts.Resolve(c.GetHeader(agentlink.UserTokenHeader))
+	u, err := h.tokens.Resolve(c.GetHeader(agentlink.UserTokenHeader))
 	if err != nil {
 		fail(c, http.StatusUnauthorized, "unauthenticated", "the technician's session expired or is invalid; log in again")
 		return
 	}
 	out := agentlink.PageAccess{User: u.Username, Region: a.Region, Bound: []agentlink.BoundCamera{},
-		ProvisionSomewhere: s.d.Permissions.MayProvisionSomewhere(u),
-		ProvisionHere:      s.d.Permissions.MayProvisionIn(u, a.Region)}
-	for _, id := range s.d.Agents.PointsOf(a.ID) {
-		p, err := s.d.Catalog.Get(id)
+		ProvisionSomewhere: h.decide.MayProvisionSomewhere(u),
+		ProvisionHere:      h.decide.MayProvisionIn(u, a.Region)}
+	for _, id := range h.agents.PointsOf(a.ID) {
+		p, err := h.points.Get(id)
 		if err != nil || p.Agent != a.ID || p.Camera == "" {
 			continue
 		}
-		actions, _ := s.d.Permissions.Explain(u, p)
+		actions, _ := h.decide.Explain(u, p)
 		b := agentlink.BoundCamera{Camera: p.Camera, Point: p.ID, Actions: []string{}}
 		for _, x := range actions {
 			b.Actions = append(b.Actions, string(x))
@@ -113,48 +113,4 @@ func (s *Server) agentPageAccess(c *gin.Context) {
 	})
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, out)
-}
-
-// checkRegionExists answers 422 for a region code the catalog does not
-// know ("" is no region and passes).
-func (s *Server) checkRegionExists(c *gin.Context, code string) bool {
-	if code = strings.TrimSpace(code); code == "" {
-		return true
-	}
-	if _, err := s.d.Catalog.GetRegion(code); err != nil {
-		if errors.Is(err, catalog.ErrRegionNotFound) {
-			failField(c, http.StatusUnprocessableEntity, "invalid", "region", "no such region")
-		} else {
-			fail(c, http.StatusInternalServerError, "internal", "cannot read regions")
-		}
-		return false
-	}
-	return true
-}
-
-// patchAgent answers PATCH /api/v1/agents/{id} (administrators): rename an
-// agent or move it to another region, which changes who sees its unbound
-// cameras from the next request on its page.
-func (s *Server) patchAgent(c *gin.Context) {
-	var p agents.AgentPatch
-	if !decodeJSON(c, &p) {
-		return
-	}
-	if p.Region != nil && !s.checkRegionExists(c, *p.Region) {
-		return
-	}
-	id := c.Param("id")
-	detail := map[string]string{"agent": id}
-	if p.Name != nil {
-		detail["name"] = *p.Name
-	}
-	if p.Region != nil {
-		detail["region"] = *p.Region
-	}
-	a, err := s.d.Agents.Update(id, p, s.audited(audit.Record{User: currentUser(c).Username, Action: "agent.update", ClientIP: c.ClientIP(), Detail: detail}))
-	if err != nil {
-		s.agentError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, a)
 }

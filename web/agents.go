@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/gin-gonic/gin"
 
+	"github.com/tianyan/vms/accounts"
 	"github.com/tianyan/vms/agentlink"
 	"github.com/tianyan/vms/agents"
 	"github.com/tianyan/vms/audit"
@@ -19,7 +21,60 @@ import (
 	"github.com/tianyan/vms/store"
 )
 
-func (s *Server) agentError(c *gin.Context, err error) {
+// agentRegistry is the part of the agents registry that keeps edge agents,
+// enrolls them and serves their control links.
+type agentRegistry interface {
+	Create(name, region, by string, also ...store.ResultHook[agents.Agent]) (agents.Agent, string, time.Time, error)
+	Update(id string, p agents.AgentPatch, also ...store.TxHook) (agents.Agent, error)
+	List() ([]agents.Agent, error)
+	Get(id string) (agents.Agent, error)
+	Revoke(id string, also ...store.TxHook) error
+	Delete(id string, also ...store.TxHook) error
+	Rediscover(agentID string) error
+	Enroll(code, hostname string, also ...store.ResultHook[agents.Agent]) (agentlink.EnrollResponse, error)
+	Authenticate(id, secret string) (agents.Agent, error)
+	Serve(ctx context.Context, conn *websocket.Conn, a agents.Agent, rtspURL string) error
+}
+
+// cameraRelay asks a camera's edge agent to act on it.
+type cameraRelay interface {
+	PTZ(ctx context.Context, agentID string, req agentlink.PTZRequest) error
+	Snapshot(ctx context.Context, agentID, camera string) (agentlink.SnapshotReply, error)
+}
+
+// regionLookup finds a region by code.
+type regionLookup interface {
+	GetRegion(code string) (catalog.Region, error)
+}
+
+// ptzLeases arbitrates between users steering the same camera
+// (permissions.PTZArbiter).
+type ptzLeases interface {
+	Acquire(point, user string, priority int, now time.Time) (ok bool, holder string)
+}
+
+// ptzDecider ranks a user's claim on a camera's PTZ head.
+type ptzDecider interface {
+	PTZPriority(u accounts.User, p catalog.Point) int
+}
+
+// agentHandler answers the edge agents' routes (administration,
+// enrollment, the control link) and the camera actions that go through an
+// agent (PTZ, snapshots).
+type agentHandler struct {
+	agents   agentRegistry
+	regions  regionLookup
+	cameras  cameraRelay
+	leases   ptzLeases // nil: whoever may steer, steers
+	decide   ptzDecider
+	throttle loginThrottle
+	trail    auditTrail
+	log      *slog.Logger
+	// rtspURL tells an agent where to publish, from its connect request.
+	rtspURL func(r *http.Request) string
+}
+
+func agentError(c *gin.Context, log *slog.Logger, err error) {
 	switch {
 	case errors.Is(err, agents.ErrNotFound):
 		notFound(c, "agent")
@@ -32,7 +87,7 @@ func (s *Server) agentError(c *gin.Context, err error) {
 	case errors.Is(err, errAuditFailed):
 		fail(c, http.StatusInternalServerError, "internal", "the change could not be recorded; nothing was changed")
 	default:
-		s.log.Warn("agent request failed", "err", err)
+		log.Warn("agent request failed", "err", err)
 		fail(c, http.StatusBadGateway, "camera_error", err.Error())
 	}
 }
@@ -43,28 +98,28 @@ type createAgentRequest struct {
 	Region string `json:"region,omitempty"`
 }
 
-func (s *Server) createAgent(c *gin.Context) {
+func (h *agentHandler) create(c *gin.Context) {
 	var req createAgentRequest
 	if !decodeJSON(c, &req) {
 		return
 	}
-	if !s.checkRegionExists(c, req.Region) {
+	if !h.checkRegionExists(c, req.Region) {
 		return
 	}
 	by := currentUser(c).Username
-	a, code, exp, err := s.d.Agents.Create(req.Name, req.Region, by, func(tx *store.Tx, a agents.Agent) error {
-		return s.appendIn(tx, audit.Record{User: by, Action: "agent.create", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": a.ID, "name": a.Name, "region": a.Region}})
+	a, code, exp, err := h.agents.Create(req.Name, req.Region, by, func(tx *store.Tx, a agents.Agent) error {
+		return h.trail.appendIn(tx, audit.Record{User: by, Action: "agent.create", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": a.ID, "name": a.Name, "region": a.Region}})
 	})
 	if err != nil {
-		s.agentError(c, err)
+		agentError(c, h.log, err)
 		return
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusCreated, gin.H{"agent": a, "enrollment_code": code, "expires": exp})
 }
 
-func (s *Server) listAgents(c *gin.Context) {
-	list, err := s.d.Agents.List()
+func (h *agentHandler) list(c *gin.Context) {
+	list, err := h.agents.List()
 	if err != nil {
 		fail(c, http.StatusInternalServerError, "internal", "cannot list agents")
 		return
@@ -75,44 +130,44 @@ func (s *Server) listAgents(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"items": list})
 }
 
-func (s *Server) getAgent(c *gin.Context) {
-	a, err := s.d.Agents.Get(c.Param("id"))
+func (h *agentHandler) get(c *gin.Context) {
+	a, err := h.agents.Get(c.Param("id"))
 	if err != nil {
-		s.agentError(c, err)
+		agentError(c, h.log, err)
 		return
 	}
 	c.JSON(http.StatusOK, a)
 }
 
-func (s *Server) revokeAgent(c *gin.Context) {
-	if err := s.d.Agents.Revoke(c.Param("id"), s.audited(audit.Record{User: currentUser(c).Username, Action: "agent.revoke", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": c.Param("id")}})); err != nil {
-		s.agentError(c, err)
+func (h *agentHandler) revoke(c *gin.Context) {
+	if err := h.agents.Revoke(c.Param("id"), h.trail.audited(audit.Record{User: currentUser(c).Username, Action: "agent.revoke", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": c.Param("id")}})); err != nil {
+		agentError(c, h.log, err)
 		return
 	}
 	c.Status(http.StatusNoContent)
 }
 
-func (s *Server) deleteAgent(c *gin.Context) {
-	if err := s.d.Agents.Delete(c.Param("id"), s.audited(audit.Record{User: currentUser(c).Username, Action: "agent.delete", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": c.Param("id")}})); err != nil {
+func (h *agentHandler) delete(c *gin.Context) {
+	if err := h.agents.Delete(c.Param("id"), h.trail.audited(audit.Record{User: currentUser(c).Username, Action: "agent.delete", ClientIP: c.ClientIP(), Detail: map[string]string{"agent": c.Param("id")}})); err != nil {
 		if errors.Is(err, agents.ErrInvalid) {
 			fail(c, http.StatusConflict, "not_revoked", err.Error())
 			return
 		}
-		s.agentError(c, err)
+		agentError(c, h.log, err)
 		return
 	}
 	c.Status(http.StatusNoContent)
 }
 
-func (s *Server) rediscoverAgent(c *gin.Context) {
-	if err := s.d.Agents.Rediscover(c.Param("id")); err != nil {
-		s.agentError(c, err)
+func (h *agentHandler) rediscover(c *gin.Context) {
+	if err := h.agents.Rediscover(c.Param("id")); err != nil {
+		agentError(c, h.log, err)
 		return
 	}
 	c.Status(http.StatusAccepted)
 }
 
-func (s *Server) enrollAgent(c *gin.Context) {
+func (h *agentHandler) enroll(c *gin.Context) {
 	var req agentlink.EnrollRequest
 	if !decodeJSON(c, &req) {
 		return
@@ -122,28 +177,28 @@ func (s *Server) enrollAgent(c *gin.Context) {
 	// username): a shared key would let a few bad codes from anywhere lock
 	// every site's enrollment out.
 	ip := c.ClientIP()
-	if wait, locked := s.throttle.Check("", ip, time.Now()); wait > 0 {
-		s.record(audit.Record{Action: "agent.enroll_throttled", ClientIP: ip,
+	if wait, locked := h.throttle.Check("", ip, time.Now()); wait > 0 {
+		h.trail.record(audit.Record{Action: "agent.enroll_throttled", ClientIP: ip,
 			Detail: map[string]string{"locked": strconv.FormatBool(locked), "retry_after_s": retryAfter(wait)}})
 		c.Header("Retry-After", retryAfter(wait))
 		fail(c, http.StatusTooManyRequests, "too_many_attempts", "too many failed enrollments; try again later")
 		return
 	}
-	res, err := s.d.Agents.Enroll(req.Code, req.Hostname, func(tx *store.Tx, a agents.Agent) error {
-		return s.appendIn(tx, audit.Record{Action: "agent.enroll", ClientIP: ip, Detail: map[string]string{"agent": a.ID, "hostname": req.Hostname}})
+	res, err := h.agents.Enroll(req.Code, req.Hostname, func(tx *store.Tx, a agents.Agent) error {
+		return h.trail.appendIn(tx, audit.Record{Action: "agent.enroll", ClientIP: ip, Detail: map[string]string{"agent": a.ID, "hostname": req.Hostname}})
 	})
 	if err != nil && !errors.Is(err, agents.ErrBadCode) {
 		// The code was good but the store or the audit log failed: the
 		// code stays unspent, and the agent may try again.
-		s.log.Error("enrollment failed", "err", err)
+		h.log.Error("enrollment failed", "err", err)
 		fail(c, http.StatusInternalServerError, "internal", "enrollment failed; try again")
 		return
 	}
 	if err != nil {
-		if s.throttle.Failure("", ip, time.Now()) {
-			s.record(audit.Record{Action: "login.locked", ClientIP: ip, Detail: map[string]string{"via": "enroll"}})
+		if h.throttle.Failure("", ip, time.Now()) {
+			h.trail.record(audit.Record{Action: "login.locked", ClientIP: ip, Detail: map[string]string{"via": "enroll"}})
 		}
-		s.record(audit.Record{Action: "agent.enroll_fail", ClientIP: ip})
+		h.trail.record(audit.Record{Action: "agent.enroll_fail", ClientIP: ip})
 		fail(c, http.StatusUnauthorized, "bad_code", "enrollment code unknown, used or expired")
 		return
 	}
@@ -151,18 +206,18 @@ func (s *Server) enrollAgent(c *gin.Context) {
 	c.JSON(http.StatusOK, res)
 }
 
-// agentConnect upgrades an agent's authenticated request to its control
+// connect upgrades an agent's authenticated request to its control
 // link and serves it until it drops.
-func (s *Server) agentConnect(c *gin.Context) {
+func (h *agentHandler) connect(c *gin.Context) {
 	id, secret, ok := c.Request.BasicAuth()
 	if !ok {
 		c.Header("WWW-Authenticate", `Basic realm="tianyan-agent"`)
 		fail(c, http.StatusUnauthorized, "unauthenticated", "agent credentials required")
 		return
 	}
-	a, err := s.d.Agents.Authenticate(id, secret)
+	a, err := h.agents.Authenticate(id, secret)
 	if err != nil {
-		s.log.Info("agent refused", "agent", id, "ip", c.ClientIP(), "err", err)
+		h.log.Info("agent refused", "agent", id, "ip", c.ClientIP(), "err", err)
 		code := http.StatusUnauthorized
 		if errors.Is(err, agents.ErrRevoked) {
 			code = http.StatusForbidden
@@ -180,16 +235,16 @@ func (s *Server) agentConnect(c *gin.Context) {
 		return // Accept has answered
 	}
 	rtspURL := ""
-	if s.d.AgentRTSPURL != nil {
-		rtspURL = s.d.AgentRTSPURL(c.Request)
+	if h.rtspURL != nil {
+		rtspURL = h.rtspURL(c.Request)
 	}
-	_ = s.d.Agents.Serve(context.WithoutCancel(c.Request.Context()), conn, a, rtspURL)
+	_ = h.agents.Serve(context.WithoutCancel(c.Request.Context()), conn, a, rtspURL)
 }
 
-// pointPTZ answers POST /api/v1/points/{id}/ptz: steer the camera through
+// ptz answers POST /api/v1/points/{id}/ptz: steer the camera through
 // its agent, under the ptz grant and the PTZ lease of higher priority.
-func (s *Server) pointPTZ(c *gin.Context) {
-	p, ok := s.visiblePoint(c, permissions.PTZ)
+func (h *agentHandler) ptz(c *gin.Context) {
+	p, ok := visiblePoint(c, h.log, permissions.PTZ)
 	if !ok {
 		return
 	}
@@ -207,26 +262,26 @@ func (s *Server) pointPTZ(c *gin.Context) {
 		return
 	}
 	u := currentUser(c)
-	if s.d.PTZ != nil {
-		if ok, holder := s.d.PTZ.Acquire(p.ID, u.Username, s.d.Permissions.PTZPriority(u, p), time.Now()); !ok {
+	if h.leases != nil {
+		if ok, holder := h.leases.Acquire(p.ID, u.Username, h.decide.PTZPriority(u, p), time.Now()); !ok {
 			fail(c, http.StatusConflict, "ptz_busy", "PTZ is held by "+holder)
 			return
 		}
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 10*time.Second)
 	defer cancel()
-	if err := s.d.Agents.PTZ(ctx, p.Agent, req); err != nil {
-		s.agentError(c, err)
+	if err := h.cameras.PTZ(ctx, p.Agent, req); err != nil {
+		agentError(c, h.log, err)
 		return
 	}
-	s.record(audit.Record{User: u.Username, Action: "ptz." + req.Op, Point: p.ID, ClientIP: c.ClientIP()})
+	h.trail.record(audit.Record{User: u.Username, Action: "ptz." + req.Op, Point: p.ID, ClientIP: c.ClientIP()})
 	c.Status(http.StatusNoContent)
 }
 
-// pointSnapshot answers GET /api/v1/points/{id}/snapshot.jpg through the
+// snapshot answers GET /api/v1/points/{id}/snapshot.jpg through the
 // point's agent, under the snapshot grant.
-func (s *Server) pointSnapshot(c *gin.Context) {
-	p, ok := s.visiblePoint(c, permissions.Snapshot)
+func (h *agentHandler) snapshot(c *gin.Context) {
+	p, ok := visiblePoint(c, h.log, permissions.Snapshot)
 	if !ok {
 		return
 	}
@@ -236,28 +291,59 @@ func (s *Server) pointSnapshot(c *gin.Context) {
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 10*time.Second)
 	defer cancel()
-	snap, err := s.d.Agents.Snapshot(ctx, p.Agent, p.Camera)
+	snap, err := h.cameras.Snapshot(ctx, p.Agent, p.Camera)
 	if err != nil {
-		s.agentError(c, err)
+		agentError(c, h.log, err)
 		return
 	}
 	if !strings.HasPrefix(snap.ContentType, "image/") {
 		fail(c, http.StatusBadGateway, "camera_error", "the camera's snapshot is not an image")
 		return
 	}
-	s.record(audit.Record{User: currentUser(c).Username, Action: "snapshot", Point: p.ID, ClientIP: c.ClientIP()})
+	h.trail.record(audit.Record{User: currentUser(c).Username, Action: "snapshot", Point: p.ID, ClientIP: c.ClientIP()})
 	c.Header("Cache-Control", "private, no-store")
 	c.Data(http.StatusOK, snap.ContentType, snap.Data)
 }
 
-// checkAgentBinding refuses a point bound to an agent that does not exist
-// or was revoked.
-func (s *Server) checkAgentBinding(c *gin.Context, p catalog.Point) bool {
-	if p.Agent == "" {
+// patch answers PATCH /api/v1/agents/{id} (administrators): rename an
+// agent or move it to another region, which changes who sees its unbound
+// cameras from the next request on its page.
+func (h *agentHandler) patch(c *gin.Context) {
+	var p agents.AgentPatch
+	if !decodeJSON(c, &p) {
+		return
+	}
+	if p.Region != nil && !h.checkRegionExists(c, *p.Region) {
+		return
+	}
+	id := c.Param("id")
+	detail := map[string]string{"agent": id}
+	if p.Name != nil {
+		detail["name"] = *p.Name
+	}
+	if p.Region != nil {
+		detail["region"] = *p.Region
+	}
+	a, err := h.agents.Update(id, p, h.trail.audited(audit.Record{User: currentUser(c).Username, Action: "agent.update", ClientIP: c.ClientIP(), Detail: detail}))
+	if err != nil {
+		agentError(c, h.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, a)
+}
+
+// checkRegionExists answers 422 for a region code the catalog does not
+// know ("" is no region and passes).
+func (h *agentHandler) checkRegionExists(c *gin.Context, code string) bool {
+	if code = strings.TrimSpace(code); code == "" {
 		return true
 	}
-	if s.d.Agents == nil || !s.d.Agents.Exists(p.Agent) {
-		failField(c, http.StatusUnprocessableEntity, "invalid", "agent", "no such edge agent (or it was revoked)")
+	if _, err := h.regions.GetRegion(code); err != nil {
+		if errors.Is(err, catalog.ErrRegionNotFound) {
+			failField(c, http.StatusUnprocessableEntity, "invalid", "region", "no such region")
+		} else {
+			fail(c, http.StatusInternalServerError, "internal", "cannot read regions")
+		}
 		return false
 	}
 	return true

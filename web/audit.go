@@ -2,66 +2,61 @@ package web
 
 import (
 	"errors"
-	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tianyan/vms/accounts"
 	"github.com/tianyan/vms/audit"
+	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
-	"github.com/tianyan/vms/store"
 )
 
-// record appends an event that changes nothing else (a login, a view, an
-// export) to the audit log in a transaction of its own; a failure is
-// logged, never shown to the caller. A change is recorded with audited
-// instead, inside its own transaction.
-func (s *Server) record(r audit.Record) {
-	if s.d.Audit == nil {
-		return
-	}
-	if _, err := s.d.Audit.Append(r); err != nil {
-		s.log.Error("audit append failed", "action", r.Action, "err", err)
-	}
+// auditReader is the part of the audit log its readers call.
+type auditReader interface {
+	Query(f audit.Filter) (records []audit.Record, next uint64, err error)
+	ExportCSV(w io.Writer, f audit.Filter) error
+	Verify() (n int, err error)
+	Head() (seq uint64, hash string, err error)
 }
 
-// errAuditFailed marks a change rolled back because its audit record could
-// not be written.
-var errAuditFailed = errors.New("audit record not written")
-
-// audited returns a hook for a domain store's mutating method that appends
-// r inside the transaction of the change r records: the change and its
-// record commit together, and if the record cannot be written the change
-// is rolled back.
-func (s *Server) audited(r audit.Record) store.TxHook {
-	return func(tx *store.Tx) error { return s.appendIn(tx, r) }
+// auditScoper is what the audit log's readers ask permissions: whether the
+// caller reads the whole log, and else the scope of their audit grants.
+type auditScoper interface {
+	CanSystem(u accounts.User, a permissions.SystemAction) bool
+	Scope(u accounts.User, a permissions.Action) catalog.Scope
 }
 
-// appendIn appends r inside tx, the transaction of the change r records;
-// without an audit log it does nothing.
-func (s *Server) appendIn(tx *store.Tx, r audit.Record) error {
-	if s.d.Audit == nil {
-		return nil
-	}
-	if _, err := s.d.Audit.AppendTx(tx, r); err != nil {
-		s.log.Error("audit append failed; the change it records is rolled back", "action", r.Action, "err", err)
-		return fmt.Errorf("%w: %w", errAuditFailed, err)
-	}
-	return nil
+// scopedPoints finds a record's point and tells whether a scope covers it.
+type scopedPoints interface {
+	Get(id string) (catalog.Point, error)
+	InScope(p catalog.Point, s catalog.Scope) bool
 }
 
-// auditQuery answers GET /api/v1/audit?user=&point=&action=&from=&to=&limit=&before=&format=csv.
-func (s *Server) auditQuery(c *gin.Context) {
+// auditHandler answers the audit log's routes: queries (everything for
+// audit.read, else the records of the points the caller's audit grants
+// cover), CSV export and the walk of its hash chain.
+type auditHandler struct {
+	records auditReader
+	decide  auditScoper
+	points  scopedPoints
+	log     *slog.Logger
+}
+
+// query answers GET /api/v1/audit?user=&point=&action=&from=&to=&limit=&before=&format=csv.
+func (h *auditHandler) query(c *gin.Context) {
 	f := audit.Filter{User: c.Query("user"), Point: c.Query("point"), Action: c.Query("action")}
-	if u := currentUser(c); !s.d.Permissions.CanSystem(u, permissions.ReadAudit) {
+	if u := currentUser(c); !h.decide.CanSystem(u, permissions.ReadAudit) {
 		// A point grant's audit action shows that grant's points' records
 		// (views, PTZ, changes), nothing about accounts or other points.
-		scope := s.d.Permissions.Scope(u, permissions.Audit)
+		scope := h.decide.Scope(u, permissions.Audit)
 		f.PointIn = func(id string) bool {
-			p, err := s.d.Catalog.Get(id)
-			return err == nil && s.d.Catalog.InScope(p, scope)
+			p, err := h.points.Get(id)
+			return err == nil && h.points.InScope(p, scope)
 		}
 	}
 	for _, tv := range []struct {
@@ -93,15 +88,31 @@ func (s *Server) auditQuery(c *gin.Context) {
 	if c.Query("format") == "csv" {
 		c.Header("Content-Type", "text/csv; charset=utf-8")
 		c.Header("Content-Disposition", `attachment; filename="tianyan-audit.csv"`)
-		if err := s.d.Audit.ExportCSV(c.Writer, f); err != nil {
-			s.log.Error("audit export", "err", err)
+		if err := h.records.ExportCSV(c.Writer, f); err != nil {
+			h.log.Error("audit export", "err", err)
 		}
 		return
 	}
-	recs, next, err := s.d.Audit.Query(f)
+	recs, next, err := h.records.Query(f)
 	if err != nil {
 		fail(c, http.StatusInternalServerError, "internal", "audit query failed")
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"items": recs, "next_before": next})
+}
+
+// verify answers GET /api/v1/audit/verify: walks the hash chain.
+func (h *auditHandler) verify(c *gin.Context) {
+	n, err := h.records.Verify()
+	var ce *audit.ChainError
+	switch {
+	case errors.As(err, &ce):
+		c.JSON(http.StatusOK, gin.H{"ok": false, "records": n, "broken_at": ce.Seq, "reason": ce.Reason})
+	case err != nil:
+		h.log.Error("audit verify", "err", err)
+		fail(c, http.StatusInternalServerError, "internal", "cannot read the audit log")
+	default:
+		seq, hash, _ := h.records.Head()
+		c.JSON(http.StatusOK, gin.H{"ok": true, "records": n, "head_seq": seq, "head_hash": hash})
+	}
 }

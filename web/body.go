@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -69,3 +70,26 @@ func byteSize(n int64) string {
 	}
 	return strconv.FormatInt(n, 10) + " bytes"
 }
+
+// decodeJSON reads a bounded JSON body into v, answering 400/413 itself.
+func decodeJSON(c *gin.Context, v any) bool {
+	if !requireJSON(c) {
+		return false
+	}
+	body := http.MaxBytesReader(c.Writer, c.Request.Body, maxJSONBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			fail(c, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
+			return false
+		}
+		fail(c, http.StatusBadRequest, "bad_json", "malformed JSON: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// drain discards what is left of a body so keep-alive connections survive.
+func drain(r io.Reader) { _, _ = io.Copy(io.Discard, io.LimitReader(r, maxJSONBody)) }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -11,11 +12,25 @@ import (
 	"github.com/tianyan/vms/store"
 )
 
-func (s *Server) listGrants(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{"items": s.d.Permissions.Grants()})
+// grantStore keeps the grants: who may do what on which points.
+type grantStore interface {
+	Grants() []permissions.Grant
+	CreateGrant(g permissions.Grant, also ...store.ResultHook[permissions.Grant]) (permissions.Grant, error)
+	DeleteGrant(id string, also ...store.TxHook) error
 }
 
-func (s *Server) createGrant(c *gin.Context) {
+// grantHandler answers the grants' routes (the security administrator's).
+type grantHandler struct {
+	grants grantStore
+	trail  auditTrail
+	log    *slog.Logger
+}
+
+func (h *grantHandler) list(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"items": h.grants.Grants()})
+}
+
+func (h *grantHandler) create(c *gin.Context) {
 	var g permissions.Grant
 	if !decodeJSON(c, &g) {
 		return
@@ -26,8 +41,8 @@ func (s *Server) createGrant(c *gin.Context) {
 		fail(c, http.StatusUnprocessableEntity, "invalid", err.Error())
 		return
 	}
-	g, err := s.d.Permissions.CreateGrant(g, func(tx *store.Tx, g permissions.Grant) error {
-		return s.appendIn(tx, audit.Record{User: g.CreatedBy, Action: "grant.create", ClientIP: c.ClientIP(),
+	g, err := h.grants.CreateGrant(g, func(tx *store.Tx, g permissions.Grant) error {
+		return h.trail.appendIn(tx, audit.Record{User: g.CreatedBy, Action: "grant.create", ClientIP: c.ClientIP(),
 			Detail: map[string]string{"grant": g.ID, "to_user": g.User, "to_role": g.Role}})
 	})
 	if err != nil {
@@ -35,12 +50,12 @@ func (s *Server) createGrant(c *gin.Context) {
 		fail(c, http.StatusInternalServerError, "internal", "cannot create grant")
 		return
 	}
-	s.log.Info("grant created", "grant", g.ID, "user", g.User, "role", g.Role, "by", g.CreatedBy)
+	h.log.Info("grant created", "grant", g.ID, "user", g.User, "role", g.Role, "by", g.CreatedBy)
 	c.JSON(http.StatusCreated, g)
 }
 
-func (s *Server) deleteGrant(c *gin.Context) {
-	if err := s.d.Permissions.DeleteGrant(c.Param("id"), s.audited(audit.Record{User: currentUser(c).Username, Action: "grant.delete", ClientIP: c.ClientIP(),
+func (h *grantHandler) delete(c *gin.Context) {
+	if err := h.grants.DeleteGrant(c.Param("id"), h.trail.audited(audit.Record{User: currentUser(c).Username, Action: "grant.delete", ClientIP: c.ClientIP(),
 		Detail: map[string]string{"grant": c.Param("id")}})); err != nil {
 		if errors.Is(err, permissions.ErrGrantNotFound) {
 			notFound(c, "grant")
@@ -49,6 +64,6 @@ func (s *Server) deleteGrant(c *gin.Context) {
 		fail(c, http.StatusInternalServerError, "internal", "cannot delete grant")
 		return
 	}
-	s.log.Info("grant deleted", "grant", c.Param("id"), "by", currentUser(c).Username)
+	h.log.Info("grant deleted", "grant", c.Param("id"), "by", currentUser(c).Username)
 	c.Status(http.StatusNoContent)
 }

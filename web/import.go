@@ -2,6 +2,8 @@ package web
 
 import (
 	"errors"
+	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"slices"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tianyan/vms/accounts"
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
@@ -22,6 +25,34 @@ const defaultMaxImportBytes = 64 << 20
 // 200,000 bad rows does not turn into a response larger than the upload.
 const maxReportedRows = 10_000
 
+// transferStore is the part of the catalog that reads and writes whole
+// files of points and regions.
+type transferStore interface {
+	ImportRegionsCSV(r io.Reader, dryRun bool, also ...store.ResultHook[int]) (n int, rowErrs []catalog.RowError, err error)
+	ImportPointsIf(r io.Reader, contentType string, dryRun bool, allow func(catalog.Point) error, also ...store.ResultHook[int]) (n int, rowErrs []catalog.RowError, err error)
+	ExportPoints(w io.Writer, format string, s catalog.Scope, includeSecrets bool) error
+	List() ([]catalog.Point, error)
+}
+
+// transferDecider is what imports and exports ask permissions.
+type transferDecider interface {
+	CanManagePoint(u accounts.User, p catalog.Point) bool
+	Scope(u accounts.User, a permissions.Action) catalog.Scope
+}
+
+// importHandler answers bulk transfers: points and regions imported from
+// files (all or nothing), points exported to one.
+type importHandler struct {
+	catalog transferStore
+	decide  transferDecider
+	trail   auditTrail
+	log     *slog.Logger
+	// maxBytes bounds an import body.
+	maxBytes int64
+	// changed tells the streaming hub of each imported point; may be nil.
+	changed func(catalog.Point)
+}
+
 // dryRun reads ?dry_run=; it answers 400 itself for anything but 1/0/true/false.
 func dryRun(c *gin.Context) (dry, ok bool) {
 	switch c.Query("dry_run") {
@@ -34,18 +65,18 @@ func dryRun(c *gin.Context) (dry, ok bool) {
 	return false, false
 }
 
-// importBody checks the media type against allowed and bounds the body at
+// readBody checks the media type against allowed and bounds the body at
 // MaxImportBytes, answering 415 or 413 itself.
-func (s *Server) importBody(c *gin.Context, allowed ...string) (body *limitedBody, mediaType string, ok bool) {
+func (h *importHandler) readBody(c *gin.Context, allowed ...string) (body *limitedBody, mediaType string, ok bool) {
 	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || !slices.Contains(allowed, mt) {
 		fail(c, http.StatusUnsupportedMediaType, "bad_content_type", "send the file as "+joinOr(allowed))
 		return nil, "", false
 	}
-	if declaredTooLarge(c, s.d.MaxImportBytes) {
+	if declaredTooLarge(c, h.maxBytes) {
 		return nil, "", false
 	}
-	return limitBody(c, s.d.MaxImportBytes), mt, true
+	return limitBody(c, h.maxBytes), mt, true
 }
 
 func joinOr(list []string) string {
@@ -63,14 +94,14 @@ func joinOr(list []string) string {
 	return out
 }
 
-// importFailed answers a failed import: 413 for a body or row count over
+// failed answers a failed import: 413 for a body or row count over
 // the limits, 422 listing the bad rows (nothing was written), 422 or 400
 // for a bad header or document.
-func (s *Server) importFailed(c *gin.Context, body *limitedBody, rows []catalog.RowError, err error) {
+func (h *importHandler) failed(c *gin.Context, body *limitedBody, rows []catalog.RowError, err error) {
 	var ve *catalog.ValidationError
 	switch {
 	case body.exceeded():
-		tooLarge(c, s.d.MaxImportBytes)
+		tooLarge(c, h.maxBytes)
 	case errors.Is(err, catalog.ErrTooLarge):
 		fail(c, http.StatusRequestEntityTooLarge, "too_large", err.Error())
 	case errors.Is(err, catalog.ErrTooManyRows):
@@ -95,49 +126,49 @@ func (s *Server) importFailed(c *gin.Context, body *limitedBody, rows []catalog.
 	case errors.As(err, &ve):
 		failField(c, http.StatusUnprocessableEntity, "invalid", ve.Field, ve.Message)
 	default:
-		s.log.Error("import", "err", err)
+		h.log.Error("import", "err", err)
 		fail(c, http.StatusInternalServerError, "internal", "import failed")
 	}
 }
 
-// importRegions answers POST /api/v1/regions/import (text/csv with header
+// regions answers POST /api/v1/regions/import (text/csv with header
 // code,name,parent; ?dry_run=1 checks without writing). All or nothing.
-func (s *Server) importRegions(c *gin.Context) {
+func (h *importHandler) regions(c *gin.Context) {
 	dry, ok := dryRun(c)
 	if !ok {
 		return
 	}
-	body, _, ok := s.importBody(c, catalog.ContentTypeCSV)
+	body, _, ok := h.readBody(c, catalog.ContentTypeCSV)
 	if !ok {
 		return
 	}
 	by := currentUser(c).Username
-	n, rows, err := s.d.Catalog.ImportRegionsCSV(body, dry, func(tx *store.Tx, n int) error {
-		return s.appendIn(tx, audit.Record{User: by, Action: "region.import", ClientIP: c.ClientIP(),
+	n, rows, err := h.catalog.ImportRegionsCSV(body, dry, func(tx *store.Tx, n int) error {
+		return h.trail.appendIn(tx, audit.Record{User: by, Action: "region.import", ClientIP: c.ClientIP(),
 			Detail: map[string]string{"count": strconv.Itoa(n)}})
 	})
 	if err != nil || body.over {
-		s.importFailed(c, body, rows, err)
+		h.failed(c, body, rows, err)
 		return
 	}
 	if dry {
 		c.JSON(http.StatusOK, gin.H{"valid": n, "dry_run": true})
 		return
 	}
-	s.log.Info("regions imported", "count", n, "by", by)
+	h.log.Info("regions imported", "count", n, "by", by)
 	c.JSON(http.StatusOK, gin.H{"imported": n})
 }
 
-// importPoints answers POST /api/v1/points/import: CSV (text/csv) or
+// points answers POST /api/v1/points/import: CSV (text/csv) or
 // GeoJSON (application/geo+json, or application/json), ?dry_run=1 checks
 // without writing. All or nothing; imported points join the streaming hub
 // at once, as created ones do.
-func (s *Server) importPoints(c *gin.Context) {
+func (h *importHandler) points(c *gin.Context) {
 	dry, ok := dryRun(c)
 	if !ok {
 		return
 	}
-	body, mt, ok := s.importBody(c, catalog.ContentTypeCSV, catalog.ContentTypeGeoJSON, "application/json")
+	body, mt, ok := h.readBody(c, catalog.ContentTypeCSV, catalog.ContentTypeGeoJSON, "application/json")
 	if !ok {
 		return
 	}
@@ -145,46 +176,46 @@ func (s *Server) importPoints(c *gin.Context) {
 	// are found by difference. A point created meanwhile through the API is
 	// announced twice, which the hub takes as a no-op.
 	var before map[string]bool
-	if !dry && s.d.PointChanged != nil {
-		before = s.pointIDs()
+	if !dry && h.changed != nil {
+		before = h.pointIDs()
 	}
 	u := currentUser(c)
-	n, rows, err := s.d.Catalog.ImportPointsIf(body, mt, dry, func(p catalog.Point) error {
-		if !s.d.Permissions.CanManagePoint(u, p) {
+	n, rows, err := h.catalog.ImportPointsIf(body, mt, dry, func(p catalog.Point) error {
+		if !h.decide.CanManagePoint(u, p) {
 			return errOutsideGrants
 		}
 		return nil
 	}, func(tx *store.Tx, n int) error {
-		return s.appendIn(tx, audit.Record{User: u.Username, Action: "point.import", ClientIP: c.ClientIP(),
+		return h.trail.appendIn(tx, audit.Record{User: u.Username, Action: "point.import", ClientIP: c.ClientIP(),
 			Detail: map[string]string{"count": strconv.Itoa(n), "format": mt}})
 	})
 	if err != nil || body.over {
-		s.importFailed(c, body, rows, err)
+		h.failed(c, body, rows, err)
 		return
 	}
 	if dry {
 		c.JSON(http.StatusOK, gin.H{"valid": n, "dry_run": true})
 		return
 	}
-	if s.d.PointChanged != nil && n > 0 {
-		points, err := s.d.Catalog.List()
+	if h.changed != nil && n > 0 {
+		points, err := h.catalog.List()
 		if err != nil {
-			s.log.Error("listing points after import", "err", err)
+			h.log.Error("listing points after import", "err", err)
 		}
 		for _, p := range points {
 			if !before[p.ID] {
-				s.d.PointChanged(p)
+				h.changed(p)
 			}
 		}
 	}
-	s.log.Info("points imported", "count", n, "format", mt, "by", u.Username)
+	h.log.Info("points imported", "count", n, "format", mt, "by", u.Username)
 	c.JSON(http.StatusOK, gin.H{"imported": n})
 }
 
-func (s *Server) pointIDs() map[string]bool {
-	points, err := s.d.Catalog.List()
+func (h *importHandler) pointIDs() map[string]bool {
+	points, err := h.catalog.List()
 	if err != nil {
-		s.log.Error("listing points before import", "err", err)
+		h.log.Error("listing points before import", "err", err)
 	}
 	ids := make(map[string]bool, len(points))
 	for _, p := range points {
@@ -193,12 +224,12 @@ func (s *Server) pointIDs() map[string]bool {
 	return ids
 }
 
-// exportPoints answers GET /api/v1/points/export?format=csv|geojson with
+// export answers GET /api/v1/points/export?format=csv|geojson with
 // the points the caller may view, as a download in the form import reads.
 // Camera passwords are always written as "***": credentials never leave
 // over HTTP, so such a file documents the catalog but re-importing it
 // needs the passwords filled in.
-func (s *Server) exportPoints(c *gin.Context) {
+func (h *importHandler) export(c *gin.Context) {
 	format := c.DefaultQuery("format", catalog.FormatCSV)
 	var ctype, ext string
 	switch format {
@@ -215,11 +246,11 @@ func (s *Server) exportPoints(c *gin.Context) {
 	c.Header("Content-Disposition", `attachment; filename="tianyan-points.`+ext+`"`)
 	c.Header("Cache-Control", "no-store")
 	c.Status(http.StatusOK)
-	if err := s.d.Catalog.ExportPoints(c.Writer, format, s.d.Permissions.Scope(u, permissions.View), false); err != nil {
+	if err := h.catalog.ExportPoints(c.Writer, format, h.decide.Scope(u, permissions.View), false); err != nil {
 		// Headers are gone; the client sees a truncated download.
-		s.log.Warn("points export", "user", u.Username, "err", err)
+		h.log.Warn("points export", "user", u.Username, "err", err)
 		return
 	}
-	s.record(audit.Record{User: u.Username, Action: "point.export", ClientIP: c.ClientIP(),
+	h.trail.record(audit.Record{User: u.Username, Action: "point.export", ClientIP: c.ClientIP(),
 		Detail: map[string]string{"format": format}})
 }

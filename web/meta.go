@@ -7,9 +7,9 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"github.com/pion/webrtc/v4"
 
 	"github.com/tianyan/vms/catalog"
-	"github.com/tianyan/vms/permissions"
 )
 
 // Map tile coordinate systems of UIConfig.MapTileCRS.
@@ -85,12 +85,30 @@ type uiConfigResponse struct {
 	ICEServers []iceServer `json:"ice_servers"`
 }
 
+// iceSource lists the STUN and TURN servers WebRTC viewers use.
+type iceSource interface {
+	ICEServers() []webrtc.ICEServer
+}
+
+// metaHandler answers what describes the API and the deployment rather
+// than any resource of it: the OpenAPI document, the category codes and
+// the web app's configuration.
+type metaHandler struct {
+	ui  UIConfig
+	ice iceSource // nil: no WebRTC, no ICE servers
+}
+
+// openAPI answers GET /api/v1/openapi.json.
+func (h *metaHandler) openAPI(c *gin.Context) {
+	c.JSON(http.StatusOK, openAPIDoc())
+}
+
 // uiConfig answers GET /api/v1/ui-config. It carries TURN credentials, which
 // every logged-in viewer needs anyway, so it is never cached.
-func (s *Server) uiConfig(c *gin.Context) {
-	out := uiConfigResponse{UIConfig: s.d.UI, ICEServers: []iceServer{}}
-	if s.d.WebRTC != nil {
-		for _, is := range s.d.WebRTC.ICEServers() {
+func (h *metaHandler) uiConfig(c *gin.Context) {
+	out := uiConfigResponse{UIConfig: h.ui, ICEServers: []iceServer{}}
+	if h.ice != nil {
+		for _, is := range h.ice.ICEServers() {
 			e := iceServer{URLs: is.URLs, Username: is.Username}
 			if cred, ok := is.Credential.(string); ok {
 				e.Credential = cred
@@ -104,23 +122,6 @@ func (s *Server) uiConfig(c *gin.Context) {
 
 // categories answers GET /api/v1/categories: every category code with its
 // Chinese and English name, in display order.
-func (s *Server) categories(c *gin.Context) {
+func (h *metaHandler) categories(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"items": catalog.Categories})
-}
-
-// pointActions answers GET /api/v1/points/{id}/allowed: what the caller may
-// do on the point, so the UI shows only controls that will work.
-func (s *Server) pointActions(c *gin.Context) {
-	p, ok := s.visiblePoint(c, permissions.View)
-	if !ok {
-		return
-	}
-	u := currentUser(c)
-	actions := []permissions.Action{}
-	for _, a := range permissions.AllActions {
-		if s.d.Permissions.Can(u, a, p) {
-			actions = append(actions, a)
-		}
-	}
-	c.JSON(http.StatusOK, gin.H{"actions": actions})
 }

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
 	"github.com/tianyan/vms/accounts"
 	"github.com/tianyan/vms/agentlink"
 	"github.com/tianyan/vms/agents"
@@ -110,11 +108,6 @@ var openAPIDoc func() map[string]any
 
 func init() {
 	openAPIDoc = sync.OnceValue(func() map[string]any { return buildOpenAPI(apiOps) })
-}
-
-// openAPI answers GET /api/v1/openapi.json.
-func (s *Server) openAPI(c *gin.Context) {
-	c.JSON(http.StatusOK, openAPIDoc())
 }
 
 // apiPrefix is where the JSON API lives; the description covers it only.

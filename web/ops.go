@@ -1,8 +1,9 @@
 package web
 
 import (
-	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -11,12 +12,25 @@ import (
 	"github.com/tianyan/vms/audit"
 )
 
+// backupSource is the database that GET /api/v1/backup snapshots.
+type backupSource interface {
+	Backup(w io.Writer) (int64, error)
+}
+
+// opsHandler answers the operator's routes: backup and metrics.
+type opsHandler struct {
+	store   backupSource // nil: no backup
+	metrics http.Handler // nil: /metrics is not served
+	trail   auditTrail
+	log     *slog.Logger
+}
+
 // backup answers GET /api/v1/backup: a consistent bbolt snapshot taken in
 // one read transaction while the server keeps serving. The file holds
 // password hashes and camera credentials, so it is admin-only and never
 // cached.
-func (s *Server) backup(c *gin.Context) {
-	if s.d.Store == nil {
+func (h *opsHandler) backup(c *gin.Context) {
+	if h.store == nil {
 		fail(c, http.StatusNotImplemented, "not_supported", "backup not available")
 		return
 	}
@@ -26,30 +40,17 @@ func (s *Server) backup(c *gin.Context) {
 	c.Header("Content-Disposition", `attachment; filename="`+name+`"`)
 	c.Header("Cache-Control", "no-store")
 	c.Status(http.StatusOK)
-	n, err := s.d.Store.Backup(c.Writer)
+	n, err := h.store.Backup(c.Writer)
 	if err != nil {
 		// Headers are gone; cutting the body short makes the client see a
 		// truncated file, which `vms backup` detects when it checks it.
-		s.log.Error("backup failed", "err", err, "bytes", n)
+		h.log.Error("backup failed", "err", err, "bytes", n)
 		panic(http.ErrAbortHandler)
 	}
-	s.log.Info("backup taken", "by", u.Username, "bytes", n)
-	s.record(audit.Record{User: u.Username, Action: "backup", ClientIP: c.ClientIP(),
+	h.log.Info("backup taken", "by", u.Username, "bytes", n)
+	h.trail.record(audit.Record{User: u.Username, Action: "backup", ClientIP: c.ClientIP(),
 		Detail: map[string]string{"bytes": fmt.Sprint(n)}})
 }
 
-// auditVerify answers GET /api/v1/audit/verify: walks the hash chain.
-func (s *Server) auditVerify(c *gin.Context) {
-	n, err := s.d.Audit.Verify()
-	var ce *audit.ChainError
-	switch {
-	case errors.As(err, &ce):
-		c.JSON(http.StatusOK, gin.H{"ok": false, "records": n, "broken_at": ce.Seq, "reason": ce.Reason})
-	case err != nil:
-		s.log.Error("audit verify", "err", err)
-		fail(c, http.StatusInternalServerError, "internal", "cannot read the audit log")
-	default:
-		seq, hash, _ := s.d.Audit.Head()
-		c.JSON(http.StatusOK, gin.H{"ok": true, "records": n, "head_seq": seq, "head_hash": hash})
-	}
-}
+// serveMetrics answers GET /metrics.
+func (h *opsHandler) serveMetrics(c *gin.Context) { h.metrics.ServeHTTP(c.Writer, c.Request) }

@@ -5,37 +5,55 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tianyan/vms/accounts"
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
 	"github.com/tianyan/vms/store"
-	"github.com/tianyan/vms/streaming"
 )
 
-// decodeJSON reads a bounded JSON body into v, answering 400/413 itself.
-func decodeJSON(c *gin.Context, v any) bool {
-	if !requireJSON(c) {
-		return false
-	}
-	body := http.MaxBytesReader(c.Writer, c.Request.Body, maxJSONBody)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			fail(c, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
-			return false
-		}
-		fail(c, http.StatusBadRequest, "bad_json", "malformed JSON: "+err.Error())
-		return false
-	}
-	return true
+// pointStore is the part of the catalog the points resource calls.
+type pointStore interface {
+	Search(q catalog.Query, s catalog.Scope) (catalog.Result, error)
+	Facets(q catalog.Query, s catalog.Scope) (catalog.Facets, error)
+	Locations(q catalog.Query, s catalog.Scope) (catalog.Locations, error)
+	Create(p catalog.Point, also ...store.ResultHook[catalog.Point]) (catalog.Point, error)
+	UpdateIf(id string, patch catalog.PointPatch, allow func(stored, next catalog.Point) error, also ...store.ResultHook[catalog.Point]) (catalog.Point, error)
+	Delete(id string, also ...store.TxHook) error
+}
+
+// pointDecider is what the points resource asks permissions, beyond the
+// guard's decision on the route.
+type pointDecider interface {
+	Scope(u accounts.User, a permissions.Action) catalog.Scope
+	Can(u accounts.User, a permissions.Action, p catalog.Point) bool
+	CanCreate(u accounts.User, p catalog.Point) bool
+	CanChange(u accounts.User, stored, next catalog.Point) bool
+	HoldsSomewhere(u accounts.User, a permissions.Action) bool
+}
+
+// agentChecker says whether an edge agent exists and is not revoked.
+type agentChecker interface {
+	Exists(id string) bool
+}
+
+// pointHandler answers the points' routes: search, facets, the map, one
+// point, create, change, delete, and what the caller may do on one.
+type pointHandler struct {
+	points pointStore
+	decide pointDecider
+	agents agentChecker // nil without edge agents: no point may name one
+	trail  auditTrail
+	log    *slog.Logger
+	// changed and deleted keep the streaming hub in step; either may be nil.
+	changed func(catalog.Point)
+	deleted func(id string)
 }
 
 // pointError maps catalog errors to responses.
@@ -65,13 +83,13 @@ func pointError(c *gin.Context, err error) {
 	}
 }
 
-func (s *Server) listPoints(c *gin.Context) {
+func (h *pointHandler) list(c *gin.Context) {
 	q, err := catalog.ParseQuery(c.Request.URL.Query())
 	if err != nil {
 		fail(c, http.StatusBadRequest, "bad_query", err.Error())
 		return
 	}
-	res, err := s.d.Catalog.Search(q, s.d.Permissions.Scope(currentUser(c), permissions.View))
+	res, err := h.points.Search(q, h.decide.Scope(currentUser(c), permissions.View))
 	if err != nil {
 		pointError(c, err)
 		return
@@ -82,15 +100,15 @@ func (s *Server) listPoints(c *gin.Context) {
 	c.JSON(http.StatusOK, res)
 }
 
-// pointFacets answers GET /api/v1/points/facets: counts by category,
+// facets answers GET /api/v1/points/facets: counts by category,
 // status and region tree over what the caller may see.
-func (s *Server) pointFacets(c *gin.Context) {
+func (h *pointHandler) facets(c *gin.Context) {
 	q, err := catalog.ParseQuery(c.Request.URL.Query())
 	if err != nil {
 		fail(c, http.StatusBadRequest, "bad_query", err.Error())
 		return
 	}
-	f, err := s.d.Catalog.Facets(q, s.d.Permissions.Scope(currentUser(c), permissions.View))
+	f, err := h.points.Facets(q, h.decide.Scope(currentUser(c), permissions.View))
 	if err != nil {
 		pointError(c, err)
 		return
@@ -98,12 +116,12 @@ func (s *Server) pointFacets(c *gin.Context) {
 	c.JSON(http.StatusOK, f)
 }
 
-// pointLocations answers GET /api/v1/points/geo: where every point the
+// locations answers GET /api/v1/points/geo: where every point the
 // caller may view is, in the compact form catalog.Locations, for the map.
 // It takes the list's filters but is never paged. The weak ETag is a hash
 // of the answer, so a map opened again costs a 304 when nothing the caller
 // sees has changed; weak, because the body may go out gzipped or not.
-func (s *Server) pointLocations(c *gin.Context) {
+func (h *pointHandler) locations(c *gin.Context) {
 	values := c.Request.URL.Query()
 	for _, key := range []string{"sort", "limit", "cursor"} {
 		if values.Has(key) {
@@ -116,7 +134,7 @@ func (s *Server) pointLocations(c *gin.Context) {
 		fail(c, http.StatusBadRequest, "bad_query", err.Error())
 		return
 	}
-	loc, err := s.d.Catalog.Locations(q, s.d.Permissions.Scope(currentUser(c), permissions.View))
+	loc, err := h.points.Locations(q, h.decide.Scope(currentUser(c), permissions.View))
 	if err != nil {
 		pointError(c, err)
 		return
@@ -128,11 +146,11 @@ func (s *Server) pointLocations(c *gin.Context) {
 	}
 	sum := sha256.Sum256(body)
 	etag := `W/"` + hex.EncodeToString(sum[:12]) + `"`
-	h := c.Writer.Header()
+	hdr := c.Writer.Header()
 	// private: the answer depends on the caller's grants; no-cache: the
 	// browser may keep it but must ask (If-None-Match) before each use.
-	h.Set("Cache-Control", "private, no-cache")
-	h.Set("ETag", etag)
+	hdr.Set("Cache-Control", "private, no-cache")
+	hdr.Set("ETag", etag)
 	if etagMatches(c.GetHeader("If-None-Match"), etag) {
 		c.Status(http.StatusNotModified)
 		return
@@ -153,8 +171,8 @@ func etagMatches(header, etag string) bool {
 	return false
 }
 
-func (s *Server) getPoint(c *gin.Context) {
-	p, ok := s.visiblePoint(c, permissions.View)
+func (h *pointHandler) get(c *gin.Context) {
+	p, ok := visiblePoint(c, h.log, permissions.View)
 	if !ok {
 		return
 	}
@@ -165,13 +183,13 @@ func (s *Server) getPoint(c *gin.Context) {
 // not manage.
 var errOutsideGrants = errors.New("outside the caller's grants")
 
-// createPoint answers POST /api/v1/points for anyone permissions lets
+// create answers POST /api/v1/points for anyone permissions lets
 // create the point the body describes: who may manage it (ManageAllPoints
 // or a manage grant), or a technician with the provision grant for its
 // category, region and level when it is bound to an edge agent (the
 // agent's provisioning page does this with the technician's login). A
 // camera already bound to another point is refused with 409.
-func (s *Server) createPoint(c *gin.Context) {
+func (h *pointHandler) create(c *gin.Context) {
 	u := currentUser(c)
 	if declaredTooLarge(c, maxJSONBody) {
 		return
@@ -187,35 +205,35 @@ func (s *Server) createPoint(c *gin.Context) {
 		pointError(c, err)
 		return
 	}
-	if !s.d.Permissions.CanCreate(u, p) {
+	if !h.decide.CanCreate(u, p) {
 		msg := "no grant to create a point of this category, region and level"
-		if p.Agent == "" && s.d.Permissions.HoldsSomewhere(u, permissions.Provision) {
+		if p.Agent == "" && h.decide.HoldsSomewhere(u, permissions.Provision) {
 			msg = "technicians provision cameras through an edge agent"
 		}
 		fail(c, http.StatusForbidden, "forbidden", msg)
 		return
 	}
-	if !s.checkAgentBinding(c, p) {
+	if !h.checkAgentBinding(c, p) {
 		return
 	}
-	p, err = s.d.Catalog.Create(p, func(tx *store.Tx, p catalog.Point) error {
-		return s.appendIn(tx, audit.Record{User: u.Username, Action: "point.create", Point: p.ID, ClientIP: c.ClientIP(),
+	p, err = h.points.Create(p, func(tx *store.Tx, p catalog.Point) error {
+		return h.trail.appendIn(tx, audit.Record{User: u.Username, Action: "point.create", Point: p.ID, ClientIP: c.ClientIP(),
 			Detail: map[string]string{"agent": p.Agent, "camera": p.Camera}})
 	})
 	if err != nil {
 		pointError(c, err)
 		return
 	}
-	s.log.Info("point created", "point", p.ID, "by", u.Username, "agent", p.Agent)
-	if s.d.PointChanged != nil {
-		s.d.PointChanged(p)
+	h.log.Info("point created", "point", p.ID, "by", u.Username, "agent", p.Agent)
+	if h.changed != nil {
+		h.changed(p)
 	}
 	c.Header("Location", "/api/v1/points/"+p.ID)
 	c.JSON(http.StatusCreated, p.Redacted())
 }
 
-func (s *Server) patchPoint(c *gin.Context) {
-	if _, ok := s.visiblePoint(c, permissions.Manage); !ok {
+func (h *pointHandler) patch(c *gin.Context) {
+	if _, ok := visiblePoint(c, h.log, permissions.Manage); !ok {
 		return
 	}
 	if declaredTooLarge(c, maxJSONBody) {
@@ -231,63 +249,73 @@ func (s *Server) patchPoint(c *gin.Context) {
 		pointError(c, err)
 		return
 	}
-	if patch.Agent != nil && !s.checkAgentBinding(c, catalog.Point{Agent: strings.TrimSpace(*patch.Agent)}) {
+	if patch.Agent != nil && !h.checkAgentBinding(c, catalog.Point{Agent: strings.TrimSpace(*patch.Agent)}) {
 		return
 	}
 	u := currentUser(c)
 	// Decided again on the stored point and on the result, under the
 	// catalog's write lock: nobody moves a point out of their grant.
-	p, err := s.d.Catalog.UpdateIf(c.Param("id"), patch, func(stored, next catalog.Point) error {
-		if !s.d.Permissions.CanChange(u, stored, next) {
+	p, err := h.points.UpdateIf(c.Param("id"), patch, func(stored, next catalog.Point) error {
+		if !h.decide.CanChange(u, stored, next) {
 			return errOutsideGrants
 		}
 		return nil
 	}, func(tx *store.Tx, p catalog.Point) error {
-		return s.appendIn(tx, audit.Record{User: u.Username, Action: "point.update", Point: p.ID, ClientIP: c.ClientIP()})
+		return h.trail.appendIn(tx, audit.Record{User: u.Username, Action: "point.update", Point: p.ID, ClientIP: c.ClientIP()})
 	})
 	if err != nil {
 		pointError(c, err)
 		return
 	}
-	s.log.Info("point changed", "point", p.ID, "by", currentUser(c).Username)
-	if s.d.PointChanged != nil {
-		s.d.PointChanged(p)
+	h.log.Info("point changed", "point", p.ID, "by", currentUser(c).Username)
+	if h.changed != nil {
+		h.changed(p)
 	}
 	c.JSON(http.StatusOK, p.Redacted())
 }
 
-func (s *Server) deletePoint(c *gin.Context) {
-	p, ok := s.visiblePoint(c, permissions.Manage)
+func (h *pointHandler) delete(c *gin.Context) {
+	p, ok := visiblePoint(c, h.log, permissions.Manage)
 	if !ok {
 		return
 	}
-	if err := s.d.Catalog.Delete(p.ID, s.audited(audit.Record{User: currentUser(c).Username, Action: "point.delete", Point: p.ID, ClientIP: c.ClientIP()})); err != nil {
+	if err := h.points.Delete(p.ID, h.trail.audited(audit.Record{User: currentUser(c).Username, Action: "point.delete", Point: p.ID, ClientIP: c.ClientIP()})); err != nil {
 		pointError(c, err)
 		return
 	}
-	s.log.Info("point deleted", "point", p.ID, "by", currentUser(c).Username)
-	if s.d.PointDeleted != nil {
-		s.d.PointDeleted(p.ID)
+	h.log.Info("point deleted", "point", p.ID, "by", currentUser(c).Username)
+	if h.deleted != nil {
+		h.deleted(p.ID)
 	}
 	c.Status(http.StatusNoContent)
 }
 
-func (s *Server) pointStats(c *gin.Context) {
-	p, ok := s.visiblePoint(c, permissions.View)
+// actions answers GET /api/v1/points/{id}/allowed: what the caller may
+// do on the point, so the UI shows only controls that will work.
+func (h *pointHandler) actions(c *gin.Context) {
+	p, ok := visiblePoint(c, h.log, permissions.View)
 	if !ok {
 		return
 	}
-	profile := streaming.ProfileMain
-	if c.Query("profile") == streaming.ProfileSub {
-		profile = streaming.ProfileSub
+	u := currentUser(c)
+	actions := []permissions.Action{}
+	for _, a := range permissions.AllActions {
+		if h.decide.Can(u, a, p) {
+			actions = append(actions, a)
+		}
 	}
-	st, err := s.d.Hub.Stats(streaming.PathKey(p.ID, profile))
-	if err != nil {
-		notFound(c, "stream")
-		return
-	}
-	c.JSON(http.StatusOK, st)
+	c.JSON(http.StatusOK, gin.H{"actions": actions})
 }
 
-// drain discards what is left of a body so keep-alive connections survive.
-func drain(r io.Reader) { _, _ = io.Copy(io.Discard, io.LimitReader(r, maxJSONBody)) }
+// checkAgentBinding refuses a point bound to an agent that does not exist
+// or was revoked.
+func (h *pointHandler) checkAgentBinding(c *gin.Context, p catalog.Point) bool {
+	if p.Agent == "" {
+		return true
+	}
+	if h.agents == nil || !h.agents.Exists(p.Agent) {
+		failField(c, http.StatusUnprocessableEntity, "invalid", "agent", "no such edge agent (or it was revoked)")
+		return false
+	}
+	return true
+}

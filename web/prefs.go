@@ -7,10 +7,39 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tianyan/vms/accounts"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/permissions"
 	"github.com/tianyan/vms/prefs"
 )
+
+// prefsStore keeps each user's saved layouts and favourites.
+type prefsStore interface {
+	Layouts(user string) ([]prefs.Layout, error)
+	Layout(user, name string) (prefs.Layout, error)
+	PutLayout(user string, l prefs.Layout) (saved prefs.Layout, created bool, err error)
+	DeleteLayout(user, name string) error
+	Favourites(user string) ([]string, error)
+	SetFavourites(user string, ids []string) ([]string, error)
+}
+
+// pointLookup finds one point by ID.
+type pointLookup interface {
+	Get(id string) (catalog.Point, error)
+}
+
+// viewDecider says whether a user may do an action on a point.
+type viewDecider interface {
+	Can(u accounts.User, a permissions.Action, p catalog.Point) bool
+}
+
+// prefsHandler answers the caller's own saved wall layouts and favourite
+// points (/api/v1/me/layouts, /api/v1/me/favourites).
+type prefsHandler struct {
+	prefs  prefsStore
+	points pointLookup
+	decide viewDecider
+}
 
 // prefsError maps prefs errors to responses.
 func prefsError(c *gin.Context, err error) {
@@ -28,8 +57,8 @@ func prefsError(c *gin.Context, err error) {
 }
 
 // listLayouts answers GET /api/v1/me/layouts.
-func (s *Server) listLayouts(c *gin.Context) {
-	ls, err := s.d.Prefs.Layouts(currentUser(c).Username)
+func (h *prefsHandler) listLayouts(c *gin.Context) {
+	ls, err := h.prefs.Layouts(currentUser(c).Username)
 	if err != nil {
 		prefsError(c, err)
 		return
@@ -38,8 +67,8 @@ func (s *Server) listLayouts(c *gin.Context) {
 }
 
 // getLayout answers GET /api/v1/me/layouts/{name}.
-func (s *Server) getLayout(c *gin.Context) {
-	l, err := s.d.Prefs.Layout(currentUser(c).Username, c.Param("name"))
+func (h *prefsHandler) getLayout(c *gin.Context) {
+	l, err := h.prefs.Layout(currentUser(c).Username, c.Param("name"))
 	if err != nil {
 		prefsError(c, err)
 		return
@@ -56,7 +85,7 @@ type layoutBody struct {
 }
 
 // putLayout answers PUT /api/v1/me/layouts/{name}: 201 when new, 200 when replaced.
-func (s *Server) putLayout(c *gin.Context) {
+func (h *prefsHandler) putLayout(c *gin.Context) {
 	var b layoutBody
 	if !decodeJSON(c, &b) {
 		return
@@ -70,7 +99,7 @@ func (s *Server) putLayout(c *gin.Context) {
 		failField(c, http.StatusUnprocessableEntity, "invalid", "tour.category", "is not a known category code")
 		return
 	}
-	l, created, err := s.d.Prefs.PutLayout(currentUser(c).Username, prefs.Layout{Name: name, Grid: b.Grid, Tiles: b.Tiles, Tour: b.Tour})
+	l, created, err := h.prefs.PutLayout(currentUser(c).Username, prefs.Layout{Name: name, Grid: b.Grid, Tiles: b.Tiles, Tour: b.Tour})
 	if err != nil {
 		prefsError(c, err)
 		return
@@ -83,8 +112,8 @@ func (s *Server) putLayout(c *gin.Context) {
 }
 
 // deleteLayout answers DELETE /api/v1/me/layouts/{name}.
-func (s *Server) deleteLayout(c *gin.Context) {
-	if err := s.d.Prefs.DeleteLayout(currentUser(c).Username, c.Param("name")); err != nil {
+func (h *prefsHandler) deleteLayout(c *gin.Context) {
+	if err := h.prefs.DeleteLayout(currentUser(c).Username, c.Param("name")); err != nil {
 		prefsError(c, err)
 		return
 	}
@@ -98,17 +127,17 @@ type favouritesBody struct {
 
 // favourites answers GET /api/v1/me/favourites: the saved IDs in order,
 // and the points among them the caller may still see.
-func (s *Server) favourites(c *gin.Context) {
-	ids, err := s.d.Prefs.Favourites(currentUser(c).Username)
+func (h *prefsHandler) favourites(c *gin.Context) {
+	ids, err := h.prefs.Favourites(currentUser(c).Username)
 	if err != nil {
 		prefsError(c, err)
 		return
 	}
-	s.answerFavourites(c, ids)
+	h.answerFavourites(c, ids)
 }
 
 // putFavourites answers PUT /api/v1/me/favourites with the stored list.
-func (s *Server) putFavourites(c *gin.Context) {
+func (h *prefsHandler) putFavourites(c *gin.Context) {
 	var b favouritesBody
 	if !decodeJSON(c, &b) {
 		return
@@ -117,20 +146,20 @@ func (s *Server) putFavourites(c *gin.Context) {
 		failField(c, http.StatusUnprocessableEntity, "invalid", "ids", "is required (an empty list clears)")
 		return
 	}
-	ids, err := s.d.Prefs.SetFavourites(currentUser(c).Username, b.IDs)
+	ids, err := h.prefs.SetFavourites(currentUser(c).Username, b.IDs)
 	if err != nil {
 		prefsError(c, err)
 		return
 	}
-	s.answerFavourites(c, ids)
+	h.answerFavourites(c, ids)
 }
 
-func (s *Server) answerFavourites(c *gin.Context, ids []string) {
+func (h *prefsHandler) answerFavourites(c *gin.Context, ids []string) {
 	u := currentUser(c)
 	items := []catalog.Point{}
 	for _, id := range ids {
-		p, err := s.d.Catalog.Get(id)
-		if err != nil || !s.d.Permissions.Can(u, permissions.View, p) {
+		p, err := h.points.Get(id)
+		if err != nil || !h.decide.Can(u, permissions.View, p) {
 			continue // deleted, or no longer granted: kept, not shown
 		}
 		items = append(items, p.Redacted())

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -11,8 +12,25 @@ import (
 	"github.com/tianyan/vms/store"
 )
 
+// regionStore is the part of the catalog that keeps the region tree.
+type regionStore interface {
+	ListRegions() []catalog.Region
+	GetRegion(code string) (catalog.Region, error)
+	CreateRegion(r catalog.Region, also ...store.ResultHook[catalog.Region]) (catalog.Region, error)
+	UpdateRegion(code, name, parent string, also ...store.ResultHook[catalog.Region]) (catalog.Region, error)
+	DeleteRegion(code string, also ...store.TxHook) error
+}
+
+// regionHandler answers the region tree's routes (district, street,
+// community).
+type regionHandler struct {
+	regions regionStore
+	trail   auditTrail
+	log     *slog.Logger
+}
+
 // regionError maps catalog region errors to responses.
-func (s *Server) regionError(c *gin.Context, err error) {
+func regionError(c *gin.Context, log *slog.Logger, err error) {
 	var ve *catalog.ValidationError
 	switch {
 	case errors.As(err, &ve):
@@ -24,7 +42,7 @@ func (s *Server) regionError(c *gin.Context, err error) {
 	case errors.Is(err, catalog.ErrRegionInUse):
 		fail(c, http.StatusConflict, "in_use", "the region still holds points or child regions; move or delete them first")
 	default:
-		s.log.Error("region", "err", err)
+		log.Error("region", "err", err)
 		fail(c, http.StatusInternalServerError, "internal", "catalog error")
 	}
 }
@@ -36,11 +54,11 @@ type regionNode struct {
 	Children []regionNode `json:"children,omitempty"`
 }
 
-// listRegions answers GET /api/v1/regions: every region sorted by code with
+// list answers GET /api/v1/regions: every region sorted by code with
 // its parent's code, or with ?tree=1 the forest from its roots. Regions are
 // not secret (facets show the whole tree to everyone), so any user may ask.
-func (s *Server) listRegions(c *gin.Context) {
-	regions := s.d.Catalog.ListRegions()
+func (h *regionHandler) list(c *gin.Context) {
+	regions := h.regions.ListRegions()
 	switch c.Query("tree") {
 	case "", "0", "false":
 		c.JSON(http.StatusOK, gin.H{"items": regions})
@@ -80,10 +98,10 @@ func (s *Server) listRegions(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"items": out})
 }
 
-func (s *Server) getRegion(c *gin.Context) {
-	r, err := s.d.Catalog.GetRegion(c.Param("code"))
+func (h *regionHandler) get(c *gin.Context) {
+	r, err := h.regions.GetRegion(c.Param("code"))
 	if err != nil {
-		s.regionError(c, err)
+		regionError(c, h.log, err)
 		return
 	}
 	c.JSON(http.StatusOK, r)
@@ -95,21 +113,21 @@ type regionRequest struct {
 	Parent string `json:"parent"`
 }
 
-func (s *Server) createRegion(c *gin.Context) {
+func (h *regionHandler) create(c *gin.Context) {
 	var req regionRequest
 	if !decodeJSON(c, &req) {
 		return
 	}
 	by := currentUser(c).Username
-	r, err := s.d.Catalog.CreateRegion(catalog.Region{Code: req.Code, Name: req.Name, Parent: req.Parent}, func(tx *store.Tx, r catalog.Region) error {
-		return s.appendIn(tx, audit.Record{User: by, Action: "region.create", ClientIP: c.ClientIP(),
+	r, err := h.regions.CreateRegion(catalog.Region{Code: req.Code, Name: req.Name, Parent: req.Parent}, func(tx *store.Tx, r catalog.Region) error {
+		return h.trail.appendIn(tx, audit.Record{User: by, Action: "region.create", ClientIP: c.ClientIP(),
 			Detail: map[string]string{"region": r.Code, "parent": r.Parent}})
 	})
 	if err != nil {
-		s.regionError(c, err)
+		regionError(c, h.log, err)
 		return
 	}
-	s.log.Info("region created", "region", r.Code, "parent", r.Parent, "by", by)
+	h.log.Info("region created", "region", r.Code, "parent", r.Parent, "by", by)
 	c.Header("Location", "/api/v1/regions/"+r.Code)
 	c.JSON(http.StatusCreated, r)
 }
@@ -121,10 +139,10 @@ type regionPatch struct {
 	Parent *string `json:"parent"`
 }
 
-func (s *Server) patchRegion(c *gin.Context) {
-	cur, err := s.d.Catalog.GetRegion(c.Param("code"))
+func (h *regionHandler) patch(c *gin.Context) {
+	cur, err := h.regions.GetRegion(c.Param("code"))
 	if err != nil {
-		s.regionError(c, err)
+		regionError(c, h.log, err)
 		return
 	}
 	var p regionPatch
@@ -139,26 +157,26 @@ func (s *Server) patchRegion(c *gin.Context) {
 		parent = *p.Parent
 	}
 	by := currentUser(c).Username
-	r, err := s.d.Catalog.UpdateRegion(cur.Code, name, parent, func(tx *store.Tx, r catalog.Region) error {
-		return s.appendIn(tx, audit.Record{User: by, Action: "region.update", ClientIP: c.ClientIP(),
+	r, err := h.regions.UpdateRegion(cur.Code, name, parent, func(tx *store.Tx, r catalog.Region) error {
+		return h.trail.appendIn(tx, audit.Record{User: by, Action: "region.update", ClientIP: c.ClientIP(),
 			Detail: map[string]string{"region": r.Code, "parent": r.Parent}})
 	})
 	if err != nil {
-		s.regionError(c, err)
+		regionError(c, h.log, err)
 		return
 	}
-	s.log.Info("region updated", "region", r.Code, "parent", r.Parent, "by", by)
+	h.log.Info("region updated", "region", r.Code, "parent", r.Parent, "by", by)
 	c.JSON(http.StatusOK, r)
 }
 
-func (s *Server) deleteRegion(c *gin.Context) {
+func (h *regionHandler) delete(c *gin.Context) {
 	code := c.Param("code")
 	by := currentUser(c).Username
-	if err := s.d.Catalog.DeleteRegion(code, s.audited(audit.Record{User: by, Action: "region.delete", ClientIP: c.ClientIP(),
+	if err := h.regions.DeleteRegion(code, h.trail.audited(audit.Record{User: by, Action: "region.delete", ClientIP: c.ClientIP(),
 		Detail: map[string]string{"region": code}})); err != nil {
-		s.regionError(c, err)
+		regionError(c, h.log, err)
 		return
 	}
-	s.log.Info("region deleted", "region", code, "by", by)
+	h.log.Info("region deleted", "region", code, "by", by)
 	c.Status(http.StatusNoContent)
 }

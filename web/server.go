@@ -4,6 +4,7 @@ import (
 	"embed"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -80,15 +81,42 @@ type Deps struct {
 	Logger         *slog.Logger
 }
 
-// Server is the HTTP API.
+// Server is the HTTP API: the route table's routes, each behind its guard,
+// answered by one handler type per resource. Each handler takes only the
+// narrow interfaces it calls; New wires them from Deps.
 type Server struct {
-	d        Deps
-	log      *slog.Logger
-	engine   *gin.Engine
-	throttle *accounts.Throttle
+	d      Deps
+	log    *slog.Logger
+	engine *gin.Engine
 
-	assets         map[string]*uiAsset // the browser app
-	metricsHandler http.Handler        // /metrics, when Deps.Metrics is set
+	// What the guard asks: who holds a token, what they may do, which
+	// point a path names.
+	tokens    tokenResolver
+	decide    guardDecider
+	findPoint pointLookup
+
+	// The resources.
+	auth      *authHandler
+	self      *selfHandler
+	users     *userHandler
+	grants    *grantHandler
+	access    *accessHandler
+	points    *pointHandler
+	streams   *streamHandler
+	regions   *regionHandler
+	imports   *importHandler
+	audit     *auditHandler
+	agents    *agentHandler
+	agentPage *agentPageHandler
+	prefs     *prefsHandler
+	meta      *metaHandler
+	ops       *opsHandler
+	ui        *uiHandler
+}
+
+// tokenResolver finds the user a session token or API token belongs to.
+type tokenResolver interface {
+	Resolve(token string) (accounts.User, error)
 }
 
 // New builds the routes.
@@ -103,7 +131,7 @@ func New(d Deps) *Server {
 	if d.Throttle == nil {
 		d.Throttle = accounts.NewThrottle(d.LoginThrottle)
 	}
-	s := &Server{d: d, log: d.Logger, engine: gin.New(), throttle: d.Throttle}
+	s := &Server{d: d, log: d.Logger, engine: gin.New()}
 	e := s.engine
 	// gin trusts every proxy unless told otherwise, which would let any
 	// client choose its own address with X-Forwarded-For.
@@ -122,17 +150,71 @@ func New(d Deps) *Server {
 	if err != nil {
 		panic("web: reading embedded ui: " + err.Error()) // a build-time fact, not a runtime condition
 	}
-	s.assets = assets
-	if d.Metrics != nil {
-		s.metricsHandler = promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})
-	}
+	s.wire(assets)
 	// Every route comes from the table in routes.go, behind its rule.
 	s.registerRoutes()
 	return s
 }
 
-// metrics answers GET /metrics.
-func (s *Server) metrics(c *gin.Context) { s.metricsHandler.ServeHTTP(c.Writer, c.Request) }
+// wire makes each resource's handler from s.d, handing it only what it
+// calls. A dependency Deps leaves nil reaches a handler as a nil
+// interface (never a nil pointer inside one), so "absent" reads the same.
+func (s *Server) wire(assets map[string]*uiAsset) {
+	d, log := s.d, s.log
+	trail := auditTrail{to: present[auditAppender](d.Audit), log: log}
+	decider := d.Permissions
+	creds := credentials{sessions: present[sessionStore](d.Accounts), trail: trail, log: log}
+
+	s.tokens = present[tokenResolver](d.Accounts)
+	s.decide = present[guardDecider](decider)
+	s.findPoint = present[pointLookup](d.Catalog)
+
+	s.auth = &authHandler{accounts: present[loginAccounts](d.Accounts), throttle: d.Throttle, trail: trail, log: log,
+		agents: present[agentAuthenticator](d.Agents), secureCookies: d.SecureCookies}
+	s.self = &selfHandler{accounts: present[selfAccounts](d.Accounts), creds: creds, throttle: d.Throttle, trail: trail, log: log, secureCookies: d.SecureCookies}
+	s.users = &userHandler{users: present[userStore](d.Accounts), creds: creds, grants: present[grantRemover](decider),
+		decide: present[systemDecider](decider), trail: trail, log: log}
+	s.grants = &grantHandler{grants: present[grantStore](decider), trail: trail, log: log}
+	s.access = &accessHandler{points: present[accessPoints](d.Catalog), users: present[accessUsers](d.Accounts), decide: present[accessDecider](decider), log: log}
+	s.points = &pointHandler{points: present[pointStore](d.Catalog), decide: present[pointDecider](decider), agents: present[agentChecker](d.Agents),
+		trail: trail, log: log, changed: d.PointChanged, deleted: d.PointDeleted}
+	s.streams = &streamHandler{hub: present[streamHub](d.Hub), rtc: present[webRTCSessions](d.WebRTC),
+		// A nil *ViewLimits caps nothing, so it is handed on as it is.
+		limits: d.ViewLimits, decide: present[systemDecider](decider), agents: present[agentPresence](d.Agents), trail: trail, log: log}
+	s.regions = &regionHandler{regions: present[regionStore](d.Catalog), trail: trail, log: log}
+	s.imports = &importHandler{catalog: present[transferStore](d.Catalog), decide: present[transferDecider](decider), trail: trail, log: log,
+		maxBytes: d.MaxImportBytes, changed: d.PointChanged}
+	s.audit = &auditHandler{records: present[auditReader](d.Audit), decide: present[auditScoper](decider), points: present[scopedPoints](d.Catalog), log: log}
+	s.agents = &agentHandler{agents: present[agentRegistry](d.Agents), regions: present[regionLookup](d.Catalog), cameras: present[cameraRelay](d.Agents), leases: present[ptzLeases](d.PTZ),
+		decide: present[ptzDecider](decider), throttle: d.Throttle, trail: trail, log: log, rtspURL: d.AgentRTSPURL}
+	s.agentPage = &agentPageHandler{agents: present[pageAgents](d.Agents), tokens: present[tokenResolver](d.Accounts), points: present[pointLookup](d.Catalog),
+		decide: present[pageDecider](decider), log: log}
+	s.prefs = &prefsHandler{prefs: present[prefsStore](d.Prefs), points: present[pointLookup](d.Catalog), decide: present[viewDecider](decider)}
+	s.meta = &metaHandler{ui: d.UI, ice: present[iceSource](d.WebRTC)}
+	s.ops = &opsHandler{store: present[backupSource](d.Store), trail: trail, log: log}
+	if d.Metrics != nil {
+		s.ops.metrics = promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})
+	}
+	s.ui = &uiHandler{assets: assets}
+}
+
+// resources are the handlers at picks a route's handler from.
+func (s *Server) resources() []any {
+	return []any{s.auth, s.self, s.users, s.grants, s.access, s.points, s.streams, s.regions,
+		s.imports, s.audit, s.agents, s.agentPage, s.prefs, s.meta, s.ops, s.ui}
+}
+
+// present is v, or I's nil when v holds a nil pointer: a nil pointer
+// inside an interface is not a nil interface, and handlers test optional
+// parts with == nil. Passing the part as I makes the compiler check that
+// it has every method I names.
+func present[I any](v I) I {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
+		var none I
+		return none
+	}
+	return v
+}
 
 // Routes lists every registered route (the OpenAPI test compares them).
 func (s *Server) Routes() gin.RoutesInfo { return s.engine.Routes() }

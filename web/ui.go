@@ -131,8 +131,13 @@ func serveUIAsset(c *gin.Context, assets map[string]*uiAsset, name string) {
 	c.Data(http.StatusOK, a.contentType, body)
 }
 
-// uiIndex answers / with the browser app.
-func (s *Server) uiIndex(c *gin.Context) { serveUIAsset(c, s.assets, "/index.html") }
+// uiHandler answers the browser app's files, embedded at build time.
+type uiHandler struct {
+	assets map[string]*uiAsset
+}
 
-// uiFile answers /ui/* with the browser app's files.
-func (s *Server) uiFile(c *gin.Context) { serveUIAsset(c, s.assets, path.Clean(c.Param("file"))) }
+// index answers / with the browser app.
+func (h *uiHandler) index(c *gin.Context) { serveUIAsset(c, h.assets, "/index.html") }
+
+// file answers /ui/* with the browser app's files.
+func (h *uiHandler) file(c *gin.Context) { serveUIAsset(c, h.assets, path.Clean(c.Param("file"))) }
