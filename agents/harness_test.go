@@ -289,12 +289,20 @@ func (p *linkProxy) accept() {
 func (p *linkProxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
 	defer func() {
-		_ = src.Close()
-		_ = dst.Close()
+		// A partitioned network carries no FIN either: one side giving up
+		// must not tell the other. The far end stays open until heal or
+		// cut closes it.
 		p.mu.Lock()
+		partitioned := p.dropping
 		delete(p.conns, src)
-		delete(p.conns, dst)
+		if !partitioned {
+			delete(p.conns, dst)
+		}
 		p.mu.Unlock()
+		_ = src.Close()
+		if !partitioned {
+			_ = dst.Close()
+		}
 	}()
 	buf := make([]byte, 32<<10)
 	for {

@@ -160,9 +160,8 @@ func Start(ctx context.Context, cfg server.Config, o Options) (d *Demo, err erro
 		d.done <- edge.RunAll(actx, d.Agent, edge.RunOptions{UIAddr: ui, UIListener: o.AgentUIListener, RediscoverEvery: 5 * time.Minute, Logger: o.Logger})
 	}()
 	if o.AgentUIListener != nil {
-		ui = o.AgentUIListener.Addr().String()
-	}
-	if ui != "" {
+		d.AgentUIURL = "http://" + o.AgentUIListener.Addr().String()
+	} else if ui != "" {
 		d.AgentUIURL = "http://" + ui
 	}
 	if err := d.provision(ctx, api, creds, book); err != nil {
