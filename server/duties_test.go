@@ -1,6 +1,9 @@
 package server
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // Separation of duties over HTTP: three people, three duties; the
 // bootstrap admin hands each over as its holder appears; roles are the
@@ -28,6 +31,18 @@ func TestSeparationOfDutiesKeepsTheThreeAdministratorsApart(t *testing.T) {
 	a.createUser("sec", "pass-word-sec", "secadmin")
 	a.createUser("aud", "pass-word-aud", "auditor")
 	sam, sec, aud := a.loginAs("sam", "pass-word-sam"), a.loginAs("sec", "pass-word-sec"), a.loginAs("aud", "pass-word-aud")
+
+	// The web app is told what each may do, to show each their own pages.
+	for tok, want := range map[string]string{sam: "users.manage,agents.manage,regions.manage,points.manage_all,system.operate",
+		sec: "grants.manage", aud: "audit.read"} {
+		var me struct {
+			SystemActions []string `json:"system_actions"`
+		}
+		decodeInto(t, a.do("GET", "/api/v1/me", tok, "", nil), &me)
+		if got := strings.Join(me.SystemActions, ","); got != want {
+			t.Errorf("system_actions %q, want %q", got, want)
+		}
+	}
 
 	// Every duty has its own holder now: the admin has handed them over.
 	want("admin lists grants after secadmin exists", status(a.token, "GET", "/api/v1/grants", nil), 403)

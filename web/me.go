@@ -10,6 +10,7 @@ import (
 
 	"github.com/tianyan/vms/accounts"
 	"github.com/tianyan/vms/audit"
+	"github.com/tianyan/vms/permissions"
 	"github.com/tianyan/vms/store"
 )
 
@@ -26,6 +27,7 @@ type selfAccounts interface {
 // are, their RTSP stream key, password, sessions and API tokens.
 type selfHandler struct {
 	accounts selfAccounts
+	decide   systemDecider
 	creds    credentials
 	throttle loginThrottle
 	trail    auditTrail
@@ -36,7 +38,24 @@ type selfHandler struct {
 
 // me answers GET /api/v1/me.
 func (h *selfHandler) me(c *gin.Context) {
-	c.JSON(http.StatusOK, currentUser(c))
+	u := currentUser(c)
+	out := meResponse{User: u, SystemActions: []permissions.SystemAction{}}
+	if h.decide != nil {
+		for _, a := range permissions.SystemActions {
+			if h.decide.CanSystem(u, a) {
+				out.SystemActions = append(out.SystemActions, a)
+			}
+		}
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// meResponse is the caller and the system actions they hold now (the web
+// app shows the admin pages they may use; the server decides every call
+// regardless).
+type meResponse struct {
+	accounts.User
+	SystemActions []permissions.SystemAction `json:"system_actions"`
 }
 
 // streamKey returns the caller's RTSP stream key: the secret for RTSP

@@ -28,6 +28,7 @@ var apiSchemas = map[string]any{
 	"Region":      catalog.Region{},
 	"Grant":       permissions.Grant{},
 	"User":        accounts.User{},
+	"Me":          meResponse{},
 	"AuditRecord": audit.Record{},
 	"StreamStats": streaming.Stats{},
 	"Login":       loginRequest{},

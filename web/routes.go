@@ -339,7 +339,7 @@ var apiOps = []apiOp{
 	{Method: "POST", Path: "/api/v1/auth/logout", Rule: public, Handle: at((*authHandler).logout),
 		Tag: "auth", Summary: "End the session", Status: 204},
 	{Method: "GET", Path: "/api/v1/me", Rule: self, Handle: at((*selfHandler).me),
-		Tag: "auth", Summary: "The caller", Result: "User"},
+		Tag: "auth", Summary: "The caller, with the system actions they hold (system_actions)", Result: "Me"},
 	{Method: "GET", Path: "/api/v1/me/stream-key", Rule: self, Handle: at((*selfHandler).streamKey),
 		Tag: "auth", Summary: "The caller's RTSP stream key (RTSP Digest/Basic secret)", Result: "StreamKey"},
 	{Method: "POST", Path: "/api/v1/me/stream-key", Rule: self, Handle: at((*selfHandler).rotateStreamKey),

@@ -171,7 +171,7 @@ func (s *Server) wire(assets map[string]*uiAsset) {
 
 	s.auth = &authHandler{accounts: present[loginAccounts](d.Accounts), throttle: d.Throttle, trail: trail, log: log,
 		agents: present[agentAuthenticator](d.Agents), secureCookies: d.SecureCookies}
-	s.self = &selfHandler{accounts: present[selfAccounts](d.Accounts), creds: creds, throttle: d.Throttle, trail: trail, log: log, secureCookies: d.SecureCookies}
+	s.self = &selfHandler{accounts: present[selfAccounts](d.Accounts), decide: present[systemDecider](decider), creds: creds, throttle: d.Throttle, trail: trail, log: log, secureCookies: d.SecureCookies}
 	s.users = &userHandler{users: present[userStore](d.Accounts), creds: creds, grants: present[grantRemover](decider),
 		decide: present[systemDecider](decider), trail: trail, log: log}
 	s.grants = &grantHandler{grants: present[grantStore](decider), trail: trail, log: log}

@@ -6,16 +6,23 @@
 
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
-import { isAdmin } from "./data.js";
+import { isAdmin, mayDo } from "./data.js";
 import { go } from "./router.js";
 import "./admin/strings.js";
 
-const sections = ["users", "grants", "agents", "points", "audit", "health"];
+// Each section and the system action it needs: a duty role (sysadmin,
+// secadmin, auditor) sees its own sections only.
+const needs = {
+  users: "users.manage", grants: "grants.manage", agents: "agents.manage",
+  points: "points.manage_all", audit: "audit.read", health: "",
+};
+const allSections = ["users", "grants", "agents", "points", "audit", "health"];
 
-/** admin renders one admin section (users when none is named). */
+/** admin renders one admin section (the first the caller may use when none is named). */
 export async function admin(view, params, query) {
   if (!isAdmin()) return go("/", { replace: true });
-  const section = sections.includes(params.section) ? params.section : "users";
+  const sections = allSections.filter((s) => !needs[s] || mayDo(needs[s]));
+  const section = sections.includes(params.section) ? params.section : sections[0];
   view.classList.add("admin");
   const body = h("div.admin-body#admin-" + section, { dataset: { section } });
   view.append(

@@ -22,9 +22,15 @@ export function forgetMe() {
   me = null;
 }
 
-/** isAdmin says whether the caller holds the admin role. */
+/** isAdmin says whether the caller holds any system action (admin, or a
+ * duty role: sysadmin, secadmin, auditor), so the admin pages are theirs. */
 export function isAdmin() {
-  return !!me?.roles?.includes("admin");
+  return (me?.system_actions?.length || 0) > 0;
+}
+
+/** mayDo says whether the caller holds the system action a now. */
+export function mayDo(a) {
+  return !!me?.system_actions?.includes(a);
 }
 
 let categoriesLoaded = false;
