@@ -89,8 +89,10 @@ type Options struct {
 
 // Demo is a running demonstration.
 type Demo struct {
-	App     *server.App
-	Agent   *edge.Agent
+	App   *server.App
+	Agent *edge.Agent
+	// Book is the agent's camera book (what it discovered and provisioned).
+	Book    *edge.CameraBook
 	Cameras []*camsim.Camera
 	// AgentUIURL is the provisioning page.
 	AgentUIURL string
@@ -146,6 +148,7 @@ func Start(ctx context.Context, cfg server.Config, o Options) (d *Demo, err erro
 	}
 	book := edge.NewCameraBook(filepath.Join(cfg.DataDir, "edge-state"), quiet(o.Logger))
 	book.SetDiscovery(edge.DiscoveryConfig{MulticastIP: "127.0.0.1", Timeout: 1500 * time.Millisecond})
+	d.Book = book
 	agentNets, err := cameranet.Parse(SimulatedCameraNetworks)
 	if err != nil {
 		return d, err
