@@ -8,36 +8,18 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/tianyan/vms/store"
+	"github.com/tianyan/vms/store/storetest"
 )
 
-// errRefused is what a failing hook returns: it stands for an audit record
-// that cannot be written.
-var errRefused = errors.New("hook refused")
+// The shared test hooks (store/storetest), under this file's short names.
+var (
+	errRefused = storetest.ErrRefused
+	witnessKey = storetest.WitnessKey
+	txHook     = storetest.TxHook
+)
 
-// witnessKey is where a good hook leaves its mark, in store.BucketMeta.
-var witnessKey = []byte("test.witness")
-
-// txHook returns a hook that refuses when fail is set and otherwise marks
-// BucketMeta, counting its calls.
-func txHook(fail bool, calls *int) store.TxHook {
-	return func(tx *bbolt.Tx) error {
-		*calls++
-		if fail {
-			return errRefused
-		}
-		return tx.Bucket(store.BucketMeta).Put(witnessKey, []byte("1"))
-	}
-}
-
-// resultHook is txHook for methods that show the hook what they made; check
-// says whether that is right and visible inside the transaction.
 func resultHook[T any](fail bool, calls *int, check func(tx *bbolt.Tx, made T) error) store.ResultHook[T] {
-	return func(tx *bbolt.Tx, made T) error {
-		if err := check(tx, made); err != nil {
-			return err
-		}
-		return txHook(fail, calls)(tx)
-	}
+	return storetest.ResultHook(fail, calls, check)
 }
 
 // state is every byte of the buckets accounts owns, and whether a good

@@ -10,23 +10,15 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/tianyan/vms/store"
+	"github.com/tianyan/vms/store/storetest"
 )
 
-// errRefused is what a failing hook returns: it stands for an audit record
-// that cannot be written.
-var errRefused = errors.New("hook refused")
-
-var witnessKey = []byte("test.witness")
-
-func txHook(fail bool, calls *int) store.TxHook {
-	return func(tx *bbolt.Tx) error {
-		*calls++
-		if fail {
-			return errRefused
-		}
-		return tx.Bucket(store.BucketMeta).Put(witnessKey, []byte("1"))
-	}
-}
+// The shared test hooks (store/storetest), under this file's short names.
+var (
+	errRefused = storetest.ErrRefused
+	witnessKey = storetest.WitnessKey
+	txHook     = storetest.TxHook
+)
 
 // agentHook is txHook shown the agent the change made; it checks the agent
 // is stored as shown inside the transaction.

@@ -9,47 +9,22 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/tianyan/vms/store"
+	"github.com/tianyan/vms/store/storetest"
 )
 
-// errRefused is what a failing hook returns: it stands for an audit record
-// that cannot be written.
-var errRefused = errors.New("hook refused")
+// The shared test hooks (store/storetest), under this file's short names.
+var (
+	errRefused = storetest.ErrRefused
+	witnessKey = storetest.WitnessKey
+	txHook     = storetest.TxHook
+)
 
-// witnessKey is where a witness hook leaves its mark, in store.BucketMeta.
-var witnessKey = []byte("test.witness")
-
-// txHook returns a hook that refuses when fail is set and otherwise
-// marks BucketMeta, counting its calls in calls.
-func txHook(fail bool, calls *int) store.TxHook {
-	return func(tx *bbolt.Tx) error {
-		*calls++
-		if fail {
-			return errRefused
-		}
-		return tx.Bucket(store.BucketMeta).Put(witnessKey, []byte("1"))
-	}
-}
-
-// resultHook is txHook for methods that show the hook what they made; check
-// tells whether that is visible inside the transaction.
 func resultHook[T any](fail bool, calls *int, check func(tx *bbolt.Tx, made T) error) store.ResultHook[T] {
-	return func(tx *bbolt.Tx, made T) error {
-		if err := check(tx, made); err != nil {
-			return err
-		}
-		return txHook(fail, calls)(tx)
-	}
+	return storetest.ResultHook(fail, calls, check)
 }
 
 // witnessed reports whether a witness hook's transaction committed.
-func witnessed(t *testing.T, db *store.DB) bool {
-	t.Helper()
-	var ok bool
-	if err := db.View(func(tx *bbolt.Tx) error { ok = tx.Bucket(store.BucketMeta).Get(witnessKey) != nil; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	return ok
-}
+func witnessed(t *testing.T, db *store.DB) bool { return storetest.Witnessed(t, db) }
 
 // catalogState describes every point and region, as the catalog's index
 // holds them and as a catalog freshly loaded from db does; it fails the
