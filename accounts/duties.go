@@ -97,3 +97,7 @@ func (a *Accounts) DutyHolders() (map[string]bool, error) {
 	})
 	return held, err
 }
+
+// UsersChanged counts committed user creates, updates and deletes: when it
+// has not moved, DutyHolders has not either.
+func (a *Accounts) UsersChanged() uint64 { return a.usersChanged.Load() }

@@ -21,6 +21,7 @@ import (
 	"regexp"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -131,6 +132,9 @@ type Accounts struct {
 	now   func() time.Time
 	// separate is Options.SeparationOfDuties.
 	separate bool
+	// usersChanged counts committed user creates, updates and deletes, so
+	// a cache of who holds which duty knows when to look again.
+	usersChanged atomic.Uint64
 
 	dummyOnce sync.Once
 	dummyHash string
@@ -234,6 +238,7 @@ func (a *Accounts) CreateUser(u User, password string, also ...store.ResultHook[
 	if err != nil {
 		return User{}, err
 	}
+	a.usersChanged.Add(1)
 	slog.Info("user created", "user", u.Username, "roles", u.Roles)
 	return u, nil
 }
@@ -418,6 +423,7 @@ func (a *Accounts) UpdateUser(name string, p UserPatch, also ...store.ResultHook
 	if err != nil {
 		return User{}, err
 	}
+	a.usersChanged.Add(1)
 	slog.Info("user updated", "user", name, "roles", rec.Roles, "disabled", rec.Disabled, "sessions_revoked", revoked)
 	return rec.User, nil
 }
@@ -452,6 +458,7 @@ func (a *Accounts) DeleteUser(name string, also ...store.TxHook) error {
 	if err != nil {
 		return err
 	}
+	a.usersChanged.Add(1)
 	slog.Info("user deleted", "user", name, "sessions_revoked", sessions, "tokens_revoked", tokens)
 	return nil
 }

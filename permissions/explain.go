@@ -13,7 +13,7 @@ import (
 // everything); disabled users get nothing. For every action a,
 // slices.Contains(actions, a) equals Can(u, a, p).
 func (d *Decider) Explain(u accounts.User, p catalog.Point) (actions []Action, via []string) {
-	return Explain(d.snapshot(), u, p, d.cat.RegionPath(p.Region), time.Now())
+	return Explain(d.snapshot(), d.effective(u), p, d.cat.RegionPath(p.Region), time.Now())
 }
 
 // Explain is Decider.Explain over explicit grants; regionPath is p's region

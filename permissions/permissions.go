@@ -41,6 +41,7 @@ type Decider struct {
 	mu     sync.RWMutex
 	grants []Grant
 	duties Duties // nil: no separation of duties
+	ho     handover
 }
 
 // New loads the grants and returns a Decider.
@@ -68,6 +69,7 @@ func (d *Decider) snapshot() []Grant {
 
 // Can reports whether u may do a on p now. The admin role holds everything.
 func (d *Decider) Can(u accounts.User, a Action, p catalog.Point) bool {
+	u = d.effective(u)
 	if u.Disabled {
 		return false
 	}
@@ -79,7 +81,7 @@ func (d *Decider) Can(u accounts.User, a Action, p catalog.Point) bool {
 
 // PTZPriority is u's priority for steering p (see PTZArbiter).
 func (d *Decider) PTZPriority(u accounts.User, p catalog.Point) int {
-	return PTZPriorityOf(d.snapshot(), u, p, d.cat.RegionPath(p.Region), time.Now())
+	return PTZPriorityOf(d.snapshot(), d.effective(u), p, d.cat.RegionPath(p.Region), time.Now())
 }
 
 // MayProvisionSomewhere reports whether u holds any valid provision grant
@@ -90,7 +92,7 @@ func (d *Decider) MayProvisionSomewhere(u accounts.User) bool {
 
 // Scope is what u may do a on, for lists and facets.
 func (d *Decider) Scope(u accounts.User, a Action) catalog.Scope {
-	return ScopeOf(d.snapshot(), u, a, time.Now())
+	return ScopeOf(d.snapshot(), d.effective(u), a, time.Now())
 }
 
 // CanManage reports whether u holds the admin role.

@@ -21,7 +21,7 @@ func (d *Decider) MayProvisionIn(u accounts.User, region string) bool {
 	if region != "" {
 		path = d.cat.RegionPath(region)
 	}
-	return ProvisionCovers(d.snapshot(), u, path, time.Now())
+	return ProvisionCovers(d.snapshot(), d.effective(u), path, time.Now())
 }
 
 // ProvisionCovers is Decider.MayProvisionIn over explicit grants; regionPath

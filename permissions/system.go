@@ -2,6 +2,7 @@ package permissions
 
 import (
 	"slices"
+	"sync"
 
 	"github.com/tianyan/vms/accounts"
 )
@@ -48,6 +49,57 @@ var systemRoles = map[string][]SystemAction{
 type Duties interface {
 	SeparationOfDuties() bool
 	DutyHolders() (map[string]bool, error)
+	// UsersChanged moves whenever a user is created, changed or deleted.
+	UsersChanged() uint64
+}
+
+// handover caches whether the bootstrap admin has handed the duties over,
+// looked up again only when the users changed.
+type handover struct {
+	mu    sync.Mutex
+	valid bool
+	gen   uint64
+	over  bool
+}
+
+// handedOver reports whether separation of duties is on and a sysadmin, a
+// secadmin and an auditor all exist, so the admin role no longer holds
+// anything by itself. A failed lookup counts as handed over (deny when
+// unsure).
+func (d *Decider) handedOver() bool {
+	d.mu.RLock()
+	src := d.duties
+	d.mu.RUnlock()
+	if src == nil || !src.SeparationOfDuties() {
+		return false
+	}
+	gen := src.UsersChanged()
+	d.ho.mu.Lock()
+	defer d.ho.mu.Unlock()
+	if d.ho.valid && d.ho.gen == gen {
+		return d.ho.over
+	}
+	held, err := src.DutyHolders()
+	over := err == nil
+	for _, duty := range accounts.DutyRoles {
+		over = over && held[duty]
+	}
+	if err != nil {
+		over = true
+	}
+	d.ho.valid, d.ho.gen, d.ho.over = true, gen, over
+	return over
+}
+
+// effective is u as decisions see them: under separation of duties, once
+// the duties are handed over, the admin role gives nothing by itself, so
+// the bootstrap admin is decided by grants like anyone else.
+func (d *Decider) effective(u accounts.User) accounts.User {
+	if !u.IsAdmin() || !d.handedOver() {
+		return u
+	}
+	u.Roles = slices.DeleteFunc(slices.Clone(u.Roles), func(r string) bool { return r == accounts.RoleAdmin })
+	return u
 }
 
 // UseDuties makes the Decider apply separation of duties from src: the
@@ -57,6 +109,9 @@ func (d *Decider) UseDuties(src Duties) {
 	d.mu.Lock()
 	d.duties = src
 	d.mu.Unlock()
+	d.ho.mu.Lock()
+	d.ho.valid = false
+	d.ho.mu.Unlock()
 }
 
 // CanSystem reports whether u may do the system action a. Disabled users
@@ -65,25 +120,7 @@ func (d *Decider) UseDuties(src Duties) {
 // administrator and an auditor all exist: the bootstrap admin sets the
 // three up (accounts, then roles) and then hands every duty over at once.
 func (d *Decider) CanSystem(u accounts.User, a SystemAction) bool {
-	if !CanSystem(u, a) {
-		return false
-	}
-	d.mu.RLock()
-	src := d.duties
-	d.mu.RUnlock()
-	if src == nil || !u.IsAdmin() || !src.SeparationOfDuties() {
-		return true
-	}
-	held, err := src.DutyHolders()
-	if err != nil {
-		return false // deny when unsure
-	}
-	for _, duty := range accounts.DutyRoles {
-		if !held[duty] {
-			return true
-		}
-	}
-	return false
+	return CanSystem(d.effective(u), a)
 }
 
 // CanSystem is Decider.CanSystem without a Decider (roles only).

@@ -13,6 +13,7 @@ type fakeDuties struct {
 
 func (f fakeDuties) SeparationOfDuties() bool              { return f.on }
 func (f fakeDuties) DutyHolders() (map[string]bool, error) { return f.held, nil }
+func (f fakeDuties) UsersChanged() uint64                  { return 0 }
 
 func TestEachDutyRoleHoldsOnlyItsOwnSystemActions(t *testing.T) {
 	want := map[string][]SystemAction{

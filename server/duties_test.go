@@ -68,6 +68,11 @@ func TestSeparationOfDutiesKeepsTheThreeAdministratorsApart(t *testing.T) {
 		want("sysadmin creates point "+p["id"].(string), status(sam, "POST", "/api/v1/points", p), 201)
 	}
 
+	// Handed over, the admin role gives nothing by itself: the bootstrap
+	// admin sees points through grants like anyone else (none here).
+	want("admin GETs a point after the handover", status(a.token, "GET", "/api/v1/points/res1", nil), 404)
+	want("admin watches a point after the handover", a.do("POST", "/api/v1/points/res1/whep", a.token, "application/sdp", "v=0\r\n").Status, 404)
+
 	// The security administrator: grants and roles, nothing else.
 	want("secadmin sets roles", status(sec, "PUT", "/api/v1/users/insp/roles", map[string]any{"roles": []string{}}), 200)
 	want("secadmin sets two duties", status(sec, "PUT", "/api/v1/users/insp/roles", map[string]any{"roles": []string{"auditor", "secadmin"}}), 422)
