@@ -79,6 +79,8 @@ func TestSeparationOfDutiesKeepsTheThreeAdministratorsApart(t *testing.T) {
 	want("secadmin grants audit on reservoirs", status(sec, "POST", "/api/v1/grants", map[string]any{"user": "insp",
 		"categories": []string{"reservoir"}, "regions": []string{"*"}, "max_level": 4, "actions": []string{"audit"}}), 201)
 	want("secadmin creates a user", status(sec, "POST", "/api/v1/users", map[string]any{"username": "x3", "password": "pass-word-x3"}), 403)
+	want("secadmin lists users (to grant them)", status(sec, "GET", "/api/v1/users", nil), 200)
+	want("auditor lists users", status(aud, "GET", "/api/v1/users", nil), 403)
 	want("secadmin verifies the audit chain", status(sec, "GET", "/api/v1/audit/verify", nil), 403)
 	want("sysadmin sets roles", status(sam, "PUT", "/api/v1/users/insp/roles", map[string]any{"roles": []string{}}), 403)
 

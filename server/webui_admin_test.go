@@ -424,3 +424,28 @@ func TestAdminEnrollsAnAgentAndImportsPoints(t *testing.T) {
 		t.Errorf("GeoJSON export: %s", geo)
 	}
 }
+
+// Each duty role sees its own admin pages and lands on the first of them;
+// the web app learns them from /api/v1/me (system_actions).
+func TestAdminPagesShowEachDutyRoleItsOwnSections(t *testing.T) {
+	a := startApp(t)
+	a.createUser("sec", "sec-pass-1234", "secadmin")
+	a.createUser("aud", "aud-pass-1234", "auditor")
+	base := a.HTTPURL()
+	b := newUIBrowser(t, adminWidth, adminHeight, false)
+	for _, tc := range []struct{ user, pass, tabs, landed string }{
+		{"sec", "sec-pass-1234", "grants,health", "grants"},
+		{"aud", "aud-pass-1234", "audit,health", "audit"},
+	} {
+		tab := b.incognito()
+		tab.do("open the admin section", 15*time.Second, chromedp.Navigate(base+"/#/admin"))
+		tab.login(tc.user, tc.pass)
+		tab.do("open the admin section", 5*time.Second, chromedp.Evaluate[chromedp.Void](`location.hash = "#/admin"`))
+		tab.waitJS(tc.user+"'s admin page drawn", `document.querySelector('.admin-body')?.dataset.ready === "1"`, 10*time.Second)
+		tabs := uiEval[string](tab, `[...document.querySelectorAll('.admin-tabs a')].map(a => a.dataset.section).join(",")`)
+		landed := uiEval[string](tab, `document.querySelector('.admin-body').dataset.section`)
+		if tabs != tc.tabs || landed != tc.landed {
+			t.Errorf("%s: tabs %q landed on %q, want %q on %q", tc.user, tabs, landed, tc.tabs, tc.landed)
+		}
+	}
+}

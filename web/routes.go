@@ -105,6 +105,10 @@ type rule struct {
 	// route, the system action that stands in for a grant (ManageAllPoints
 	// lets its holder change any point whatever the grants say).
 	System permissions.SystemAction
+	// Also is a second system action that lets a caller through a
+	// whoSystem route (reading the user list: users.manage, or
+	// grants.manage to grant them something).
+	Also permissions.SystemAction
 	// Actions are the point actions of a whoPoint route: any one of them
 	// lets the caller through (create takes manage or provision).
 	Actions []permissions.Action
@@ -121,6 +125,12 @@ var (
 
 // system is a route for holders of the system action a.
 func system(a permissions.SystemAction) rule { return rule{Who: whoSystem, System: a} }
+
+// orAlso lets holders of a second system action through a system route.
+func (r rule) orAlso(a permissions.SystemAction) rule {
+	r.Also = a
+	return r
+}
 
 // onPoint is a route about the point named by :id, needing action a on it.
 func onPoint(a permissions.Action) rule {
@@ -158,6 +168,9 @@ func (r rule) String() string {
 	case whoSelf:
 		return "self"
 	case whoSystem:
+		if r.Also != "" {
+			return "system:" + string(r.System) + "|" + string(r.Also)
+		}
 		return "system:" + string(r.System)
 	case whoPoint:
 		acts := make([]string, len(r.Actions))
@@ -175,6 +188,9 @@ func (r rule) String() string {
 
 // valid reports whether the rule says enough to be enforced.
 func (r rule) valid() bool {
+	if r.Also != "" && r.Who != whoSystem {
+		return false
+	}
 	switch r.Who {
 	case whoPublic, whoAgent, whoUser, whoSelf:
 		return r.System == "" && len(r.Actions) == 0 && r.Find == findNone
@@ -237,7 +253,7 @@ func (s *Server) guard(r rule) []gin.HandlerFunc {
 	case whoUser, whoSelf:
 		return []gin.HandlerFunc{keep, s.authenticate}
 	case whoSystem:
-		return []gin.HandlerFunc{keep, s.authenticate, s.requireSystem(r.System)}
+		return []gin.HandlerFunc{keep, s.authenticate, s.requireSystem(r.System, r.Also)}
 	}
 	switch r.Find {
 	case findPath:
@@ -249,9 +265,10 @@ func (s *Server) guard(r rule) []gin.HandlerFunc {
 }
 
 // requireSystem lets through holders of the system action a.
-func (s *Server) requireSystem(a permissions.SystemAction) gin.HandlerFunc {
+func (s *Server) requireSystem(a, also permissions.SystemAction) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if !s.decide.CanSystem(currentUser(c), a) {
+		u := currentUser(c)
+		if !s.decide.CanSystem(u, a) && (also == "" || !s.decide.CanSystem(u, also)) {
 			fail(c, http.StatusForbidden, "forbidden", "not allowed: needs "+string(a))
 			return
 		}
@@ -394,11 +411,11 @@ var apiOps = []apiOp{
 	{Method: "DELETE", Path: "/api/v1/me/tokens/:id", Rule: self, Handle: at((*selfHandler).revokeToken),
 		Tag: "auth", Summary: "Revoke one of the caller's API tokens", Status: 204},
 
-	{Method: "GET", Path: "/api/v1/users", Rule: system(permissions.ManageUsers), Handle: at((*userHandler).list),
+	{Method: "GET", Path: "/api/v1/users", Rule: system(permissions.ManageUsers).orAlso(permissions.ManageGrants), Handle: at((*userHandler).list),
 		Tag: "users", Summary: "Every user", Result: "Items"},
 	{Method: "POST", Path: "/api/v1/users", Rule: system(permissions.ManageUsers), Handle: at((*userHandler).create),
 		Tag: "users", Summary: "Create a user", Body: "CreateUser", Status: 201, Result: "User"},
-	{Method: "GET", Path: "/api/v1/users/:name", Rule: system(permissions.ManageUsers), Handle: at((*userHandler).get),
+	{Method: "GET", Path: "/api/v1/users/:name", Rule: system(permissions.ManageUsers).orAlso(permissions.ManageGrants), Handle: at((*userHandler).get),
 		Tag: "users", Summary: "One user", Result: "User"},
 	{Method: "PATCH", Path: "/api/v1/users/:name", Rule: system(permissions.ManageUsers), Handle: at((*userHandler).patch),
 		Tag: "users", Summary: "Change display name, roles, or disable (ends sessions and tokens at once)", Body: "UserPatch", Result: "User"},
