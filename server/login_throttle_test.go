@@ -115,8 +115,14 @@ func TestRepeatedFailuresSlowLoginsDownBeforeTheLock(t *testing.T) {
 // loginFrom tries a login claiming, through X-Forwarded-For, to come from ip.
 func (a *testApp) loginFrom(ip, user, pw string) int {
 	a.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, a.HTTPURL()+"/api/v1/auth/login",
-		stringsReader(`{"username":"`+user+`","password":"`+pw+`"}`))
+	return a.postJSONFrom(ip, "/api/v1/auth/login", `{"username":"`+user+`","password":"`+pw+`"}`)
+}
+
+// postJSONFrom posts body as JSON to path, claiming through X-Forwarded-For
+// to come from ip, and answers the status.
+func (a *testApp) postJSONFrom(ip, path, body string) int {
+	a.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, a.HTTPURL()+path, stringsReader(body))
 	if err != nil {
 		a.t.Fatal(err)
 	}

@@ -9,19 +9,7 @@ import (
 // enrollFrom tries an enrollment code claiming, through X-Forwarded-For, to come from ip.
 func (a *testApp) enrollFrom(ip, code string) int {
 	a.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, a.HTTPURL()+"/api/v1/agents/enroll",
-		stringsReader(`{"code":"`+code+`","hostname":"site-pc"}`))
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Forwarded-For", ip)
-	res, err := a.http.Do(req)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	res.Body.Close()
-	return res.StatusCode
+	return a.postJSONFrom(ip, "/api/v1/agents/enroll", `{"code":"`+code+`","hostname":"site-pc"}`)
 }
 
 // newEnrollmentCode creates an agent over the admin API and returns its one-time code.
