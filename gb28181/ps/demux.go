@@ -104,6 +104,17 @@ func (d *Demuxer) Flush(emit func(Frame)) {
 	d.video.flush(emit)
 }
 
+// Reset forgets an incomplete packet and the access unit being assembled,
+// keeping what the PSM said: the RTP receiver calls it when packets were
+// lost, so bytes from either side of the gap are never joined into one
+// unit or mistaken for a packet's length.
+func (d *Demuxer) Reset() {
+	d.pending = d.pending[:0]
+	d.unbounded = false
+	d.unbPTS = stamp{}
+	d.video.reset(d.video.codec)
+}
+
 // parse consumes whole packets from buf and returns how many bytes it
 // used; the rest is an incomplete packet.
 func (d *Demuxer) parse(buf []byte, emit func(Frame)) int {

@@ -277,3 +277,34 @@ func requireTool(t *testing.T, name string) string {
 	}
 	return p
 }
+
+// After lost input the receiver resets: the broken unit is dropped and the
+// next whole one comes out unharmed.
+func TestResetDropsTheBrokenUnit(t *testing.T) {
+	in := clipFrames(t, camsim.ClipH264Sub)[:10]
+	m := NewMuxer(H264, 0)
+	d := NewDemuxer()
+	var got []Frame
+	emit := func(f Frame) { got = append(got, f) }
+	for i, f := range in {
+		p := m.Video(f.PTS, f.DTS, f.Data, f.Key)
+		if i == 4 {
+			// The middle of this pack is lost.
+			if err := d.Feed(p[:len(p)/3], emit); err != nil {
+				t.Fatal(err)
+			}
+			d.Reset()
+			_ = d.Feed(p[2*len(p)/3:], emit) // the tail looks like junk
+			d.Flush(emit)
+			continue
+		}
+		// The junk's last bytes wait for more and are skipped with the
+		// next pack.
+		if err := d.Feed(p, emit); err != nil && (i != 5 || !errors.Is(err, ErrCorrupt)) {
+			t.Fatal(err)
+		}
+		d.Flush(emit)
+	}
+	want := append(append([]Frame(nil), in[:4]...), in[5:]...)
+	assertFrames(t, want, got)
+}
