@@ -490,8 +490,8 @@ func (d *Device) answerCatalog(ctx context.Context, conn *sipConn, sn int) {
 // subscription is a catalog SUBSCRIBE dialog the server opened.
 type subscription struct {
 	callID, fromHdr, toHdr string // as the device sends NOTIFY: From = our To
-	cseq                       uint32
-	remoteURI                  string
+	cseq                   uint32
+	remoteURI              string
 }
 
 func (d *Device) handleSubscribe(conn *sipConn, req *sip.Request, src net.Addr) {
