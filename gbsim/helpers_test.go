@@ -43,6 +43,10 @@ type testServer struct {
 	unregister map[string]int
 	msgs       chan manscdp.Message
 	msgSrc     map[string]string // device ID → last MESSAGE source
+	// autoCatalog queries a device's catalog when it first registers;
+	// catalogItems counts the items received from all devices.
+	autoCatalog  bool
+	catalogItems map[string]int
 }
 
 type regInfo struct {
@@ -68,7 +72,7 @@ func newTestServer(t testing.TB) *testServer {
 		t.Fatal(err)
 	}
 	s := &testServer{t: t, ua: ua, client: client, nonces: map[string]bool{}, devices: map[string]regInfo{},
-		unregister: map[string]int{}, msgs: make(chan manscdp.Message, 10000), msgSrc: map[string]string{}}
+		unregister: map[string]int{}, catalogItems: map[string]int{}, msgs: make(chan manscdp.Message, 10000), msgSrc: map[string]string{}}
 	srv.OnRegister(s.onRegister)
 	srv.OnMessage(s.onMessage)
 	srv.OnNotify(s.onMessage)
@@ -143,14 +147,24 @@ func (s *testServer) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	if expires == 0 {
 		delete(s.devices, id)
 		s.unregister[id]++
-	} else {
+	}
+	_, known = s.devices[id]
+	if expires != 0 {
 		s.devices[id] = regInfo{src: req.Source(), transport: req.Transport(), contact: req.Contact().Address.String()}
 		s.registers++
 	}
+	query := s.autoCatalog && expires != 0 && !known
 	s.mu.Unlock()
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(expires)))
 	tx.Respond(res)
+	if query {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			s.sendMANSCDP(ctx, id, &manscdp.CatalogQuery{Header: manscdp.Header{SN: 1, DeviceID: id}})
+		}()
+	}
 }
 
 func (s *testServer) onMessage(req *sip.Request, tx sip.ServerTransaction) {
@@ -169,10 +183,25 @@ func (s *testServer) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	if r, ok := m.Body.(*manscdp.CatalogResponse); ok {
+		s.mu.Lock()
+		s.catalogItems[m.DeviceID] += len(r.DeviceList.Items)
+		s.mu.Unlock()
+	}
 	select {
 	case s.msgs <- m:
 	default:
 	}
+}
+
+func (s *testServer) totalCatalogItems() (devices, items int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range s.catalogItems {
+		devices++
+		items += n
+	}
+	return devices, items
 }
 
 func (s *testServer) reg(id string) (regInfo, bool) {
