@@ -502,7 +502,6 @@ func (d *Device) handleSubscribe(conn *sipConn, req *sip.Request, src net.Addr) 
 	}
 	res.AppendHeader(sip.NewHeader("Expires", exp))
 	res.AppendHeader(sip.NewHeader("Contact", d.contact(conn)))
-	conn.respond(req, src, res)
 	sub := &subscription{callID: req.CallID().Value(), cseq: 1}
 	sub.fromHdr = res.To().Value()
 	sub.toHdr = req.From().Value()
@@ -510,6 +509,7 @@ func (d *Device) handleSubscribe(conn *sipConn, req *sip.Request, src net.Addr) 
 	if c := req.Contact(); c != nil {
 		sub.remoteURI = c.Address.String()
 	}
+	// Hold the dialog before answering: the server may act on the 200 at once.
 	d.mu.Lock()
 	if exp == "0" {
 		d.sub = nil
@@ -517,6 +517,7 @@ func (d *Device) handleSubscribe(conn *sipConn, req *sip.Request, src net.Addr) 
 		d.sub = sub
 	}
 	d.mu.Unlock()
+	conn.respond(req, src, res)
 }
 
 // NotifyCatalog reports catalog changes for channel IDs with event

@@ -3,9 +3,12 @@ package gbsim
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/tianyan/vms/gb28181/manscdp"
 )
@@ -292,5 +295,83 @@ func TestRestartIsSilentThenRegistersAgain(t *testing.T) {
 	}
 	if first.src == second.src {
 		t.Fatalf("same TCP source %s after reboot", first.src)
+	}
+}
+
+func TestCatalogChangesGoInTheSubscriptionOrAsMessages(t *testing.T) {
+	s := newTestServer(t)
+	id := "34020000001180000010"
+	cfg := baseConfig(s, "udp", id)
+	cfg.NVR, cfg.NumChannels = true, 3
+	d := startDevice(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.WaitRegistered(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ch := d.Channels()[2]
+	// Without a subscription: a MESSAGE with a Notify body.
+	if err := d.NotifyCatalog(ctx, manscdp.EventOff, ch.ID); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.next(ctx, func(m manscdp.Message) bool { return m.Kind == manscdp.KindNotify && m.CmdType == manscdp.CmdCatalog })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it := m.Body.(*manscdp.CatalogNotify).DeviceList.Items; len(it) != 1 || it[0].DeviceID != ch.ID || it[0].Event != manscdp.EventOff {
+		t.Fatalf("items %+v", it)
+	}
+	// With one: a NOTIFY in the dialog.
+	body, _ := manscdp.Marshal(&manscdp.CatalogQuery{Header: manscdp.Header{SN: 7, DeviceID: id}}, "")
+	_, res, err := s.request(ctx, id, id, sip.SUBSCRIBE, contentTypeMANSCDP, body,
+		sip.NewHeader("Event", "Catalog"), sip.NewHeader("Expires", "3600"))
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("SUBSCRIBE: %v %v", res, err)
+	}
+	if err := d.NotifyCatalog(ctx, manscdp.EventDel, ch.ID); err != nil {
+		t.Fatal(err)
+	}
+	m, err = s.next(ctx, func(m manscdp.Message) bool { return m.Kind == manscdp.KindNotify && m.CmdType == manscdp.CmdCatalog })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it := m.Body.(*manscdp.CatalogNotify).DeviceList.Items; len(it) != 1 || it[0].Event != manscdp.EventDel {
+		t.Fatalf("items %+v", it)
+	}
+	s.mu.Lock()
+	notifies := s.notifies
+	s.mu.Unlock()
+	if notifies != 1 {
+		t.Fatalf("NOTIFY requests %d, want 1", notifies)
+	}
+}
+
+func TestMalformedRequestsDoNotHurtTheDevice(t *testing.T) {
+	s := newTestServer(t)
+	id := "34020000001320000020"
+	d := startDevice(t, baseConfig(s, "udp", id))
+	waitFor(t, "registered", 10*time.Second, d.Registered)
+	r, _ := s.reg(id)
+	conn, err := net.Dial("udp", r.src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, raw := range []string{
+		"INVITE sip:x@127.0.0.1 SIP/2.0\r\nContent-Length: 0\r\n\r\n", // no Via, Call-ID, …
+		"MESSAGE sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: 1\r\nCSeq: 1 MESSAGE\r\nContent-Length: 5\r\n\r\n<Quer",
+		"INVITE sip:" + d.Channels()[0].ID + "@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKy\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: 2\r\nCSeq: 1 INVITE\r\nContent-Length: 7\r\n\r\nv=0\r\nm=",
+		"garbage\r\n\r\n",
+	} {
+		conn.Write([]byte(raw))
+	}
+	// Still alive and answering.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.sendMANSCDP(ctx, id, &manscdp.DeviceInfoQuery{Header: manscdp.Header{SN: 8, DeviceID: id}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := d.Stats(); st.Refused != 1 {
+		t.Fatalf("stats %+v: the SDP-less INVITE should be refused", st)
 	}
 }

@@ -47,6 +47,7 @@ type testServer struct {
 	// catalogItems counts the items received from all devices.
 	autoCatalog  bool
 	catalogItems map[string]int
+	notifies     int
 }
 
 type regInfo struct {
@@ -176,6 +177,9 @@ func (s *testServer) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 	s.mu.Lock()
 	_, ok := s.devices[req.From().Address.User]
 	s.msgSrc[req.From().Address.User] = req.Source()
+	if req.Method == sip.NOTIFY {
+		s.notifies++
+	}
 	s.mu.Unlock()
 	if !ok && req.Method == sip.MESSAGE {
 		// An unregistered device's MESSAGE is refused, as platforms do.
@@ -213,7 +217,7 @@ func (s *testServer) reg(id string) (regInfo, bool) {
 
 // request sends a request to target on device devID at its registered
 // source address over its transport.
-func (s *testServer) request(ctx context.Context, devID, target string, method sip.RequestMethod, ctype string, body []byte) (*sip.Request, *sip.Response, error) {
+func (s *testServer) request(ctx context.Context, devID, target string, method sip.RequestMethod, ctype string, body []byte, extra ...sip.Header) (*sip.Request, *sip.Response, error) {
 	r, ok := s.reg(devID)
 	if !ok {
 		return nil, nil, fmt.Errorf("device %s not registered", devID)
@@ -231,6 +235,9 @@ func (s *testServer) request(ctx context.Context, devID, target string, method s
 	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: testServerID, Host: "127.0.0.1"}})
 	if ctype != "" {
 		req.AppendHeader(sip.NewHeader("Content-Type", ctype))
+	}
+	for _, h := range extra {
+		req.AppendHeader(h)
 	}
 	req.SetBody(body)
 	res, err := s.client.Do(ctx, req)

@@ -194,6 +194,12 @@ func (c *sipConn) dispatch(msg sip.Message, src net.Addr) {
 			}
 		}
 	case *sip.Request:
+		// A request without the headers every answer needs is dropped:
+		// a peer under test must not be able to crash the simulator.
+		if m.Via() == nil || m.CallID() == nil || m.From() == nil || m.To() == nil || m.CSeq() == nil {
+			c.log.Debug("gbsim: request without Via/Call-ID/From/To/CSeq dropped", "method", m.Method)
+			return
+		}
 		key := txKey(m)
 		now := time.Now()
 		c.mu.Lock()

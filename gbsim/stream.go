@@ -49,6 +49,9 @@ func (d *Device) stream(ctx context.Context, s *session) {
 		}
 	}
 	defer s.sender.Close()
+	// Closing the sender is what ends a wait for a TCP peer that never
+	// connects, so a BYE or a reboot need not sit out the connect timeout.
+	defer context.AfterFunc(ctx, func() { s.sender.Close() })()
 	kick, unwatch := s.channel.watchKeyframes()
 	defer unwatch()
 
