@@ -69,6 +69,11 @@ type DeviceConfig struct {
 	NumChannels int
 	// NVR puts ParentID = device ID on channels, as an NVR does.
 	NVR bool
+	// Platform makes the device a lower-level platform (type 200): its
+	// catalog also lists the civil-code nodes of its channels, a business
+	// group (215) and a virtual organisation (216) under it, and every
+	// channel sits in that organisation (ParentID and BusinessGroupID).
+	Platform bool
 	// PageSize is the number of items per catalog MESSAGE (default 1, as
 	// Hikvision; Dahua sends about 5).
 	PageSize int

@@ -468,13 +468,12 @@ func (d *Device) control(c *manscdp.DeviceControl) {
 // answerCatalog sends the catalog in pages of PageSize items, each in its
 // own MESSAGE carrying the total in SumNum.
 func (d *Device) answerCatalog(ctx context.Context, conn *sipConn, sn int) {
-	total := len(d.channels)
+	items := d.catalogItems()
+	total := len(items)
 	for start := 0; start < total || start == 0; start += d.cfg.PageSize {
 		end := min(start+d.cfg.PageSize, total)
 		page := &manscdp.CatalogResponse{Header: manscdp.Header{SN: sn, DeviceID: d.cfg.ID}, SumNum: total}
-		for _, ch := range d.channels[start:end] {
-			page.DeviceList.Items = append(page.DeviceList.Items, ch.item(&d.cfg))
-		}
+		page.DeviceList.Items = items[start:end]
 		page.DeviceList.Num = len(page.DeviceList.Items)
 		if err := d.sendMANSCDP(ctx, conn, page); err != nil {
 			d.log.Debug("gbsim: catalog page not delivered", "err", err)
@@ -485,6 +484,40 @@ func (d *Device) answerCatalog(ctx context.Context, conn *sipConn, sn int) {
 			return
 		}
 	}
+}
+
+// BusinessGroupID and VirtualOrgID are the IDs of a Platform device's
+// business group and virtual organisation (domain, type 215/216, serial 1).
+func (d *Device) BusinessGroupID() string { return d.cfg.Domain + "2150000001" }
+
+// VirtualOrgID: see BusinessGroupID.
+func (d *Device) VirtualOrgID() string { return d.cfg.Domain + "2160000001" }
+
+// catalogItems lists what the catalog answers: the channels, and for a
+// Platform first its civil-code nodes, business group and organisation.
+func (d *Device) catalogItems() []manscdp.Item {
+	var out []manscdp.Item
+	bg, vo := d.BusinessGroupID(), d.VirtualOrgID()
+	if d.cfg.Platform {
+		seen := map[string]bool{}
+		for _, ch := range d.channels {
+			if cc := ch.CivilCode; cc != "" && !seen[cc] {
+				seen[cc] = true
+				out = append(out, manscdp.Item{DeviceID: cc, Name: "行政区划" + cc})
+			}
+		}
+		out = append(out,
+			manscdp.Item{DeviceID: bg, Name: "业务分组"},
+			manscdp.Item{DeviceID: vo, Name: "虚拟组织", ParentID: bg, BusinessGroupID: bg})
+	}
+	for _, ch := range d.channels {
+		it := ch.item(&d.cfg)
+		if d.cfg.Platform {
+			it.ParentID, it.BusinessGroupID = vo, bg
+		}
+		out = append(out, it)
+	}
+	return out
 }
 
 // subscription is a catalog SUBSCRIBE dialog the server opened.

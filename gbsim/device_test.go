@@ -375,3 +375,52 @@ func TestMalformedRequestsDoNotHurtTheDevice(t *testing.T) {
 		t.Fatalf("stats %+v: the SDP-less INVITE should be refused", st)
 	}
 }
+
+func TestPlatformCatalogCarriesRegionsBusinessGroupAndOrganisation(t *testing.T) {
+	s := newTestServer(t)
+	id := "34020000002000000009"
+	cfg := baseConfig(s, "tcp", id)
+	cfg.Platform, cfg.NumChannels, cfg.PageSize = true, 6, 4
+	d := startDevice(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.WaitRegistered(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.sendMANSCDP(ctx, id, &manscdp.CatalogQuery{Header: manscdp.Header{SN: 3, DeviceID: id}}); err != nil {
+		t.Fatal(err)
+	}
+	// 4 civil codes + business group + organisation + 6 channels.
+	var items []manscdp.Item
+	for len(items) < 12 {
+		m, err := s.next(ctx, func(m manscdp.Message) bool { return m.CmdType == manscdp.CmdCatalog && m.SN == 3 })
+		if err != nil {
+			t.Fatalf("after %d items: %v", len(items), err)
+		}
+		r := m.Body.(*manscdp.CatalogResponse)
+		if r.SumNum != 12 {
+			t.Fatalf("SumNum %d", r.SumNum)
+		}
+		items = append(items, r.DeviceList.Items...)
+	}
+	regions := 0
+	for _, it := range items {
+		switch {
+		case len(it.DeviceID) == 6:
+			regions++
+		case it.DeviceID == d.VirtualOrgID():
+			if it.ParentID != d.BusinessGroupID() {
+				t.Fatalf("organisation %+v", it)
+			}
+		case d.Channel(it.DeviceID) != nil:
+			if it.ParentID != d.VirtualOrgID() || it.BusinessGroupID != d.BusinessGroupID() {
+				t.Fatalf("channel %+v", it)
+			}
+		case it.DeviceID != d.BusinessGroupID():
+			t.Fatalf("unexpected item %+v", it)
+		}
+	}
+	if regions != 4 {
+		t.Fatalf("%d civil-code nodes", regions)
+	}
+}

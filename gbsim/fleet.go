@@ -18,8 +18,8 @@ type FleetConfig struct {
 	// (13,635 over 1,000 gives 635 devices of 14 and 365 of 13).
 	ChannelsPerDevice int
 	TotalChannels     int
-	// FirstIndex numbers the first device (IDs are the domain, type 118
-	// for NVRs or 132 for cameras, and a 7-digit index).
+	// FirstIndex numbers the first device (IDs are the domain, type 200
+	// for platforms, 118 for NVRs or 132 for cameras, and a 7-digit index).
 	FirstIndex int
 	// StartSpread delays each device's start by a random fraction of it,
 	// as a site powering up does; 0 starts all at once.
@@ -48,7 +48,10 @@ func NewFleet(cfg FleetConfig) (*Fleet, error) {
 		return nil, fmt.Errorf("gbsim: domain %q is not 10 digits", domain)
 	}
 	typ := "132"
-	if cfg.Template.NVR {
+	switch {
+	case cfg.Template.Platform:
+		typ = "200"
+	case cfg.Template.NVR:
 		typ = "118"
 	}
 	f := &Fleet{spread: cfg.StartSpread}

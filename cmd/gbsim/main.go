@@ -56,6 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	total := fs.Int("total-channels", 0, "total channels spread over the devices (overrides -channels)")
 	first := fs.Int("first-index", 1, "index of the first device (device IDs end in it, 7 digits)")
 	nvr := fs.Bool("nvr", false, "devices are NVRs (type 118, channels carry ParentID)")
+	platform := fs.Bool("platform", false, "devices are lower platforms (type 200: catalog with civil-code nodes, a business group and a virtual organisation)")
 	pageSize := fs.Int("page-size", 1, "catalog items per MESSAGE (Hikvision 1, Dahua about 5)")
 	gbk := fs.Bool("gbk", false, "write MANSCDP bodies in GB2312")
 	manufacturer := fs.String("manufacturer", "Hikvision", "manufacturer reported in DeviceInfo and Catalog")
@@ -83,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	tmpl := gbsim.DeviceConfig{
 		Server: *server, ServerID: *serverID, Domain: *domain, Password: *password, Transport: *transport,
-		LocalIP: *localIP, Expires: *expires, KeepaliveInterval: *keepalive, NVR: *nvr, PageSize: *pageSize,
+		LocalIP: *localIP, Expires: *expires, KeepaliveInterval: *keepalive, NVR: *nvr, Platform: *platform, PageSize: *pageSize,
 		GBK: *gbk, Manufacturer: *manufacturer, Clip: *clip, Logger: log,
 		Faults: gbsim.Faults{DropKeepalives: *dropKeepalives, WrongPassword: *wrongPassword, TCPOnly: *tcpOnly,
 			IgnoreSSRC: *ignoreSSRC, NATAddress: *natAddr},
