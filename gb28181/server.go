@@ -24,6 +24,9 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/tianyan/vms/audit"
+	"github.com/tianyan/vms/store"
 )
 
 // Defaults applied by New for zero Config fields.
@@ -67,6 +70,22 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now. Tests may substitute it.
 	Now func() time.Time
+
+	// DB keeps devices and mapping rules; nil keeps them in memory only (tests of the SIP core).
+	DB *store.DB
+	// Audit records registrations, refusals and admin changes; nil records nothing.
+	Audit *audit.Log
+	// Throttle slows down and locks out devices guessing passwords (accounts.Throttle fits);
+	// nil means no throttling.
+	Throttle Throttle
+}
+
+// Throttle is the failed-attempt limiter the server consults before checking a REGISTER's
+// credentials: user is "gb:" + device ID, ip the source address.
+type Throttle interface {
+	Check(user, ip string, now time.Time) (wait time.Duration, locked bool)
+	Failure(user, ip string, now time.Time) (locked bool)
+	Success(user, ip string)
 }
 
 func (c *Config) validate() error {
@@ -143,6 +162,8 @@ type Server struct {
 	isUpstream func(fromID string) bool
 	waiters    map[waitKey]map[*waiter]struct{}
 
+	nonceKey []byte // HMAC key of stateless Digest nonces
+
 	hostMu    sync.Mutex
 	hostCache map[string]string // peer IP -> our local IP towards it
 
@@ -198,6 +219,11 @@ func New(cfg Config) (*Server, error) {
 		srv.OnRequest(m, s.dispatch)
 	}
 	srv.OnNoRoute(s.dispatch)
+	s.registerHandlers()
+	if err := s.loadDevices(); err != nil {
+		ua.Close()
+		return nil, fmt.Errorf("gb28181: loading devices: %w", err)
+	}
 	return s, nil
 }
 

@@ -55,6 +55,7 @@ type sipDevice struct {
 	cli       *sipgo.Client
 	udp       *net.UDPConn
 	localPort int
+	regCallID string // kept across REGISTER refreshes, as devices do; a restart makes a new one
 
 	mu       sync.Mutex
 	received []*sip.Request
@@ -125,6 +126,12 @@ func (d *sipDevice) request(method sip.RequestMethod, contentType string, body [
 	}
 	req.AppendHeader(to)
 	cid := sip.CallIDHeader(uuid.NewString())
+	if method == sip.REGISTER {
+		if d.regCallID == "" {
+			d.regCallID = uuid.NewString()
+		}
+		cid = sip.CallIDHeader(d.regCallID)
+	}
 	req.AppendHeader(&cid)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: method})
 	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: d.id, Host: "192.168.1.64", Port: 5060}})
