@@ -60,10 +60,13 @@ var (
 	// BucketGBRules holds the rules that map GB/T 28181 channels to
 	// categories and levels, keyed by rule ID (owned by gb28181).
 	BucketGBRules = []byte("gb_rules")
+	// BucketGBChannels holds what gb28181 knows of each device channel (its
+	// flags and what the catalog sync last wrote), keyed by channel ID.
+	BucketGBChannels = []byte("gb_channels")
 )
 
 var allBuckets = [][]byte{BucketPoints, BucketRegions, BucketUsers, BucketSessions, BucketMeta, BucketRoles, BucketTokens, BucketAudit, BucketGrants, BucketAgents, BucketPrefs,
-	BucketGBDevices, BucketGBRules}
+	BucketGBDevices, BucketGBRules, BucketGBChannels}
 
 // ErrLocked reports that another process holds the database file lock.
 var ErrLocked = errors.New("data dir locked by another process")
