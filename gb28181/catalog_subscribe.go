@@ -32,7 +32,7 @@ func (s *Server) catalogHandlers() {
 		case DeviceRegistered:
 			id := ev.Device.ID
 			s.mu.Lock()
-			delete(s.subs, id) // a restarted device forgot our subscription
+			delete(s.subs, id)            // a restarted device forgot our subscription
 			s.catalogAt[id] = s.cfg.Now() // claimed: the periodic loop must not start another
 			s.mu.Unlock()
 			s.Go(func(ctx context.Context) { s.syncDevice(ctx, id) })
