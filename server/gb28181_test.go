@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/google/uuid"
@@ -281,5 +282,47 @@ func TestGBDeviceRegistersOverSIPAndItsChannelsBecomeGrantedPoints(t *testing.T)
 	}
 	if res := a.admin(http.MethodGet, "/api/v1/points/44030700001310000091", nil); res.Status != http.StatusOK {
 		t.Fatalf("deleting the device deleted its points: %s", res)
+	}
+}
+
+// TestAdminGBPageListsDevicesClassifiesChannelsAndSetsAPassword is the administrator's side in a
+// real browser: the 国标设备 page lists the registered NVR with its address and channel counts and
+// the channel that needs classifying; a mapping rule typed into the form classifies it (it leaves
+// the list); the device gets its own password through the edit form.
+func TestAdminGBPageListsDevicesClassifiesChannelsAndSetsAPassword(t *testing.T) {
+	a := startGBApp(t)
+	a.importRegionsFixture()
+	d := newGBTestDevice(t, a.SIPAddr(), gbNVR, []string{
+		"44030700001310000081|东湖水库大坝|440307001",
+		"44030700001310000082|路口|440307002",
+	})
+	if code := d.register(gbTestPassword); code != http.StatusOK {
+		t.Fatalf("register answered %d", code)
+	}
+	b := newUIBrowser(t, adminWidth, adminHeight, false)
+	b.do("open the GB page", 15*time.Second, chromedp.Navigate(a.HTTPURL()+"/#/admin/gb"))
+	b.login("admin", adminPassword)
+	b.openAdmin("gb", "")
+	b.waitJS("the device listed with its channels", `(() => {
+		const row = document.querySelector('#gb-devices tr[data-device="`+gbNVR+`"]');
+		return row && row.dataset.online === "true" && row.textContent.includes("`+d.udp.LocalAddr().String()+`") && row.children[7].textContent === "2";
+	})()`, 20*time.Second)
+	b.waitJS("both channels flagged unclassified", `document.querySelectorAll('#gb-flagged tr[data-channel] [data-flag="unclassified"]').length === 2`, 10*time.Second)
+
+	b.typeIn("#gb-rule-pattern", "水库")
+	b.do("pick reservoir", 5*time.Second, chromedp.SetValue(chromedp.CSS("#gb-rule-category"), "reservoir"))
+	b.click("create the rule", `#gb-rule-form button[type="submit"]`)
+	b.waitJS("the rule listed", `document.querySelectorAll('#gb-rules tr[data-rule]').length === 1`, 10*time.Second)
+	b.waitJS("the reservoir channel classified", `!document.querySelector('#gb-flagged tr[data-channel="44030700001310000081"]') && !!document.querySelector('#gb-flagged tr[data-channel="44030700001310000082"]')`, 10*time.Second)
+	if p, err := a.Catalog.Get("44030700001310000081"); err != nil || p.Category != "reservoir" {
+		t.Fatalf("classified point %+v %v", p, err)
+	}
+
+	b.click("edit the device", `#gb-devices tr[data-device="`+gbNVR+`"] .act-edit`)
+	b.typeIn("#gb-edit-pass", "page-set-pass")
+	b.click("save", `#gb-edit-form button[type="submit"]`)
+	b.waitJS("saved", `document.querySelector('#gb-msg').dataset.kind === "ok" && !document.querySelector('#gb-edit-form')`, 10*time.Second)
+	if code := d.register("page-set-pass"); code != http.StatusOK {
+		t.Fatalf("the password set on the page: %d", code)
 	}
 }
