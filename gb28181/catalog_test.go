@@ -521,3 +521,31 @@ func TestRulesValidateAndPersist(t *testing.T) {
 		t.Fatalf("reloaded rules %+v", l)
 	}
 }
+
+func TestAChannelIDAnotherDeviceOwnsIsFlaggedAndLeftAlone(t *testing.T) {
+	w := newCatalogWorld(t, nil)
+	first := newCatalogDevice(t, w.s, nvrID, "TCP", nvrItems(), 4)
+	if _, final := first.register("secret-12345", 3600); final.StatusCode != 200 {
+		t.Fatal(final.StatusCode)
+	}
+	w.waitPoints(t, nvrID, 5)
+	// A second device (same default password) claims one of the first one's channels.
+	const other = "44030700001180000002"
+	claim := []testItem{{ID: "44030700001310000001", Name: "冒名", CivilCode: "440307"}}
+	second := newCatalogDevice(t, w.s, other, "TCP", claim, 4)
+	if _, final := second.register("secret-12345", 3600); final.StatusCode != 200 {
+		t.Fatal(final.StatusCode)
+	}
+	waitFor(t, "the conflict flagged", 10*time.Second, func() bool {
+		d, _ := w.s.Devices().Get(other)
+		return d.Flagged == 1
+	})
+	p, _ := w.cat.Get("44030700001310000001")
+	if p.Main.Device != nvrID || p.Name != "河道一号" {
+		t.Fatalf("another device took over a point: %+v", p)
+	}
+	chs, _ := w.s.Channels(other)
+	if len(chs) != 1 || !slices.Contains(chs[0].Flags, FlagConflict) {
+		t.Fatalf("channels of the claimant %+v", chs)
+	}
+}
