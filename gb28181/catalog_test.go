@@ -98,6 +98,10 @@ func (cd *catalogDevice) answer(req *sip.Request) (int, []byte) {
 <Response><CmdType>DeviceInfo</CmdType><SN>%d</SN><DeviceID>%s</DeviceID><Result>OK</Result>
 <DeviceName>一号录像机</DeviceName><Manufacturer>Hikvision</Manufacturer><Model>DS-7816N</Model><Firmware>V4.1</Firmware><Channel>4</Channel></Response>`, m.SN, cd.id)
 		cd.send(gbk(body))
+	case "ConfigDownload":
+		cd.send([]byte(fmt.Sprintf(`<?xml version="1.0" encoding="GB2312"?>
+<Response><CmdType>ConfigDownload</CmdType><SN>%d</SN><DeviceID>%s</DeviceID><Result>OK</Result>
+<BasicParam><Name>NVR</Name><Expiration>3600</Expiration><HeartBeatInterval>7</HeartBeatInterval><HeartBeatCount>3</HeartBeatCount></BasicParam></Response>`, m.SN, cd.id)))
 	case manscdp.CmdCatalog:
 		cd.mu.Lock()
 		cd.queries++
@@ -547,5 +551,27 @@ func TestAChannelIDAnotherDeviceOwnsIsFlaggedAndLeftAlone(t *testing.T) {
 	chs, _ := w.s.Channels(other)
 	if len(chs) != 1 || !slices.Contains(chs[0].Flags, FlagConflict) {
 		t.Fatalf("channels of the claimant %+v", chs)
+	}
+}
+
+func TestADeviceReportingItsKeepaliveIntervalIsJudgedByIt(t *testing.T) {
+	w := newCatalogWorld(t, nil)
+	d := newCatalogDevice(t, w.s, nvrID, "UDP", nvrItems(), 2)
+	if _, final := d.register("secret-12345", 3600); final.StatusCode != 200 {
+		t.Fatal(final.StatusCode)
+	}
+	waitFor(t, "the reported interval", 10*time.Second, func() bool {
+		dev, _ := w.s.Devices().Get(nvrID)
+		return dev.KeepaliveInterval == 7*time.Second
+	})
+	dev, _ := w.s.Devices().Get(nvrID)
+	// The server's own interval is 1 s; the device's 7 s: three of its intervals decide.
+	w.s.expireDevices(dev.LastKeepalive.Add(20 * time.Second))
+	if dev, _ := w.s.Devices().Get(nvrID); !dev.Online {
+		t.Fatal("offline before 3 of its own intervals")
+	}
+	w.s.expireDevices(dev.LastKeepalive.Add(22 * time.Second))
+	if dev, _ := w.s.Devices().Get(nvrID); dev.Online {
+		t.Fatal("online after 3 of its own intervals")
 	}
 }
