@@ -39,6 +39,8 @@ type Device struct {
 	// Channels and Flagged count its channels and those needing an admin (civil code, category).
 	Channels int `json:"channels"`
 	Flagged  int `json:"flagged"`
+
+	callID string // Call-ID of its registration: a new one means the device restarted
 }
 
 // Peer is where to reach the device.

@@ -55,6 +55,7 @@ type sipDevice struct {
 	cli       *sipgo.Client
 	udp       *net.UDPConn
 	localPort int
+	regCallID string // kept across REGISTER refreshes, as devices do; a restart makes a new one
 
 	mu       sync.Mutex
 	received []*sip.Request
@@ -62,6 +63,13 @@ type sipDevice struct {
 }
 
 func newSIPDevice(t testing.TB, s *Server, id, transport string) *sipDevice {
+	t.Helper()
+	return newSIPDeviceAt(t, s, id, transport, net.IPv4(127, 0, 0, 1))
+}
+
+// newSIPDeviceAt is newSIPDevice sending UDP from ip (another loopback address stands for another
+// host).
+func newSIPDeviceAt(t testing.TB, s *Server, id, transport string, ip net.IP) *sipDevice {
 	t.Helper()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(id),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(quietLogger())),
@@ -92,7 +100,7 @@ func newSIPDevice(t testing.TB, s *Server, id, transport string) *sipDevice {
 		d.srv.OnRequest(m, handle)
 	}
 	if transport == "UDP" {
-		d.udp, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		d.udp, err = net.ListenUDP("udp", &net.UDPAddr{IP: ip})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,6 +133,12 @@ func (d *sipDevice) request(method sip.RequestMethod, contentType string, body [
 	}
 	req.AppendHeader(to)
 	cid := sip.CallIDHeader(uuid.NewString())
+	if method == sip.REGISTER {
+		if d.regCallID == "" {
+			d.regCallID = uuid.NewString()
+		}
+		cid = sip.CallIDHeader(d.regCallID)
+	}
 	req.AppendHeader(&cid)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: method})
 	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: d.id, Host: "192.168.1.64", Port: 5060}})
@@ -139,7 +153,7 @@ func (d *sipDevice) request(method sip.RequestMethod, contentType string, body [
 	req.SetTransport(d.transport)
 	req.SetDestination(d.server)
 	if d.udp != nil {
-		req.Laddr = sip.Addr{IP: net.IPv4(127, 0, 0, 1), Port: d.localPort}
+		req.Laddr = sip.Addr{IP: d.udp.LocalAddr().(*net.UDPAddr).IP, Port: d.localPort}
 	}
 	return req
 }
