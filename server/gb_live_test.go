@@ -286,4 +286,3 @@ func TestGBPTZMovesTheCameraUnderThePTZGrant(t *testing.T) {
 		t.Fatalf("pilot while the admin holds the head: %s, want 409 ptz_busy", res)
 	}
 }
-
