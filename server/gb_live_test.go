@@ -42,18 +42,20 @@ func startGBLive(t *testing.T, opts gbLiveOptions) (*testApp, *gbsim.Device) {
 	if res := a.admin(http.MethodPost, "/api/v1/gb/rules", map[string]any{"civil_code_prefix": "440307001", "category": "river", "level": 1}); res.Status != http.StatusCreated {
 		t.Fatalf("rule: %s", res)
 	}
-	dev := startGBSimDevice(t, a, opts)
+	dev := startGBSimDevice(t, a.SIPAddr(), opts)
 	waitFor(t, 15*time.Second, "the GB channel as a point", func() bool {
 		return a.admin(http.MethodGet, "/api/v1/points/"+gbLiveChannel, nil).Status == http.StatusOK
 	})
 	return a, dev
 }
 
-func startGBSimDevice(t *testing.T, a *testApp, opts gbLiveOptions) *gbsim.Device {
+// startGBSimDevice starts a gbsim camera (one PTZ channel, 25 fps with a
+// 2 s GOP) registering to sipAddr; it is stopped with the test.
+func startGBSimDevice(t testing.TB, sipAddr string, opts gbLiveOptions) *gbsim.Device {
 	t.Helper()
 	dev, err := gbsim.NewDevice(gbsim.DeviceConfig{
 		ID: gbLiveDevice, Name: "水库球机", Manufacturer: "Tianyan-Sim", Model: "GB-PTZ", Firmware: "1.0",
-		Server: a.SIPAddr(), ServerID: "44030700002000000001", Domain: "4403070000", Password: gbTestPassword,
+		Server: sipAddr, ServerID: "44030700002000000001", Domain: "4403070000", Password: gbTestPassword,
 		Transport: opts.transport, KeepaliveInterval: 5 * time.Second, RetryInterval: 200 * time.Millisecond, RebootTime: 300 * time.Millisecond,
 		RequestTimeout: 3 * time.Second,
 		Channels: []gbsim.ChannelConfig{{ID: gbLiveChannel, Name: "水库大坝", CivilCode: "440307001", PTZType: 1,
