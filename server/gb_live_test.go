@@ -288,3 +288,35 @@ func TestGBPTZMovesTheCameraUnderThePTZGrant(t *testing.T) {
 		t.Fatalf("pilot while the admin holds the head: %s, want 409 ptz_busy", res)
 	}
 }
+
+// TestGBDeviceInfoAndStatusAreAskedOverSIP: an administrator asks the
+// device itself, through the API, for its DeviceInfo and DeviceStatus;
+// someone without agents.manage may not; a device that is not online is
+// 503.
+func TestGBDeviceInfoAndStatusAreAskedOverSIP(t *testing.T) {
+	a, dev := startGBLive(t, gbLiveOptions{})
+	var info struct {
+		Device, Name, Manufacturer, Model, Firmware string
+		Channels                                    int
+	}
+	res := a.admin(http.MethodGet, "/api/v1/gb/devices/"+gbLiveDevice+"/info", nil)
+	decodeInto(t, res, &info)
+	if res.Status != http.StatusOK || info.Device != gbLiveDevice || info.Name != "水库球机" || info.Manufacturer != "Tianyan-Sim" || info.Channels != 1 {
+		t.Fatalf("device info: %s", res)
+	}
+	var st struct{ Online, Status, Encode string }
+	res = a.admin(http.MethodGet, "/api/v1/gb/devices/"+gbLiveDevice+"/status", nil)
+	decodeInto(t, res, &st)
+	if res.Status != http.StatusOK || st.Online != "ONLINE" || st.Status != "OK" || st.Encode != "ON" {
+		t.Fatalf("device status: %s", res)
+	}
+	a.createUser("watcher", "watcher-pass-1")
+	a.grant(map[string]any{"user": "watcher", "categories": []string{"river"}, "regions": []string{"*"}, "max_level": 4, "actions": []string{"view"}})
+	if res := a.do(http.MethodGet, "/api/v1/gb/devices/"+gbLiveDevice+"/status", a.loginAs("watcher", "watcher-pass-1"), "", nil); res.Status != http.StatusForbidden {
+		t.Fatalf("device status for a viewer: %s, want 403", res)
+	}
+	dev.Stop() // unregisters
+	waitFor(t, 5*time.Second, "the device offline", func() bool {
+		return a.admin(http.MethodGet, "/api/v1/gb/devices/"+gbLiveDevice+"/info", nil).Status == http.StatusServiceUnavailable
+	})
+}
