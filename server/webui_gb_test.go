@@ -14,7 +14,7 @@ import (
 // camera in the web app: the player decodes frames continuously (WHEP →
 // INVITE → PS over RTP → hub → WebRTC) and says live; holding the pad's
 // right arrow pans the simulated head through DeviceControl PTZCmd and
-// the release stops it.
+// the release stops it; with the device gone the pad says so.
 func TestBrowserPlaysAGBChannelAndSteersIt(t *testing.T) {
 	a, dev := startGBLive(t, gbLiveOptions{})
 	ch := dev.Channel(gbLiveChannel)
@@ -57,5 +57,14 @@ func TestBrowserPlaysAGBChannelAndSteersIt(t *testing.T) {
 	}
 	if note := b.text("#ptz-note"); note != "" {
 		t.Errorf("PTZ note after a good move: %q", note)
+	}
+
+	// The device goes away: the pad says so (not "edge agent offline").
+	dev.Stop()
+	waitFor(t, 5*time.Second, "the device offline", func() bool { d, ok := a.GB.Devices().Get(gbLiveDevice); return ok && !d.Online })
+	b.press(`#ptz .btn[data-pan="1"][data-tilt="0"]`, 100*time.Millisecond)
+	b.waitJS("device offline on the pad", `document.querySelector("#ptz-note")?.dataset.code === "device_offline"`, 10*time.Second)
+	if note := b.text("#ptz-note"); !strings.Contains(note, "国标设备离线") {
+		t.Errorf("PTZ note with the device gone: %q", note)
 	}
 }
