@@ -379,12 +379,14 @@ func (l *Live) devicePeer(deviceID string) (Peer, bool) {
 }
 
 // deviceChanged ends the calls of a device that registered anew (it
-// restarted, or its address changed) or went away: those calls are dead
-// whatever the device said last, and their sources should start again at
-// once rather than wait for the media read timeout.
+// restarted, or its address changed) or unregistered: those calls are
+// dead whatever the device said last, and their sources should start
+// again at once rather than wait for the media read timeout. A device
+// that only missed keepalives keeps its calls: media that still flows is
+// worth more than a heartbeat, and media that stops ends the call anyway.
 func (l *Live) deviceChanged(ev DeviceEvent) {
 	switch ev.Kind {
-	case DeviceRegistered, DeviceOffline, DeviceUnregistered:
+	case DeviceRegistered, DeviceUnregistered:
 	default:
 		return
 	}
