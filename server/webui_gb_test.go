@@ -68,3 +68,24 @@ func TestBrowserPlaysAGBChannelAndSteersIt(t *testing.T) {
 		t.Errorf("PTZ note with the device gone: %q", note)
 	}
 }
+
+// TestAdminAsksAGBDeviceForItsStatusFromTheGBPage: on the 国标设备 page
+// an administrator's 查询状态 asks the device itself (DeviceInfo and
+// DeviceStatus over SIP) and shows what it answered.
+func TestAdminAsksAGBDeviceForItsStatusFromTheGBPage(t *testing.T) {
+	a, _ := startGBLive(t, gbLiveOptions{})
+	b := newUIBrowser(t, adminWidth, adminHeight, false)
+	b.do("open the GB page", 15*time.Second, chromedp.Navigate(a.HTTPURL()+"/#/admin/gb"))
+	b.login("admin", adminPassword)
+	b.openAdmin("gb", "")
+	b.waitJS("the device online", `document.querySelector('#gb-devices tr[data-device="`+gbLiveDevice+`"][data-online="true"] .act-status')`, 15*time.Second)
+	b.click("ask its status", `#gb-devices tr[data-device="`+gbLiveDevice+`"] .act-status`)
+	b.waitJS("the answer", `document.querySelector('#gb-msg').textContent.includes("ONLINE")`, 10*time.Second)
+	got := b.text("#gb-msg")
+	for _, want := range []string{"Tianyan-Sim GB-PTZ 1.0", "ONLINE / OK", gbLiveDevice} {
+		if !strings.Contains(got, want) {
+			t.Errorf("status message %q lacks %q", got, want)
+		}
+	}
+	b.screenshot("gb-admin-status")
+}
