@@ -182,5 +182,8 @@ func (c *Channel) item(d *DeviceConfig) manscdp.Item {
 	if c.PTZType != 0 {
 		it.Info = &manscdp.Info{PTZType: c.PTZType}
 	}
+	if d.Quirks.V2022 {
+		with2022(&it, c)
+	}
 	return it
 }

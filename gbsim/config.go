@@ -79,6 +79,8 @@ type DeviceConfig struct {
 	PageSize int
 	// GBK writes MANSCDP bodies in GB2312 (declared in the prolog).
 	GBK bool
+	// Quirks bend the MANSCDP the device writes as some firmware does.
+	Quirks Quirks
 	// Clip is the camsim clip streamed on INVITE (default camsim.ClipH264Sub).
 	Clip string
 

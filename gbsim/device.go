@@ -349,7 +349,7 @@ func (d *Device) charset() string {
 // sendMANSCDP sends a MANSCDP body to the server in a MESSAGE and waits
 // for a 2xx.
 func (d *Device) sendMANSCDP(ctx context.Context, conn *sipConn, v any) error {
-	body, err := manscdp.Marshal(v, d.charset())
+	body, err := d.encode(v)
 	if err != nil {
 		return err
 	}
@@ -583,7 +583,7 @@ func (d *Device) NotifyCatalog(ctx context.Context, event string, ids ...string)
 	if sub == nil {
 		return d.sendMANSCDP(ctx, conn, n)
 	}
-	body, err := manscdp.Marshal(n, d.charset())
+	body, err := d.encode(n)
 	if err != nil {
 		return err
 	}

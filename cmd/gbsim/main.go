@@ -59,6 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	platform := fs.Bool("platform", false, "devices are lower platforms (type 200: catalog with civil-code nodes, a business group and a virtual organisation)")
 	pageSize := fs.Int("page-size", 1, "catalog items per MESSAGE (Hikvision 1, Dahua about 5)")
 	gbk := fs.Bool("gbk", false, "write MANSCDP bodies in GB2312")
+	quirkList := fs.String("quirks", "", "firmware quirks in MANSCDP: flatinfo, statuswords, lowercase, junk, 2022 (comma-separated)")
 	manufacturer := fs.String("manufacturer", "Hikvision", "manufacturer reported in DeviceInfo and Catalog")
 	keepalive := fs.Duration("keepalive", time.Minute, "keepalive interval")
 	expires := fs.Duration("expires", time.Hour, "registration expiry asked for")
@@ -89,6 +90,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Faults: gbsim.Faults{DropKeepalives: *dropKeepalives, WrongPassword: *wrongPassword, TCPOnly: *tcpOnly,
 			IgnoreSSRC: *ignoreSSRC, NATAddress: *natAddr},
 	}
+	quirks, err := gbsim.ParseQuirks(*quirkList)
+	if err != nil {
+		return err
+	}
+	tmpl.Quirks = quirks
 	if _, err := camsim.LoadClip(*clip); err != nil {
 		return err
 	}
