@@ -479,3 +479,41 @@ func TestQuirkyFirmwareCatalogStillMeansTheSame(t *testing.T) {
 		}
 	}
 }
+
+func TestChannelsComeAndGoBetweenCatalogAnswers(t *testing.T) {
+	s := newTestServer(t)
+	id := "34020000001180000012"
+	cfg := baseConfig(s, "udp", id)
+	cfg.NVR, cfg.NumChannels, cfg.PageSize = true, 3, 10
+	d := startDevice(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.WaitRegistered(ctx); err != nil {
+		t.Fatal(err)
+	}
+	chs := d.Channels()
+	added := GenerateChannels(id, 50, 1, true)[0]
+	if !d.RemoveChannel(chs[1].ID) || d.RemoveChannel(chs[1].ID) || !d.SetChannelStatus(chs[0].ID, false) {
+		t.Fatal("channel changes refused")
+	}
+	d.AddChannel(added)
+	if err := s.sendMANSCDP(ctx, id, &manscdp.CatalogQuery{Header: manscdp.Header{SN: 6, DeviceID: id}}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.next(ctx, func(m manscdp.Message) bool { return m.CmdType == manscdp.CmdCatalog && m.SN == 6 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := m.Body.(*manscdp.CatalogResponse)
+	got := map[string]string{}
+	for _, it := range r.DeviceList.Items {
+		got[it.DeviceID] = it.Status
+	}
+	want := map[string]string{chs[0].ID: manscdp.StatusOff, chs[2].ID: manscdp.StatusOn, added.ID: manscdp.StatusOn}
+	if r.SumNum != 3 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("SumNum %d items %v, want %v", r.SumNum, got, want)
+	}
+	if _, code := s.invite(t, id, chs[1].ID, "udp", "0200000001"); code != 404 {
+		t.Fatalf("INVITE for a removed channel answered %d", code)
+	}
+}

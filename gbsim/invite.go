@@ -72,10 +72,7 @@ func (d *Device) handleInvite(ctx context.Context, conn *sipConn, req *sip.Reque
 		conn.reply(req, src, 491, "Request Pending") // re-INVITE: not supported
 		return
 	}
-	ch := d.byID[req.Recipient.User]
-	if ch == nil && req.Recipient.User == d.cfg.ID && len(d.channels) == 1 {
-		ch = d.channels[0]
-	}
+	ch := d.target(req.Recipient.User)
 	if ch == nil {
 		d.stats.refused.Add(1)
 		conn.reply(req, src, 404, "Not Found")
