@@ -83,6 +83,9 @@ type DeviceConfig struct {
 	Quirks Quirks
 	// Clip is the camsim clip streamed on INVITE (default camsim.ClipH264Sub).
 	Clip string
+	// Audio adds G.711 A-law (silence) to the stream, as cameras with a
+	// microphone input send.
+	Audio bool
 
 	Faults Faults
 	Logger *slog.Logger

@@ -106,8 +106,7 @@ func (d *Device) handleInvite(ctx context.Context, conn *sipConn, req *sip.Reque
 	s.remote = net.JoinHostPort(offer.MediaAddr(v), strconv.Itoa(v.Port))
 	port := 9 // RFC 4145: an active TCP side has no port to offer
 	if mine != gbsdp.TCPActive {
-		s.sender, err = newFrameSender(ctx, senderConfig{transport: mine, remote: s.remote,
-			localIP: d.cfg.LocalIP, ssrc: ssrc, logger: d.log})
+		s.sender, err = newFrameSender(ctx, d.senderConfig(s))
 		if err != nil {
 			d.log.Warn("gbsim: media setup failed", "err", err)
 			d.stats.refused.Add(1)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/tianyan/vms/camsim"
 	"github.com/tianyan/vms/gb28181/gbsdp"
 	"github.com/tianyan/vms/gb28181/manscdp"
 	"github.com/tianyan/vms/gb28181/media"
@@ -317,6 +318,34 @@ func expectKeySoon(t *testing.T, c *call, inFlight int) {
 		}
 		if i >= inFlight+3 {
 			t.Fatalf("no keyframe within %d frames of IFameCmd (%d in flight)", i+1, inFlight)
+		}
+	}
+}
+
+func TestH265ClipWithAudioArrivesAsBothStreams(t *testing.T) {
+	s := newTestServer(t)
+	id := "34020000001320000017"
+	cfg := baseConfig(s, "tcp", id)
+	cfg.Clip, cfg.Audio = camsim.ClipH265Sub, true
+	d := startDevice(t, cfg)
+	waitFor(t, "registered", 10*time.Second, d.Registered)
+	c, code := s.invite(t, id, d.Channels()[0].ID, gbsdp.TCPPassive, "0200000017")
+	if code != 200 {
+		t.Fatalf("INVITE %d", code)
+	}
+	var video, audio int
+	for video < 10 || audio < 10 {
+		f := c.frame(t, 5*time.Second)
+		switch f.Type {
+		case ps.H265:
+			video++
+		case ps.G711A:
+			audio++
+			if len(f.Data) != 320 {
+				t.Fatalf("audio frame of %d bytes", len(f.Data))
+			}
+		default:
+			t.Fatalf("frame type %#x", f.Type)
 		}
 	}
 }
