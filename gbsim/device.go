@@ -206,8 +206,8 @@ func (d *Device) WaitRegistered(ctx context.Context) error {
 	return nil
 }
 
-var errRestart = errors.New("restart")
-
+// run owns the device's lifecycle: one life (boot) after another until ctx
+// ends, waiting RetryInterval after a failure or the downtime of a reboot.
 func (d *Device) run(ctx context.Context) {
 	defer close(d.done)
 	defer d.wg.Wait()
