@@ -194,13 +194,14 @@ type Server struct {
 
 	nonceKey []byte // HMAC key of stateless Digest nonces
 
-	rules      *Rules
-	applyMu    sync.Mutex // one catalog sync writes at a time
-	catalogSem chan struct{}
-	querying   map[string]bool      // devices with a catalog query running (under mu)
-	catalogAt  map[string]time.Time // last catalog sync per device (under mu)
-	charsets   map[string]string    // charset to write to each device (under mu)
-	subs       map[string]*subscription
+	rules        *Rules
+	applyMu      sync.Mutex // one catalog sync writes at a time
+	regionBudget int        // regions the running sync may still create (under applyMu)
+	catalogSem   chan struct{}
+	querying     map[string]bool      // devices with a catalog query running (under mu)
+	catalogAt    map[string]time.Time // last catalog sync per device (under mu)
+	charsets     map[string]string    // charset to write to each device (under mu)
+	subs         map[string]*subscription
 
 	hostMu    sync.Mutex
 	hostCache map[string]string // peer IP -> our local IP towards it
