@@ -479,6 +479,13 @@ func TestDeviceGoingOfflineTakesItsChannelsOffline(t *testing.T) {
 		t.Fatal(final.StatusCode)
 	}
 	w.waitPoints(t, nvrID, 5)
+	// The device reports a 7 s heartbeat (ConfigDownload): judge it three of those later.
+	waitFor(t, "the reported interval", 10*time.Second, func() bool {
+		dev, _ := w.s.Devices().Get(nvrID)
+		return dev.KeepaliveInterval == 7*time.Second
+	})
+	dev, _ := w.s.Devices().Get(nvrID)
+	w.s.expireDevices(dev.LastKeepalive.Add(22 * time.Second))
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		p, _ := w.cat.Get("44030700001310000001")
