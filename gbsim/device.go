@@ -223,10 +223,19 @@ func (d *Device) run(ctx context.Context) {
 		case err != nil:
 			d.log.Debug("gbsim: device session ended", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
+		// A reboot asked for while away just starts the wait over.
+		timer := time.NewTimer(wait)
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			case dt := <-d.restart:
+				timer.Reset(dt)
+			case <-timer.C:
+				break wait
+			}
 		}
 	}
 }
