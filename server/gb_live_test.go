@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+
+	"github.com/tianyan/vms/camsim"
 	"github.com/tianyan/vms/gbsim"
 	"github.com/tianyan/vms/whepclient"
 )
@@ -30,6 +33,8 @@ const (
 type gbLiveOptions struct {
 	transport string // SIP transport: "udp" (default) or "tcp"
 	faults    gbsim.Faults
+	clip      string // camsim clip (default H.264 640x360)
+	audio     bool   // G.711 A-law alongside the video
 }
 
 // startGBLive starts an app with SIP, a mapping rule that classifies the
@@ -60,7 +65,7 @@ func startGBSimDevice(t testing.TB, sipAddr string, opts gbLiveOptions) *gbsim.D
 		RequestTimeout: 3 * time.Second,
 		Channels: []gbsim.ChannelConfig{{ID: gbLiveChannel, Name: "水库大坝", CivilCode: "440307001", PTZType: 1,
 			Longitude: 113.93, Latitude: 22.53}},
-		Faults: opts.faults, Logger: testLogger(),
+		Faults: opts.faults, Clip: opts.clip, Audio: opts.audio, Logger: testLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -319,4 +324,26 @@ func TestGBDeviceInfoAndStatusAreAskedOverSIP(t *testing.T) {
 	waitFor(t, 5*time.Second, "the device offline", func() bool {
 		return a.admin(http.MethodGet, "/api/v1/gb/devices/"+gbLiveDevice+"/info", nil).Status == http.StatusServiceUnavailable
 	})
+}
+
+// TestGBChannelWithH265AndG711IsReservedOverRTSP: a device sending H.265
+// with G.711 A-law audio in its PS is re-served with both tracks, the
+// video described with its parameter sets.
+func TestGBChannelWithH265AndG711IsReservedOverRTSP(t *testing.T) {
+	a, _ := startGBLive(t, gbLiveOptions{clip: camsim.ClipH265Sub, audio: true})
+	r, err := readRTSP(t, "rtsp://admin:"+adminPassword+"@"+a.RTSP.Addr()+"/"+gbLiveChannel, true)
+	if err != nil {
+		t.Fatalf("RTSP read: %v", err)
+	}
+	if len(r.desc.Medias) != 2 {
+		t.Fatalf("described %d medias, want H.265 and G.711", len(r.desc.Medias))
+	}
+	h, ok := r.desc.Medias[0].Formats[0].(*format.H265)
+	if !ok || len(h.VPS) == 0 || len(h.SPS) == 0 || len(h.PPS) == 0 {
+		t.Fatalf("video %#v, want H.265 with VPS/SPS/PPS", r.desc.Medias[0].Formats[0])
+	}
+	if g, ok := r.desc.Medias[1].Formats[0].(*format.G711); !ok || g.MULaw || g.SampleRate != 8000 {
+		t.Fatalf("audio %#v, want G.711 A-law at 8 kHz", r.desc.Medias[1].Formats[0])
+	}
+	waitFor(t, 10*time.Second, "RTP from the channel", func() bool { return r.packets.Load() >= 100 })
 }
