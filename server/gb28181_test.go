@@ -179,6 +179,7 @@ type gbDeviceJSON struct {
 	Online    bool   `json:"online"`
 	Channels  int    `json:"channels"`
 	Flagged   int    `json:"flagged"`
+	Expires   int    `json:"expires"`
 }
 
 func (a *testApp) gbDevices() []gbDeviceJSON {
@@ -222,7 +223,7 @@ func TestGBDeviceRegistersOverSIPAndItsChannelsBecomeGrantedPoints(t *testing.T)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if dev.ID != gbNVR || !dev.Online || dev.Transport != "UDP" || dev.Address != d.udp.LocalAddr().String() || dev.Flagged != 1 {
+	if dev.ID != gbNVR || !dev.Online || dev.Transport != "UDP" || dev.Address != d.udp.LocalAddr().String() || dev.Flagged != 1 || dev.Expires != 3600 {
 		t.Fatalf("device %+v", dev)
 	}
 	if recs := a.audited("gb.register_fail"); len(recs) != 1 {
