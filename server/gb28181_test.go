@@ -329,6 +329,7 @@ func TestAdminGBPageListsDevicesClassifiesChannelsAndSetsAPassword(t *testing.T)
 	b.click("create the rule", `#gb-rule-form button[type="submit"]`)
 	b.waitJS("the rule listed", `document.querySelectorAll('#gb-rules tr[data-rule]').length === 1`, 10*time.Second)
 	b.waitJS("the reservoir channel classified", `!document.querySelector('#gb-flagged tr[data-channel="44030700001310000081"]') && !!document.querySelector('#gb-flagged tr[data-channel="44030700001310000082"]')`, 10*time.Second)
+	b.screenshot("admin-gb")
 	if p, err := a.Catalog.Get("44030700001310000081"); err != nil || p.Category != "reservoir" {
 		t.Fatalf("classified point %+v %v", p, err)
 	}
