@@ -54,9 +54,13 @@ var (
 	// BucketPrefs holds per-user viewing preferences (saved wall layouts,
 	// favourite points) keyed by username, NUL, kind, NUL, name (owned by prefs).
 	BucketPrefs = []byte("prefs")
+	// BucketGBPlatforms holds the upstream GB/T 28181 platforms we register
+	// to (级联), keyed by the platform's 20-digit ID (owned by gb28181's cascade).
+	BucketGBPlatforms = []byte("gb_platforms")
 )
 
-var allBuckets = [][]byte{BucketPoints, BucketRegions, BucketUsers, BucketSessions, BucketMeta, BucketRoles, BucketTokens, BucketAudit, BucketGrants, BucketAgents, BucketPrefs}
+var allBuckets = [][]byte{BucketPoints, BucketRegions, BucketUsers, BucketSessions, BucketMeta, BucketRoles, BucketTokens, BucketAudit, BucketGrants, BucketAgents, BucketPrefs,
+	BucketGBPlatforms}
 
 // ErrLocked reports that another process holds the database file lock.
 var ErrLocked = errors.New("data dir locked by another process")

@@ -45,6 +45,8 @@ extend({
   err_exists: "名称已被占用", err_last_admin: "不能停用或删除最后一个管理员", err_in_use: "仍有用户持有该角色，请先移除",
   err_built_in: "内置角色不能删除", err_forbidden: "没有权限", err_not_found: "不存在（可能已被删除）", err_disabled: "该用户已停用",
   err_not_revoked: "请先吊销该代理再删除", err_too_large: "文件太大",
+  adm_userKind: "账号类型", adm_kindPerson: "人员", adm_kindPlatform: "上级平台（不可登录）", adm_platforms: "上级平台",
+  err_platform_account: "上级平台账号不能登录，没有密码、会话、令牌或推流密钥",
 }, {
   adm_users: "Users & roles", adm_grants: "Grants", adm_agents: "Edge agents", adm_points: "Points", adm_audit: "Audit log", adm_health: "Health",
   adm_confirm: "Confirm ", adm_create: "Create", adm_save: "Save", adm_delete: "Delete", adm_close: "Close", adm_hide: "Hide",
@@ -87,4 +89,6 @@ extend({
   err_exists: "That name is taken", err_last_admin: "This would leave no enabled administrator", err_in_use: "Users still hold this role; take it from them first",
   err_built_in: "The built-in role cannot be deleted", err_forbidden: "Not allowed", err_not_found: "Not found (deleted meanwhile?)", err_disabled: "The user is disabled",
   err_not_revoked: "Revoke the agent before deleting it", err_too_large: "The file is too large",
+  adm_userKind: "Kind", adm_kindPerson: "Person", adm_kindPlatform: "Upstream platform (no login)", adm_platforms: "Upstream platforms",
+  err_platform_account: "A platform account never logs in: no password, session, token or stream key",
 });
