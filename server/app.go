@@ -21,6 +21,7 @@ import (
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/cameranet"
 	"github.com/tianyan/vms/catalog"
+	"github.com/tianyan/vms/gb28181"
 	"github.com/tianyan/vms/permissions"
 	"github.com/tianyan/vms/prefs"
 	"github.com/tianyan/vms/store"
@@ -44,6 +45,8 @@ type App struct {
 	Agents   *agents.Registry
 	// CameraNetworks decides which hosts the server connects to for cameras.
 	CameraNetworks *cameranet.Policy
+	// GBPlatforms are the upstream GB/T 28181 platforms we register to (级联).
+	GBPlatforms *gb28181.PlatformStore
 
 	bindings *agentBindings
 
@@ -207,7 +210,9 @@ func Start(cfg Config) (a *App, err error) {
 		return nil, fmt.Errorf("map tiles: %w", err)
 	}
 	a.Prefs = prefs.New(a.DB)
+	a.GBPlatforms = gb28181.NewPlatformStore(a.DB)
 	api := web.New(web.Deps{
+		GBPlatforms: a.GBPlatforms, GBPlatformStatus: a.platformStatus,
 		Prefs:  a.Prefs,
 		UI:     ui,
 		Audit:  a.Audit,

@@ -14,6 +14,7 @@ import (
 	"github.com/tianyan/vms/agents"
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
+	"github.com/tianyan/vms/gb28181"
 	"github.com/tianyan/vms/permissions"
 	"github.com/tianyan/vms/prefs"
 	"github.com/tianyan/vms/streaming"
@@ -94,9 +95,12 @@ var apiSchemas = map[string]any{
 		EnrollmentCode string       `json:"enrollment_code"`
 		Expires        time.Time    `json:"expires"`
 	}{},
-	"Enroll":   agentlink.EnrollRequest{},
-	"Enrolled": agentlink.EnrollResponse{},
-	"PTZ":      agentlink.PTZRequest{},
+	"GBPlatformCreate": platformRequest{},
+	"GBPlatformPatch":  gb28181.PlatformPatch{},
+	"GBPlatform":       platformView{},
+	"Enroll":           agentlink.EnrollRequest{},
+	"Enrolled":         agentlink.EnrollResponse{},
+	"PTZ":              agentlink.PTZRequest{},
 	"GrantList": struct {
 		Items []permissions.Grant `json:"items"`
 	}{},

@@ -15,6 +15,7 @@ import (
 	"github.com/tianyan/vms/agents"
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
+	"github.com/tianyan/vms/gb28181"
 	"github.com/tianyan/vms/permissions"
 	"github.com/tianyan/vms/prefs"
 	"github.com/tianyan/vms/store"
@@ -156,6 +157,7 @@ func newFullServer(t *testing.T, db *store.DB, tune ...func(*Deps)) *Server {
 	d := Deps{Catalog: cat, Accounts: acc, Permissions: perm, Hub: hub, WebRTC: rtc,
 		Metrics: prometheus.NewRegistry(), Audit: log, Store: db, Agents: agents.New(db, agents.Options{}),
 		Prefs: prefs.New(db), PTZ: permissions.NewPTZArbiter(0)}
+	d.GBPlatforms = gb28181.NewPlatformStore(db)
 	for _, f := range tune {
 		f(&d)
 	}
