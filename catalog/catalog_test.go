@@ -718,3 +718,29 @@ func TestPointIDsThatNameAPIRoutesAreRefused(t *testing.T) {
 		wantValidationError(t, err, "id")
 	}
 }
+
+func TestGB28181PointNamesItsDeviceAndNoURL(t *testing.T) {
+	c := newCatalog(t)
+	dev := "34020000001180000001"
+	p := mustCreate(t, c, Point{ID: "34020000001320000001", Name: "NVR ch 1", Category: "road", Main: Source{Type: SourceGB28181, Device: dev}})
+	if p.Main != (Source{Type: SourceGB28181, Device: dev}) {
+		t.Errorf("Main = %+v", p.Main)
+	}
+	got, err := c.Get(p.ID)
+	if err != nil || got.Main.Device != dev {
+		t.Fatalf("stored Main = %+v, %v", got.Main, err)
+	}
+	for _, bad := range []struct {
+		src   Source
+		field string
+	}{
+		{Source{Type: SourceGB28181}, "main.device"},
+		{Source{Type: SourceGB28181, Device: "3402000000118000000x"}, "main.device"},
+		{Source{Type: SourceGB28181, Device: dev, URL: "rtsp://h/x"}, "main.url"},
+		{Source{Type: SourceGB28181, Device: dev, Transport: "sctp"}, "main.transport"},
+		{Source{Type: SourcePublish, Device: dev}, "main.device"},
+	} {
+		_, err := c.Create(Point{ID: "34020000001320000009", Name: "bad", Category: "road", Main: bad.src})
+		wantValidationError(t, err, bad.field)
+	}
+}

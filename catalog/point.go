@@ -19,6 +19,10 @@ const (
 	SourceRTSP = "rtsp"
 	// SourcePublish means an encoder or edge device pushes the stream to the server.
 	SourcePublish = "publish"
+	// SourceGB28181 means the point is a channel of a GB/T 28181 device or
+	// lower platform (Source.Device) that registers to the server; the
+	// point's ID is the channel ID and the server INVITEs it on demand.
+	SourceGB28181 = "gb28181"
 )
 
 // Transport values for RTSP sources.
@@ -86,9 +90,10 @@ var statesHelp = `"` + strings.Join(states, `", "`) + `"`
 
 // Source describes where a point's video comes from.
 type Source struct {
-	Type      string `json:"type"`                // "rtsp" (server pulls URL) | "publish" (encoder/edge pushes)
+	Type      string `json:"type"`                // "rtsp" (server pulls URL) | "publish" (encoder/edge pushes) | "gb28181" (a device's channel)
 	URL       string `json:"url,omitempty"`       // rtsp:// or rtsps:// ; required iff Type=="rtsp"
-	Transport string `json:"transport,omitempty"` // "tcp" (default when rtsp) | "udp"
+	Transport string `json:"transport,omitempty"` // "tcp" (default when rtsp) | "udp"; for gb28181 the media transport, "" = the device's setting
+	Device    string `json:"device,omitempty"`    // gb28181: the 20-digit ID of the device or platform the channel belongs to
 }
 
 // Status is the last known liveness of a point's stream.
@@ -440,10 +445,23 @@ func (s *Source) validate(field string) *ValidationError {
 		if s.Transport != "" {
 			return invalid(field+".transport", "must be empty when %s.type is %q", field, SourcePublish)
 		}
+	case SourceGB28181:
+		if s.URL != "" {
+			return invalid(field+".url", "must be empty when %s.type is %q", field, SourceGB28181)
+		}
+		if len(s.Device) != gbIDLen || !allDigits(s.Device) {
+			return invalid(field+".device", "must be the 20-digit GB/T 28181 ID of the channel's device")
+		}
+		if s.Transport != "" && s.Transport != TransportTCP && s.Transport != TransportUDP {
+			return invalid(field+".transport", "must be empty, %q or %q", TransportTCP, TransportUDP)
+		}
 	case "":
 		return invalid(field+".type", "is required")
 	default:
-		return invalid(field+".type", "must be %q or %q", SourceRTSP, SourcePublish)
+		return invalid(field+".type", "must be %q, %q or %q", SourceRTSP, SourcePublish, SourceGB28181)
+	}
+	if s.Type != SourceGB28181 && s.Device != "" {
+		return invalid(field+".device", "is only for %q sources", SourceGB28181)
 	}
 	return nil
 }

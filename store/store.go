@@ -54,13 +54,19 @@ var (
 	// BucketPrefs holds per-user viewing preferences (saved wall layouts,
 	// favourite points) keyed by username, NUL, kind, NUL, name (owned by prefs).
 	BucketPrefs = []byte("prefs")
+	// BucketGBDevices holds GB/T 28181 devices that register to us, keyed by
+	// their 20-digit ID (owned by gb28181).
+	BucketGBDevices = []byte("gb_devices")
+	// BucketGBRules holds the rules that map GB/T 28181 channels to
+	// categories and levels, keyed by rule ID (owned by gb28181).
+	BucketGBRules = []byte("gb_rules")
 	// BucketGBPlatforms holds the upstream GB/T 28181 platforms we register
 	// to (级联), keyed by the platform's 20-digit ID (owned by gb28181's cascade).
 	BucketGBPlatforms = []byte("gb_platforms")
 )
 
 var allBuckets = [][]byte{BucketPoints, BucketRegions, BucketUsers, BucketSessions, BucketMeta, BucketRoles, BucketTokens, BucketAudit, BucketGrants, BucketAgents, BucketPrefs,
-	BucketGBPlatforms}
+	BucketGBDevices, BucketGBRules, BucketGBPlatforms}
 
 // ErrLocked reports that another process holds the database file lock.
 var ErrLocked = errors.New("data dir locked by another process")
