@@ -1,0 +1,495 @@
+package gb28181
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/tianyan/vms/audit"
+	"github.com/tianyan/vms/gb28181/gbsdp"
+	"github.com/tianyan/vms/streaming"
+)
+
+// ackTimeout is how long a view waits for the platform's ACK before it gives up.
+const ackTimeout = 10 * time.Second
+
+// view is one live stream a platform plays from us: opened by its INVITE,
+// started by its ACK, ended by its BYE, by ours (the stream ended, the
+// grant went, the platform was removed) or by Close.
+type view struct {
+	c        *Cascade
+	platform string
+	account  string
+	point    string
+	callID   string
+	peerIP   string
+	started  time.Time
+
+	invite *sip.Request  // the platform's INVITE
+	ok     *sip.Response // our 200 OK (its To tag is ours)
+	link   *link
+
+	transport gbsdp.Transport // ours
+	dest      string          // where RTP goes (UDP, TCP active)
+	ssrc      uint32
+	sockMu    sync.Mutex
+	udp       net.Conn     // UDP: bound before the answer, connected to dest
+	listener  net.Listener // TCP passive: bound before the answer
+
+	stream  *streaming.Stream
+	release func()
+
+	acked  chan struct{}
+	ackOne sync.Once
+	ctx    context.Context
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+// onInvite answers the platform's INVITE for a point: 403 unless its
+// account may view it, else 200 with our SDP once the point's stream is
+// live; the media flows after the ACK.
+func (c *Cascade) onInvite(ctx context.Context, r *Request) {
+	l := c.platformOf(r)
+	if l == nil {
+		return
+	}
+	// Trying at once: the stream may take a moment to start, and a UDP
+	// INVITE would otherwise be sent again.
+	_ = r.Tx.Respond(sip.NewResponseFromRequest(r.SIP, 100, "Trying", nil))
+	pointID := r.SIP.Recipient.User
+	ip := hostOf(r.Source)
+	refuse := func(code int, reason, why string) {
+		c.auditRecord(audit.Record{User: l.cfg.Account, Action: "view.refused", Point: pointID, ClientIP: ip,
+			Detail: map[string]string{"via": "gb28181", "platform": l.cfg.ID, "reason": why}})
+		r.Respond(code, reason, nil)
+	}
+	if !c.cfg.Access.CanView(l.cfg.Account, pointID) {
+		c.log.Info("gb28181: upstream INVITE refused: no grant", "platform", l.cfg.ID, "account", l.cfg.Account, "point", pointID)
+		refuse(403, "Forbidden", "no_grant")
+		return
+	}
+	offer, err := gbsdp.Parse(r.Body())
+	if err != nil {
+		r.Respond(400, "Bad Request", nil)
+		return
+	}
+	if offer.Name != "" && offer.Name != gbsdp.NamePlay {
+		// Playback and download need recordings, which the centre does not keep.
+		refuse(488, "Not Acceptable Here", "unsupported_session")
+		return
+	}
+	m := offer.Video()
+	if m == nil {
+		r.Respond(488, "Not Acceptable Here", nil)
+		return
+	}
+	if _, ok := m.Format(gbsdp.PTPS); !ok && !hasPS(m) {
+		refuse(488, "Not Acceptable Here", "no_ps")
+		return
+	}
+	ssrc, err := offer.SSRCValue()
+	if err != nil {
+		ssrc = 0
+	}
+	v := &view{c: c, platform: l.cfg.ID, account: l.cfg.Account, point: pointID, peerIP: ip, invite: r.SIP, link: l,
+		transport: m.Transport().Peer(), ssrc: ssrc, acked: make(chan struct{})}
+	if cid := r.SIP.CallID(); cid != nil {
+		v.callID = cid.Value()
+	}
+	host := offer.MediaAddr(m)
+	if v.transport != gbsdp.TCPPassive {
+		// We send (UDP) or dial (TCP): only to the platform or its media networks.
+		addr, err := netip.ParseAddr(host)
+		if err != nil || !l.mediaAllowed(addr) {
+			c.log.Warn("gb28181: upstream INVITE names a media address outside the platform's", "platform", l.cfg.ID, "media", host)
+			refuse(403, "Forbidden", "media_address_refused")
+			return
+		}
+		v.dest = net.JoinHostPort(host, strconv.Itoa(m.Port))
+	}
+
+	sctx, cancel := context.WithTimeout(ctx, c.cfg.MediaTimeout)
+	stream, release, err := c.cfg.Streams.Acquire(sctx, pointID)
+	cancel()
+	if err != nil {
+		c.log.Info("gb28181: upstream INVITE: stream not available", "platform", l.cfg.ID, "point", pointID, "err", err)
+		refuse(480, "Temporarily Unavailable", "stream_unavailable")
+		return
+	}
+	v.stream, v.release = stream, release
+	if _, err := videoTrack(stream); err != nil {
+		release()
+		refuse(488, "Not Acceptable Here", "codec")
+		return
+	}
+
+	local := c.srv.LocalHost(r.Source)
+	port := 9 // discard: we dial (TCP active) and receive nothing
+	switch v.transport {
+	case gbsdp.UDP:
+		conn, err := net.Dial("udp", v.dest)
+		if err == nil {
+			v.udp = conn
+			port = conn.LocalAddr().(*net.UDPAddr).Port
+		}
+		if err != nil {
+			release()
+			r.Respond(500, "Server Internal Error", nil)
+			return
+		}
+	case gbsdp.TCPPassive:
+		ln, err := net.Listen("tcp", net.JoinHostPort(local, "0"))
+		if err != nil {
+			release()
+			r.Respond(500, "Server Internal Error", nil)
+			return
+		}
+		v.listener = ln
+		port = ln.Addr().(*net.TCPAddr).Port
+	}
+	answer, err := gbsdp.NewAnswer(offer, gbsdp.Answer{ID: pointID, IP: local, Port: port, SSRC: offer.SSRC})
+	if err != nil {
+		v.closeSockets()
+		release()
+		r.Respond(488, "Not Acceptable Here", nil)
+		return
+	}
+	res := sip.NewResponseFromRequest(r.SIP, 200, "OK", answer.Marshal())
+	if to := res.To(); to != nil && to.Params != nil && !to.Params.Has("tag") {
+		to.Params.Add("tag", sip.GenerateTagN(10))
+	}
+	res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: pointID, Host: local, Port: c.srv.LocalPort()}})
+	ct := sip.ContentTypeHeader(ContentTypeSDP)
+	res.AppendHeader(&ct)
+	v.ok = res
+	v.ctx, v.cancel = context.WithCancel(c.ctx)
+
+	c.mu.Lock()
+	if c.ctx.Err() != nil {
+		c.mu.Unlock()
+		v.closeSockets()
+		release()
+		r.Respond(503, "Service Unavailable", nil)
+		return
+	}
+	c.views[v.callID] = v
+	c.mu.Unlock()
+	if err := r.RespondResponse(res); err != nil {
+		v.end("answer_failed", false)
+		return
+	}
+	v.started = c.now()
+	c.log.Info("gb28181: upstream view started", "platform", l.cfg.ID, "account", l.cfg.Account, "point", pointID,
+		"transport", string(v.transport), "dest", v.dest)
+	c.auditRecord(audit.Record{User: l.cfg.Account, Action: "view.start", Point: pointID, ClientIP: ip,
+		Detail: map[string]string{"via": "gb28181", "platform": l.cfg.ID, "transport": string(v.transport)}})
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		v.run()
+	}()
+}
+
+func hasPS(m *gbsdp.Media) bool {
+	for _, f := range m.Formats {
+		if f.Name == "PS" || f.Name == "MP2P" {
+			return true
+		}
+	}
+	return false
+}
+
+// mediaAllowed reports whether we may send a platform's media to a: its own
+// SIP address, or inside its configured media networks. An INVITE could
+// otherwise point our streams at any host (a flood reflector).
+func (l *link) mediaAllowed(a netip.Addr) bool {
+	a = a.Unmap()
+	l.mu.Lock()
+	known := l.ip
+	l.mu.Unlock()
+	if known != nil {
+		if k, ok := netip.AddrFromSlice(known); ok && k.Unmap() == a {
+			return true
+		}
+	}
+	for _, n := range l.cfg.MediaNetworks {
+		if p, err := netip.ParsePrefix(n); err == nil && p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func videoTrack(s *streaming.Stream) (int, error) {
+	for i, t := range s.Tracks {
+		if t.Kind == streaming.KindVideo && (t.Codec == streaming.CodecH264 || t.Codec == streaming.CodecH265) {
+			return i, nil
+		}
+	}
+	return 0, errors.New("no H.264 or H.265 video")
+}
+
+// onAck starts the media of the view the ACK confirms.
+func (c *Cascade) onAck(_ context.Context, r *Request) {
+	if v := c.viewOf(r); v != nil {
+		v.ackOne.Do(func() { close(v.acked) })
+	}
+}
+
+// onBye ends the view.
+func (c *Cascade) onBye(_ context.Context, r *Request) {
+	v := c.viewOf(r)
+	if v == nil {
+		r.Respond(481, "Call/Transaction Does Not Exist", nil)
+		return
+	}
+	r.Respond(200, "OK", nil)
+	v.end("bye", false)
+}
+
+func (c *Cascade) viewOf(r *Request) *view {
+	cid := r.SIP.CallID()
+	if cid == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v := c.views[cid.Value()]
+	if v != nil && v.platform != r.FromID {
+		return nil
+	}
+	return v
+}
+
+// run waits for the ACK, connects the media and sends the stream until the view ends.
+func (v *view) run() {
+	reason, bye := v.stream_()
+	v.end(reason, bye)
+}
+
+func (v *view) stream_() (reason string, bye bool) {
+	select {
+	case <-v.acked:
+	case <-v.ctx.Done():
+		return "", false
+	case <-time.After(ackTimeout):
+		return "no_ack", true
+	}
+	conn, err := v.connect()
+	if err != nil {
+		v.c.log.Warn("gb28181: upstream media connection failed", "platform", v.platform, "point", v.point, "err", err)
+		return "media_failed", true
+	}
+	defer conn.Close()
+	track, _ := videoTrack(v.stream)
+	mux, err := newUnitMuxer(v.stream.Tracks[track].Codec)
+	if err != nil {
+		return "codec", true
+	}
+	send := newPSSender(conn, v.transport != gbsdp.UDP, v.ssrc)
+	reader, snap := v.stream.AddReader(512)
+	defer reader.Close()
+	write := func(u *streaming.Unit) error {
+		if u.Track != track {
+			return nil // audio is not sent upward yet
+		}
+		pack, err := mux.pack(u)
+		if err != nil || pack == nil {
+			return nil // a unit the decoder cannot use is skipped, not fatal
+		}
+		return send.write(u.Timestamp, pack)
+	}
+	for _, u := range snap {
+		if err := write(u); err != nil {
+			return "media_failed", true
+		}
+	}
+	for {
+		select {
+		case <-v.ctx.Done():
+			return "", false
+		case <-reader.Done():
+			return "stream_ended", true
+		case u := <-reader.C():
+			if err := write(u); err != nil {
+				v.c.log.Info("gb28181: upstream media write failed", "platform", v.platform, "point", v.point, "err", err)
+				return "media_failed", true
+			}
+		}
+	}
+}
+
+// connect makes the media connection the SDP agreed on.
+func (v *view) connect() (net.Conn, error) {
+	switch v.transport {
+	case gbsdp.UDP:
+		v.sockMu.Lock()
+		defer v.sockMu.Unlock()
+		c := v.udp
+		v.udp = nil
+		if c == nil {
+			return nil, net.ErrClosed
+		}
+		return c, nil
+	case gbsdp.TCPActive:
+		d := net.Dialer{Timeout: v.c.cfg.MediaTimeout}
+		return d.DialContext(v.ctx, "tcp", v.dest)
+	case gbsdp.TCPPassive:
+		v.sockMu.Lock()
+		ln := v.listener
+		v.sockMu.Unlock()
+		if ln == nil {
+			return nil, net.ErrClosed
+		}
+		stop := context.AfterFunc(v.ctx, func() { ln.Close() })
+		defer stop()
+		if tl, ok := ln.(*net.TCPListener); ok {
+			_ = tl.SetDeadline(time.Now().Add(v.c.cfg.MediaTimeout))
+		}
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return nil, err
+			}
+			// Only the platform (or its media servers) may take the stream.
+			if a, ok := netip.AddrFromSlice(conn.RemoteAddr().(*net.TCPAddr).IP); ok && v.link.mediaAllowed(a) {
+				ln.Close()
+				return conn, nil
+			}
+			conn.Close()
+		}
+	}
+	return nil, fmt.Errorf("transport %s", v.transport)
+}
+
+func (v *view) closeSockets() {
+	v.sockMu.Lock()
+	defer v.sockMu.Unlock()
+	if v.udp != nil {
+		v.udp.Close()
+		v.udp = nil
+	}
+	if v.listener != nil {
+		v.listener.Close()
+	}
+}
+
+// end ends the view once: BYE to the platform when we end it, the stream
+// released, the view audited as a viewer's would be.
+func (v *view) end(reason string, bye bool) {
+	v.once.Do(func() {
+		if v.cancel != nil {
+			v.cancel()
+		}
+		c := v.c
+		c.mu.Lock()
+		delete(c.views, v.callID)
+		c.mu.Unlock()
+		v.closeSockets()
+		if v.release != nil {
+			v.release()
+		}
+		if reason == "" {
+			reason = "bye"
+		}
+		if bye {
+			if err := v.sendBye(); err != nil {
+				c.log.Info("gb28181: BYE to upstream platform", "platform", v.platform, "err", err)
+			}
+		}
+		c.log.Info("gb28181: upstream view ended", "platform", v.platform, "point", v.point, "reason", reason)
+		r := audit.Record{User: v.account, Action: "view.stop", Point: v.point, ClientIP: v.peerIP,
+			Detail: map[string]string{"via": "gb28181", "platform": v.platform, "reason": reason}}
+		if !v.started.IsZero() {
+			r.DurationMs = c.now().Sub(v.started).Milliseconds()
+		}
+		c.auditRecord(r)
+	})
+}
+
+// sendBye ends the dialog from our side: From is our end (the 200's To
+// with our tag), To theirs (the INVITE's From), the INVITE's Call-ID.
+func (v *view) sendBye() error {
+	if v.ok == nil || v.invite == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), v.c.srv.Config().RequestTimeout)
+	defer cancel()
+	peer := v.link.peer()
+	req, err := v.c.srv.NewRequest(sip.BYE, peer, "", "", nil)
+	if err != nil {
+		return err
+	}
+	if ct := v.invite.Contact(); ct != nil {
+		req.Recipient = ct.Address
+	}
+	req.RemoveHeader("From")
+	req.RemoveHeader("To")
+	req.RemoveHeader("Call-ID")
+	if to := v.ok.To(); to != nil {
+		req.AppendHeader(&sip.FromHeader{DisplayName: to.DisplayName, Address: to.Address, Params: to.Params.Clone()})
+	}
+	if from := v.invite.From(); from != nil {
+		req.AppendHeader(&sip.ToHeader{DisplayName: from.DisplayName, Address: from.Address, Params: from.Params.Clone()})
+	}
+	cid := sip.CallIDHeader(v.callID)
+	req.AppendHeader(&cid)
+	v.c.srv.Route(req, peer)
+	res, err := v.c.srv.Do(ctx, req)
+	if err != nil {
+		return err
+	}
+	if !res.IsSuccess() {
+		return &StatusError{Method: "BYE", Code: int(res.StatusCode), Reason: res.Reason}
+	}
+	return nil
+}
+
+// endViewsOf ends every view of platform id (it was removed or changed).
+func (c *Cascade) endViewsOf(id, reason string) {
+	c.mu.Lock()
+	var vs []*view
+	for _, v := range c.views {
+		if v.platform == id {
+			vs = append(vs, v)
+		}
+	}
+	c.mu.Unlock()
+	for _, v := range vs {
+		v.end(reason, true)
+	}
+}
+
+// recheckLoop ends, every RecheckInterval, the views whose platform
+// account may no longer view their point (grant withdrawn, account
+// disabled or deleted, point gone), as for every other viewer.
+func (c *Cascade) recheckLoop() {
+	t := time.NewTicker(c.cfg.RecheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		vs := make([]*view, 0, len(c.views))
+		for _, v := range c.views {
+			vs = append(vs, v)
+		}
+		c.mu.Unlock()
+		for _, v := range vs {
+			if !c.cfg.Access.CanView(v.account, v.point) {
+				v.end("access_revoked", true)
+			}
+		}
+	}
+}
