@@ -34,8 +34,8 @@ type link struct {
 	cfg  platformRecord
 	self string // the ID we present: cfg.LocalID or the server's
 
-	callID string // one Call-ID for every REGISTER of this registration (RFC 3261 §10.2)
-	cseq   uint32
+	callID  string // one Call-ID for every REGISTER of this registration (RFC 3261 §10.2)
+	cseq    uint32
 	fromTag string
 
 	mu     sync.Mutex
