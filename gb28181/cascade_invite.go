@@ -3,7 +3,6 @@ package gb28181
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/gb28181/gbsdp"
+	"github.com/tianyan/vms/gb28181/media"
 	"github.com/tianyan/vms/streaming"
 )
 
@@ -39,9 +39,11 @@ type view struct {
 	transport gbsdp.Transport // ours
 	dest      string          // where RTP goes (UDP, TCP active)
 	ssrc      uint32
-	sockMu    sync.Mutex
-	udp       net.Conn     // UDP: bound before the answer, connected to dest
-	listener  net.Listener // TCP passive: bound before the answer
+	// sender carries the stream: opened before the answer for UDP (our
+	// port) and TCP passive (the port the platform connects to), after
+	// the ACK for TCP active (we dial).
+	sockMu sync.Mutex
+	sender *media.Sender
 
 	stream  *streaming.Stream
 	release func()
@@ -133,27 +135,16 @@ func (c *Cascade) onInvite(ctx context.Context, r *Request) {
 
 	local := c.srv.LocalHost(r.Source)
 	port := 9 // discard: we dial (TCP active) and receive nothing
-	switch v.transport {
-	case gbsdp.UDP:
-		conn, err := net.Dial("udp", v.dest)
-		if err == nil {
-			v.udp = conn
-			port = conn.LocalAddr().(*net.UDPAddr).Port
-		}
+	if v.transport != gbsdp.TCPActive {
+		snd, err := v.newSender(ctx, local)
 		if err != nil {
 			release()
+			c.log.Warn("gb28181: upstream media socket", "platform", l.cfg.ID, "err", err)
 			r.Respond(500, "Server Internal Error", nil)
 			return
 		}
-	case gbsdp.TCPPassive:
-		ln, err := net.Listen("tcp", net.JoinHostPort(local, "0"))
-		if err != nil {
-			release()
-			r.Respond(500, "Server Internal Error", nil)
-			return
-		}
-		v.listener = ln
-		port = ln.Addr().(*net.TCPAddr).Port
+		v.sender = snd
+		port = snd.Port()
 	}
 	answer, err := gbsdp.NewAnswer(offer, gbsdp.Answer{ID: pointID, IP: local, Port: port, SSRC: offer.SSRC})
 	if err != nil {
@@ -283,29 +274,27 @@ func (v *view) stream_() (reason string, bye bool) {
 	case <-time.After(ackTimeout):
 		return "no_ack", true
 	}
-	conn, err := v.connect()
+	send, err := v.connect()
 	if err != nil {
 		v.c.log.Warn("gb28181: upstream media connection failed", "platform", v.platform, "point", v.point, "err", err)
 		return "media_failed", true
 	}
-	defer conn.Close()
 	track, _ := videoTrack(v.stream)
-	mux, err := newUnitMuxer(v.stream.Tracks[track].Codec)
+	frames, err := newUnitFrames(v.stream.Tracks[track].Codec)
 	if err != nil {
 		return "codec", true
 	}
-	send := newPSSender(conn, v.transport != gbsdp.UDP, v.ssrc)
 	reader, snap := v.stream.AddReader(512)
 	defer reader.Close()
 	write := func(u *streaming.Unit) error {
 		if u.Track != track {
 			return nil // audio is not sent upward yet
 		}
-		pack, err := mux.pack(u)
-		if err != nil || pack == nil {
+		f, ok, err := frames.frame(u)
+		if err != nil || !ok {
 			return nil // a unit the decoder cannot use is skipped, not fatal
 		}
-		return send.write(u.Timestamp, pack)
+		return send.WriteFrame(f)
 	}
 	for _, u := range snap {
 		if err := write(u); err != nil {
@@ -327,58 +316,45 @@ func (v *view) stream_() (reason string, bye bool) {
 	}
 }
 
-// connect makes the media connection the SDP agreed on.
-func (v *view) connect() (net.Conn, error) {
-	switch v.transport {
-	case gbsdp.UDP:
-		v.sockMu.Lock()
-		defer v.sockMu.Unlock()
-		c := v.udp
-		v.udp = nil
-		if c == nil {
-			return nil, net.ErrClosed
-		}
-		return c, nil
-	case gbsdp.TCPActive:
-		d := net.Dialer{Timeout: v.c.cfg.MediaTimeout}
-		return d.DialContext(v.ctx, "tcp", v.dest)
-	case gbsdp.TCPPassive:
-		v.sockMu.Lock()
-		ln := v.listener
-		v.sockMu.Unlock()
-		if ln == nil {
-			return nil, net.ErrClosed
-		}
-		stop := context.AfterFunc(v.ctx, func() { ln.Close() })
-		defer stop()
-		if tl, ok := ln.(*net.TCPListener); ok {
-			_ = tl.SetDeadline(time.Now().Add(v.c.cfg.MediaTimeout))
-		}
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return nil, err
-			}
-			// Only the platform (or its media servers) may take the stream.
-			if a, ok := netip.AddrFromSlice(conn.RemoteAddr().(*net.TCPAddr).IP); ok && v.link.mediaAllowed(a) {
-				ln.Close()
-				return conn, nil
-			}
-			conn.Close()
-		}
+// newSender opens the media sender the SDP agreed on; local is our
+// address towards the platform.
+func (v *view) newSender(ctx context.Context, local string) (*media.Sender, error) {
+	tr := map[gbsdp.Transport]media.Transport{gbsdp.UDP: media.UDP, gbsdp.TCPActive: media.TCPActive, gbsdp.TCPPassive: media.TCPPassive}[v.transport]
+	bind := ""
+	if v.transport == gbsdp.TCPPassive {
+		bind = local
 	}
-	return nil, fmt.Errorf("transport %s", v.transport)
+	return media.NewSender(ctx, media.SenderConfig{Transport: tr, Remote: v.dest, LocalBind: bind, SSRC: v.ssrc,
+		ConnectTimeout: v.c.cfg.MediaTimeout, Logger: v.c.log})
+}
+
+// connect returns the sender, dialling the platform first for TCP active.
+func (v *view) connect() (*media.Sender, error) {
+	v.sockMu.Lock()
+	snd := v.sender
+	v.sockMu.Unlock()
+	if snd != nil {
+		return snd, nil
+	}
+	snd, err := v.newSender(v.ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	v.sockMu.Lock()
+	defer v.sockMu.Unlock()
+	if v.ctx.Err() != nil {
+		snd.Close()
+		return nil, v.ctx.Err()
+	}
+	v.sender = snd
+	return snd, nil
 }
 
 func (v *view) closeSockets() {
 	v.sockMu.Lock()
 	defer v.sockMu.Unlock()
-	if v.udp != nil {
-		v.udp.Close()
-		v.udp = nil
-	}
-	if v.listener != nil {
-		v.listener.Close()
+	if v.sender != nil {
+		v.sender.Close()
 	}
 }
 
