@@ -47,6 +47,10 @@ type App struct {
 	CameraNetworks *cameranet.Policy
 	// GBPlatforms are the upstream GB/T 28181 platforms we register to (级联).
 	GBPlatforms *gb28181.PlatformStore
+	// Cascade registers to them and answers them; nil without a SIP server.
+	Cascade *gb28181.Cascade
+	// decider makes every access decision (kept for the cascade's wiring).
+	decider *permissions.Decider
 
 	bindings *agentBindings
 
@@ -145,6 +149,7 @@ func Start(cfg Config) (a *App, err error) {
 		return nil, err
 	}
 	perm.UseDuties(a.Accounts)
+	a.decider = perm
 
 	if err := checkTrustedProxies(cfg.TrustedProxies); err != nil {
 		return nil, err
@@ -314,6 +319,10 @@ func (a *App) Wait() <-chan error { return a.httpErr }
 // Close stops accepting, ends sessions and sources, and closes the store,
 // in that order. It waits for every goroutine the app owns.
 func (a *App) Close(ctx context.Context) {
+	if a.Cascade != nil {
+		// Its views end with BYE and it unregisters while SIP still runs.
+		a.Cascade.Close()
+	}
 	if a.Agents != nil {
 		// Links are hijacked connections Shutdown does not wait for.
 		a.Agents.Close()
