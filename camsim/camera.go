@@ -35,6 +35,11 @@ type CameraConfig struct {
 	// derived from Name, and fixes the camera's WS-Discovery endpoint UUID
 	// so that it survives restarts, as on a real device.
 	Manufacturer, Model, Serial, Firmware string
+	// Fleet, if set, is mixed with Serial into the endpoint UUID. Two
+	// simulated fleets on one host (two demos, or a demo beside a test)
+	// with the same serials would otherwise announce the same endpoints,
+	// and each agent would take the other's cameras for its own.
+	Fleet string
 	// Location is the onvif://www.onvif.org/location/ scope. Default
 	// "camsim".
 	Location string
@@ -99,7 +104,7 @@ func StartCamera(cfg CameraConfig) (*Camera, error) {
 	}
 	c := &Camera{cfg: cfg, clips: map[string]*Clip{}, log: cfg.Logger.With("camera", cfg.Name), closing: make(chan struct{})}
 	c.faults.Store(&Faults{})
-	c.endpoint = "urn:uuid:" + uuid.NewSHA1(uuid.NameSpaceURL, []byte("camsim:"+cfg.Serial)).String()
+	c.endpoint = "urn:uuid:" + uuid.NewSHA1(uuid.NameSpaceURL, []byte("camsim:"+cfg.Fleet+cfg.Serial)).String()
 	for token, name := range map[string]string{ProfileMain: cfg.Main, ProfileSub: cfg.Sub} {
 		clip, err := LoadClip(name)
 		if err != nil {

@@ -10,7 +10,10 @@
 package demo
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tianyan/vms/cameranet"
@@ -97,9 +101,10 @@ type Demo struct {
 	// AgentUIURL is the provisioning page.
 	AgentUIURL string
 
-	log    *slog.Logger
-	cancel context.CancelFunc
-	done   chan error
+	log       *slog.Logger
+	cancel    context.CancelFunc
+	done      chan error
+	closeOnce sync.Once
 }
 
 // Start brings the whole demo up. Close stops it.
@@ -115,11 +120,16 @@ func Start(ctx context.Context, cfg server.Config, o Options) (d *Demo, err erro
 		}
 	}()
 	// Cameras first: they announce themselves (WS-Discovery Hello) and the
-	// agent finds them on loopback.
+	// agent finds them on loopback. Their endpoints are this data dir's
+	// own, so a second demo (or a test) on the same host is another fleet.
+	fleet, err := demoFleet(cfg.DataDir)
+	if err != nil {
+		return d, err
+	}
 	for i, lc := range liveCameras {
 		cc := camsim.CameraConfig{Name: lc.name, Manufacturer: "Tianyan Sim", Model: "SIM-HD-2M",
 			Serial: fmt.Sprintf("TYDEMO%04d", i+1), DiscoveryIP: "127.0.0.1", Username: "admin", Password: "camera-demo",
-			ProbeReplyDelay: 20 * time.Millisecond, Logger: quiet(o.Logger)}
+			Fleet: fleet, ProbeReplyDelay: 20 * time.Millisecond, Logger: quiet(o.Logger)}
 		if lc.panoramic {
 			cc.Model, cc.PTZ = "SIM-PTZ-MAST", true
 		}
@@ -253,7 +263,10 @@ func (d *Demo) seedCatalog(api *client) error {
 }
 
 // Close stops the agent, the server and the cameras, and waits for them.
-func (d *Demo) Close() {
+// Calling it again does nothing.
+func (d *Demo) Close() { d.closeOnce.Do(d.close) }
+
+func (d *Demo) close() {
 	if d.cancel != nil {
 		d.cancel()
 		<-d.done
@@ -264,4 +277,26 @@ func (d *Demo) Close() {
 	for _, c := range d.Cameras {
 		c.Close()
 	}
+}
+
+// demoFleet is the random name of this data dir's simulated cameras, made
+// on first start and kept, so that the cameras (and the points bound to
+// them) stay the same across restarts of one demo but differ between two.
+func demoFleet(dataDir string) (string, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("demo data dir: %w", err)
+	}
+	file := filepath.Join(dataDir, "demo-fleet")
+	if b, err := os.ReadFile(file); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		return string(bytes.TrimSpace(b)), nil
+	}
+	var raw [8]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	id := hex.EncodeToString(raw[:])
+	if err := os.WriteFile(file, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("demo data dir: %w", err)
+	}
+	return id, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/tianyan/vms/accounts"
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
+	"github.com/tianyan/vms/edge"
 	"github.com/tianyan/vms/server"
 	"github.com/tianyan/vms/whepclient"
 
@@ -243,5 +244,45 @@ func TestDemoPlaysInChromiumAndAuditsTheView(t *testing.T) {
 	})
 	if stop.DurationMs < 2000 || time.Duration(stop.DurationMs)*time.Millisecond > watched+30*time.Second {
 		t.Fatalf("view lasted %d ms by the audit log; the browser watched %v", stop.DurationMs, watched)
+	}
+}
+
+// TestTwoDemosOnOneHostKeepTheirOwnCameras: two demos (or a demo and a
+// test) on one host announce cameras with the same serials over the same
+// loopback multicast group. Each agent must keep only its own fleet's
+// addresses, or PTZ and snapshots go to the other demo's cameras — and
+// fail with "connection refused" once that demo stops (seen in CI).
+func TestTwoDemosOnOneHostKeepTheirOwnCameras(t *testing.T) {
+	first := startDemo(t)
+	second := startDemo(t)
+	// Let each agent hear the other fleet's Hellos and probe replies:
+	// it may list them (they are on its LAN), but under their own IDs.
+	for _, d := range []*Demo{first, second} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := d.Book.Rediscover(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("rediscover: %v", err)
+		}
+	}
+	for i, d := range []*Demo{first, second} {
+		mine := map[string]string{} // camera ID → its address
+		for _, c := range d.Cameras {
+			mine[edge.CameraID(c.Endpoint(), c.XAddr())] = c.XAddr()
+		}
+		for _, c := range d.Book.List() {
+			if want, ok := mine[c.ID]; ok && c.XAddr != want {
+				t.Errorf("demo %d's agent holds its camera %s at %s, the other demo's address (its own is %s)", i+1, c.ID, c.XAddr, want)
+			}
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	// The first demo's PTZ still reaches its own mast after the second stops.
+	second.Close()
+	lead := loginAs(t, first, "leader")
+	if err := lead.do(http.MethodPost, "/api/v1/points/"+liveCameras[12].id+"/ptz", map[string]any{"op": "move", "pan": 0.5, "timeout_ms": 300}, nil); err != nil {
+		t.Fatalf("leader PTZ after the other demo stopped: %v", err)
 	}
 }
