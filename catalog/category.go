@@ -7,7 +7,7 @@ type Category struct {
 	EN   string `json:"en"`
 }
 
-// Categories lists the 20 point categories in display order; codes are stable and the slice must not be modified.
+// Categories lists the point categories (the district's 20, then Unclassified) in display order; codes are stable and the slice must not be modified.
 var Categories = []Category{
 	{"reservoir", "水库", "Reservoir"},
 	{"river", "河道", "River channel"},
@@ -29,6 +29,18 @@ var Categories = []Category{
 	{"industrial-park", "工业园区", "Industrial park"},
 	{"community", "社区", "Community / residential"},
 	{"public-security", "治安防控", "Public-security watch"},
+	{Unclassified, "未分类", "Unclassified"},
+}
+
+// Unclassified is the category of points that arrived without one (GB/T 28181 channels no mapping
+// rule matched). Only administrators see them until someone classifies them: no grant covers it, not
+// even one naming "*" for all categories, and a grant may not name it.
+const Unclassified = "unclassified"
+
+// Grantable reports whether a grant may name category code: any known category but Unclassified.
+func Grantable(code string) bool {
+	_, ok := lookupCategory(code)
+	return ok && code != Unclassified
 }
 
 // DefaultCategory is the category DecodePoint gives a point whose JSON names none.

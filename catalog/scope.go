@@ -10,6 +10,7 @@ type Scope struct {
 }
 
 // ScopeRule admits points of some categories in some regions up to a level.
+// No rule admits Unclassified points, whatever it names: only Scope.All sees them.
 //
 // Categories and Regions are nil or contain "*" for all; an empty non-nil
 // list admits nothing. Regions match by subtree: a rule naming a street
@@ -40,7 +41,7 @@ func (c *Catalog) InScope(p Point, s Scope) bool {
 	if s.All {
 		return true
 	}
-	if _, ok := lookupCategory(p.Category); !ok || p.Level < MinLevel || p.Level > MaxLevel {
+	if _, ok := lookupCategory(p.Category); !ok || p.Category == Unclassified || p.Level < MinLevel || p.Level > MaxLevel {
 		return false
 	}
 	var path []string
@@ -97,6 +98,7 @@ func (ix *index) compileScope(s Scope) compiledScope {
 				}
 			}
 		}
+		cats &^= 1 << categoryIndex[Unclassified] // admins only (Scope.All)
 		if cats == 0 {
 			continue
 		}

@@ -343,3 +343,39 @@ func (w world) checkFacets(t *testing.T, q Query, s Scope) {
 		t.Fatalf("region tree has %d nodes, want %d", seen, len(w.regions))
 	}
 }
+
+func TestUnclassifiedPointsAreInNoRuleScopeOnlyAll(t *testing.T) {
+	c := newCatalog(t)
+	smallTree(t, c)
+	p := rtspPoint("gbcam", "GB channel")
+	p.Category, p.Region, p.Level = Unclassified, "440307001002", 1
+	if _, err := c.Create(p); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []Scope{
+		{Rules: []ScopeRule{{MaxLevel: 4}}},
+		{Rules: []ScopeRule{{Categories: []string{"*"}, Regions: []string{"*"}, MaxLevel: 4}}},
+		{Rules: []ScopeRule{{Categories: []string{Unclassified}, Regions: []string{"*"}, MaxLevel: 4}}},
+	} {
+		if c.InScope(p, s) {
+			t.Errorf("InScope(%+v) admits an unclassified point", s)
+		}
+		res, err := c.Search(Query{Limit: 10}, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Total != 0 {
+			t.Errorf("Search(%+v) finds %d unclassified points", s, res.Total)
+		}
+	}
+	all := Scope{All: true}
+	if !c.InScope(p, all) {
+		t.Fatal("Scope.All does not see an unclassified point")
+	}
+	if res, _ := c.Search(Query{Limit: 10}, all); res.Total != 1 {
+		t.Fatalf("Scope.All search total %d", res.Total)
+	}
+	if Grantable(Unclassified) || !Grantable("river") || Grantable("nope") {
+		t.Fatal("Grantable")
+	}
+}

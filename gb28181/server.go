@@ -26,6 +26,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/tianyan/vms/audit"
+	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/store"
 )
 
@@ -71,6 +72,23 @@ type Config struct {
 	// Now is the clock; nil means time.Now. Tests may substitute it.
 	Now func() time.Time
 
+	// CatalogPageTimeout is how long a paged Catalog answer may pause between pages before the
+	// pages so far are taken as a partial answer.
+	CatalogPageTimeout time.Duration
+	// CatalogConcurrency bounds how many devices are asked for their catalog at once.
+	CatalogConcurrency int
+	// SubscribeExpiry is the lifetime of our Catalog subscriptions (refreshed at 4/5); 0 means the
+	// default and a negative value subscribes to nothing.
+	SubscribeExpiry time.Duration
+
+	// Catalog receives the devices' channels as points; nil syncs no catalogs.
+	Catalog *catalog.Catalog
+	// District is the region code channels without a usable civil code fall back to (created if
+	// missing); "" means the first 6 digits of Domain.
+	District string
+	// OnPointChanged is told every point the catalog sync stored (the server wires its hub paths).
+	OnPointChanged func(catalog.Point)
+
 	// DB keeps devices and mapping rules; nil keeps them in memory only (tests of the SIP core).
 	DB *store.DB
 	// Audit records registrations, refusals and admin changes; nil records nothing.
@@ -112,6 +130,18 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBody <= 0 {
 		c.MaxBody = DefaultMaxBody
+	}
+	if c.CatalogPageTimeout <= 0 {
+		c.CatalogPageTimeout = 10 * time.Second
+	}
+	if c.CatalogConcurrency <= 0 {
+		c.CatalogConcurrency = 16
+	}
+	if c.SubscribeExpiry == 0 {
+		c.SubscribeExpiry = time.Hour
+	}
+	if c.District != "" && !isDigits(c.District, 6) {
+		return fmt.Errorf("gb28181: district %q is not a 6-digit region code", c.District)
 	}
 	if c.UserAgent == "" {
 		c.UserAgent = "Tianyan VMS"
@@ -164,6 +194,14 @@ type Server struct {
 
 	nonceKey []byte // HMAC key of stateless Digest nonces
 
+	rules      *Rules
+	applyMu    sync.Mutex // one catalog sync writes at a time
+	catalogSem chan struct{}
+	querying   map[string]bool      // devices with a catalog query running (under mu)
+	catalogAt  map[string]time.Time // last catalog sync per device (under mu)
+	charsets   map[string]string    // charset to write to each device (under mu)
+	subs       map[string]*subscription
+
 	hostMu    sync.Mutex
 	hostCache map[string]string // peer IP -> our local IP towards it
 
@@ -212,7 +250,12 @@ func New(cfg Config) (*Server, error) {
 		cmds:      map[string]Handler{},
 		waiters:   map[waitKey]map[*waiter]struct{}{},
 		hostCache: map[string]string{},
+		querying:  map[string]bool{},
+		catalogAt: map[string]time.Time{},
+		charsets:  map[string]string{},
+		subs:      map[string]*subscription{},
 	}
+	s.catalogSem = make(chan struct{}, cfg.CatalogConcurrency)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, m := range []sip.RequestMethod{sip.REGISTER, sip.MESSAGE, sip.NOTIFY, sip.SUBSCRIBE,
 		sip.INVITE, sip.ACK, sip.BYE, sip.INFO, sip.CANCEL, sip.OPTIONS} {
@@ -220,6 +263,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	srv.OnNoRoute(s.dispatch)
 	s.registerHandlers()
+	s.catalogHandlers()
+	if s.rules, err = newRules(cfg.DB); err != nil {
+		ua.Close()
+		return nil, fmt.Errorf("gb28181: loading rules: %w", err)
+	}
 	if err := s.loadDevices(); err != nil {
 		ua.Close()
 		return nil, fmt.Errorf("gb28181: loading devices: %w", err)
@@ -232,6 +280,9 @@ func (s *Server) Config() Config { return s.cfg }
 
 // Logger returns the server's logger.
 func (s *Server) Logger() *slog.Logger { return s.log }
+
+// Rules returns the channel → category mapping rules.
+func (s *Server) Rules() *Rules { return s.rules }
 
 // Devices returns the registry of devices that registered to us.
 func (s *Server) Devices() *Registry { return s.devices }
@@ -292,6 +343,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	})
 	s.Go(s.watchDevices)
+	s.Go(s.catalogLoop)
 	s.log.Info("gb28181: listening", "udp", s.udpAddr.String(), "tcp", s.tcpAddr.String(), "id", s.cfg.ID, "domain", s.cfg.Domain)
 	return nil
 }

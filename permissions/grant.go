@@ -49,7 +49,10 @@ func (g Grant) Validate() error {
 		return errors.New("categories and regions are required (use [\"*\"] for all)")
 	}
 	for _, c := range g.Categories {
-		if c != catalog.Wildcard && !slices.ContainsFunc(catalog.Categories, func(k catalog.Category) bool { return k.Code == c }) {
+		if c == catalog.Unclassified {
+			return fmt.Errorf("category %q cannot be granted: classify the points first", c)
+		}
+		if c != catalog.Wildcard && !catalog.Grantable(c) {
 			return fmt.Errorf("unknown category %q", c)
 		}
 	}
@@ -187,6 +190,9 @@ func Allows(grants []Grant, u accounts.User, a Action, p catalog.Point, regionPa
 func (g Grant) covers(u accounts.User, a Action, p catalog.Point, regionPath []string, now time.Time) bool {
 	if !g.AppliesTo(u) || !g.ValidAt(now) || !slices.Contains(g.Actions, a) || p.Level > g.MaxLevel {
 		return false
+	}
+	if p.Category == catalog.Unclassified {
+		return false // admins only, whatever the grant names (even "*")
 	}
 	if !slices.Contains(g.Categories, catalog.Wildcard) && !slices.Contains(g.Categories, p.Category) {
 		return false

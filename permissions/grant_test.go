@@ -41,6 +41,8 @@ func reference(grants []Grant, parent map[string]string, u accounts.User, a Acti
 		for _, c := range g.Categories {
 			catOK = catOK || c == "*" || c == p.Category
 		}
+		// Unclassified points are for admins only: no grant covers them, not even "*".
+		catOK = catOK && p.Category != catalog.Unclassified
 		regOK := false
 		for _, want := range g.Regions {
 			if want == "*" {
@@ -88,11 +90,12 @@ func TestGrantDecisionsEqualBruteForceAndCatalogScope(t *testing.T) {
 		}
 	}
 	cats := []string{"reservoir", "river", "school", "road"}
+	pointCats := append(cats[:len(cats):len(cats)], catalog.Unclassified)
 	var points []catalog.Point
 	for i := range 120 {
 		p, err := cat.Create(catalog.Point{
 			ID: fmt.Sprintf("p%03d", i), Name: "pt", Kind: catalog.KindHD,
-			Category: cats[rng.IntN(len(cats))], Region: regions[rng.IntN(len(regions))],
+			Category: pointCats[rng.IntN(len(pointCats))], Region: regions[rng.IntN(len(regions))],
 			Level: 1 + rng.IntN(4), Main: catalog.Source{Type: catalog.SourcePublish}, OnDemand: true,
 		})
 		if err != nil {
@@ -207,5 +210,28 @@ func BenchmarkAllowsWHEPDecision(b *testing.B) {
 		if !Allows(grants, u, View, p, path, now) {
 			b.Fatal("denied")
 		}
+	}
+}
+
+func TestNoGrantMayNameOrCoverUnclassifiedPoints(t *testing.T) {
+	g := Grant{User: "u1", Categories: []string{catalog.Unclassified}, Regions: []string{"*"}, MaxLevel: 4, Actions: []Action{View}}
+	if err := g.Validate(); err == nil {
+		t.Fatal("a grant naming unclassified validated")
+	}
+	g.Categories = []string{"river", catalog.Unclassified}
+	if err := g.Validate(); err == nil {
+		t.Fatal("a grant naming unclassified among others validated")
+	}
+	g.Categories = []string{"*"}
+	if err := g.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	p := catalog.Point{ID: "p", Category: catalog.Unclassified, Level: 1}
+	u := accounts.User{Username: "u1"}
+	if Allows([]Grant{g}, u, View, p, nil, time.Now()) {
+		t.Fatal("a * grant covers an unclassified point")
+	}
+	if !Allows(nil, accounts.User{Username: "root", Roles: []string{"admin"}}, View, p, nil, time.Now()) {
+		t.Fatal("an admin does not see an unclassified point")
 	}
 }

@@ -60,13 +60,16 @@ var (
 	// BucketGBRules holds the rules that map GB/T 28181 channels to
 	// categories and levels, keyed by rule ID (owned by gb28181).
 	BucketGBRules = []byte("gb_rules")
+	// BucketGBChannels holds what gb28181 knows of each device channel (its
+	// flags and what the catalog sync last wrote), keyed by channel ID.
+	BucketGBChannels = []byte("gb_channels")
 	// BucketGBPlatforms holds the upstream GB/T 28181 platforms we register
 	// to (级联), keyed by the platform's 20-digit ID (owned by gb28181's cascade).
 	BucketGBPlatforms = []byte("gb_platforms")
 )
 
 var allBuckets = [][]byte{BucketPoints, BucketRegions, BucketUsers, BucketSessions, BucketMeta, BucketRoles, BucketTokens, BucketAudit, BucketGrants, BucketAgents, BucketPrefs,
-	BucketGBDevices, BucketGBRules, BucketGBPlatforms}
+	BucketGBDevices, BucketGBRules, BucketGBChannels, BucketGBPlatforms}
 
 // ErrLocked reports that another process holds the database file lock.
 var ErrLocked = errors.New("data dir locked by another process")
