@@ -3,6 +3,7 @@ package gb28181
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -98,6 +99,7 @@ func NewCascade(srv *Server, store *PlatformStore, cfg CascadeConfig) *Cascade {
 	srv.HandleUpstream(sip.BYE, c.onBye)
 	srv.HandleUpstream(sip.CANCEL, func(_ context.Context, r *Request) { r.Respond(200, "OK", nil) })
 	srv.HandleUpstream(sip.OPTIONS, func(_ context.Context, r *Request) { r.Respond(200, "OK", nil) })
+	srv.HandleUpstream(sip.SUBSCRIBE, c.onSubscribe)
 	store.OnChange(c.changed)
 	return c
 }
@@ -268,6 +270,22 @@ func (c *Cascade) platformOf(r *Request) *link {
 		return nil
 	}
 	return l
+}
+
+// onSubscribe accepts a platform's Catalog subscription so it stops
+// asking, without promising notifications: it sees changes at its next
+// Catalog query (platforms query periodically).
+func (c *Cascade) onSubscribe(_ context.Context, r *Request) {
+	if c.platformOf(r) == nil {
+		return
+	}
+	exp := sip.ExpiresHeader(3600)
+	if h := r.SIP.GetHeader("Expires"); h != nil {
+		if n, err := strconv.Atoi(h.Value()); err == nil && n >= 0 && n <= 86400 {
+			exp = sip.ExpiresHeader(uint32(n))
+		}
+	}
+	r.Respond(200, "OK", nil, &exp)
 }
 
 func (c *Cascade) audit(user, action, ip string, detail map[string]string) {

@@ -606,3 +606,32 @@ func TestRequestClaimingThePlatformFromAnotherAddressIsRefused(t *testing.T) {
 		t.Fatalf("INVITE from an address not the platform's answered %d, want 403", res.StatusCode)
 	}
 }
+
+func TestUpperWithCatalogSyncGetsExactlyTheGrantedPointsAsChannelsOfTheLower(t *testing.T) {
+	db, al := openTestDB(t)
+	cat, err := catalog.New(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cat.CreateRegion(catalog.Region{Code: "440307", Name: "district"}); err != nil {
+		t.Fatal(err)
+	}
+	upper := newTestServer(t, func(c *Config) { c.DB, c.Audit, c.Catalog = db, al, cat })
+	f := newLower(t, upper, "udp")
+	f.waitRegistered(t)
+	waitUntil(t, 15*time.Second, "the upper's catalog sync to store the lower's channels", func() bool {
+		_, e1 := cat.Get(pointIn1)
+		_, e2 := cat.Get(pointIn2)
+		return e1 == nil && e2 == nil
+	})
+	if _, err := cat.Get(pointOut); err == nil {
+		t.Fatal("the upper got a point the platform account may not view")
+	}
+	p, _ := cat.Get(pointIn1)
+	if p.Main.Type != catalog.SourceGB28181 || p.Main.Device != lowerID || p.Name != "南头水库大坝" || p.Lat == nil || *p.Lat != 22.53 || !p.PTZ {
+		t.Errorf("upper's point %+v", p)
+	}
+	if p.Region != "440307001" {
+		t.Errorf("upper's point region %q, want the civil code 440307001", p.Region)
+	}
+}
