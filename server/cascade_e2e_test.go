@@ -1,0 +1,207 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/tianyan/vms/camsim"
+	"github.com/tianyan/vms/gb28181"
+	"github.com/tianyan/vms/gb28181/gbsdp"
+	"github.com/tianyan/vms/gb28181/media"
+	"github.com/tianyan/vms/gb28181/ps"
+)
+
+// The cascade between two whole servers: the lower one (a district) ingests
+// a camera over RTSP and registers upward; the upper one (the city) runs
+// the downstream side of gb28181 with its catalog sync. Both have their own
+// bbolt, accounts, grants, hub and SIP port.
+const (
+	e2eUpperID   = "44030000002000000001"
+	e2eLowerID   = "44030700002000000001"
+	e2eDomain    = "4403000000"
+	e2eLowerDom  = "4403070000"
+	e2eIn1       = "44030700001320000001" // reservoir, behind the camera
+	e2eIn2       = "44030700001320000002" // reservoir
+	e2eOut       = "44030700001320000003" // school: not granted
+	e2eUpperPass = "city-register-pass"
+)
+
+// startSIP starts a GB/T 28181 server for a; upper ones sync catalogs into a's points.
+func startSIP(t *testing.T, a *testApp, id, domain, password string, upper bool) *gb28181.Server {
+	t.Helper()
+	cfg := gb28181.Config{ID: id, Domain: domain, Listen: "127.0.0.1:0", Password: password, DB: a.DB, Audit: a.Audit,
+		KeepaliveInterval: time.Second, RequestTimeout: 3 * time.Second, Logger: testLogger()}
+	if upper {
+		cfg.Catalog = a.Catalog
+	}
+	s, err := gb28181.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestSecondServerAsUpperPlatformListsOnlyGrantedPointsAndPlaysOneThroughTheCascade(t *testing.T) {
+	lower := startApp(t)
+	cam := startCamera(t, camsim.ClipH264Sub)
+	for id, cat := range map[string]string{e2eIn1: "reservoir", e2eIn2: "reservoir", e2eOut: "school"} {
+		src := map[string]string{"type": "publish"}
+		if id == e2eIn1 {
+			src = map[string]string{"type": "rtsp", "url": cam.URL("main")}
+		}
+		res := lower.admin(http.MethodPost, "/api/v1/points", map[string]any{"id": id, "name": "点位 " + id, "category": cat, "main": src})
+		if res.Status != http.StatusCreated {
+			t.Fatalf("point %s: %s", id, res)
+		}
+	}
+	if res := lower.admin(http.MethodPost, "/api/v1/users", map[string]any{"username": "city", "kind": "platform"}); res.Status != http.StatusCreated {
+		t.Fatalf("platform account: %s", res)
+	}
+	lower.grant(map[string]any{"user": "city", "categories": []string{"reservoir"}, "regions": []string{"*"}, "max_level": 4, "actions": []string{"view"}})
+	lowerSIP := startSIP(t, lower, e2eLowerID, e2eLowerDom, "", false)
+	lower.startCascade(lowerSIP, lower.decider)
+	t.Cleanup(lower.Cascade.Close) // before its SIP server closes
+
+	upper := startApp(t)
+	upperSIP := startSIP(t, upper, e2eUpperID, e2eDomain, e2eUpperPass, true)
+
+	res := lower.admin(http.MethodPost, "/api/v1/gb/platforms", map[string]any{"id": e2eUpperID, "name": "市级平台",
+		"address": upperSIP.UDPAddr().String(), "transport": "udp", "password": e2eUpperPass, "account": "city",
+		"keepalive_interval_s": 5, "enabled": true})
+	if res.Status != http.StatusCreated {
+		t.Fatalf("upstream platform: %s", res)
+	}
+	waitFor(t, 10*time.Second, "the upper to see the lower online", func() bool {
+		d, ok := upperSIP.Devices().Get(e2eLowerID)
+		return ok && d.Online
+	})
+	var st struct {
+		Items []struct {
+			ID     string
+			Status gb28181.PlatformStatus
+		}
+	}
+	decodeInto(t, lower.admin(http.MethodGet, "/api/v1/gb/platforms", nil), &st)
+	if len(st.Items) != 1 || !st.Items[0].Status.Registered {
+		t.Fatalf("lower's platform list %+v", st.Items)
+	}
+	waitFor(t, 15*time.Second, "the upper's catalog to hold the lower's granted points", func() bool {
+		_, e1 := upper.Catalog.Get(e2eIn1)
+		_, e2 := upper.Catalog.Get(e2eIn2)
+		return e1 == nil && e2 == nil
+	})
+	if _, err := upper.Catalog.Get(e2eOut); err == nil {
+		t.Fatal("the upper holds a point the platform account may not view")
+	}
+
+	// INVITE for the ungranted point: 403.
+	peer, err := upperSIP.DevicePeer(e2eLowerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inviteTo := func(point string, port int) (*sip.Request, *sip.Response) {
+		offer := gbsdp.NewOffer(gbsdp.Offer{ID: e2eUpperID, IP: "127.0.0.1", Port: port, Transport: gbsdp.UDP, SSRC: "0000000042"})
+		req, err := upperSIP.NewRequest(sip.INVITE, peer, point, gb28181.ContentTypeSDP, offer.Marshal())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		res, err := upperSIP.Do(ctx, req)
+		if err != nil {
+			t.Fatalf("INVITE %s: %v", point, err)
+		}
+		return req, res
+	}
+	if _, res := inviteTo(e2eOut, 30000); res.StatusCode != 403 {
+		t.Fatalf("INVITE for the ungranted point answered %d, want 403", res.StatusCode)
+	}
+
+	// INVITE for the camera's point: PS over RTP into the upper's receiver.
+	rcv, err := media.Listen(context.Background(), media.ReceiverConfig{Transport: media.UDP, Bind: "127.0.0.1", SSRC: 42, ExpectSSRC: true,
+		ReadTimeout: 10 * time.Second, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rcv.Close()
+	var mu sync.Mutex
+	frames, keys := 0, 0
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go rcv.Run(ctx, func(f ps.Frame) {
+		mu.Lock()
+		defer mu.Unlock()
+		if f.Type == ps.H264 {
+			frames++
+			if f.Key {
+				keys++
+			}
+		}
+	})
+	req, ok := inviteTo(e2eIn1, rcv.Port())
+	if ok.StatusCode != 200 {
+		t.Fatalf("INVITE for the granted point answered %d %s", ok.StatusCode, ok.Reason)
+	}
+	ack := dialogRequest(upperSIP, req, ok, sip.ACK)
+	upperSIP.Route(ack, peer)
+	if err := upperSIP.Write(ack); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "50 H.264 frames (one a keyframe) from the cascade", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return frames >= 50 && keys >= 1
+	})
+	if starts := lower.audited("view.start"); len(starts) != 1 || starts[0].User != "city" || starts[0].Point != e2eIn1 ||
+		starts[0].Detail["via"] != "gb28181" {
+		t.Errorf("lower's view.start %+v", starts)
+	}
+	// The grant goes: the lower ends the view itself within the recheck.
+	var grants listJSON[struct{ ID string }]
+	decodeInto(t, lower.admin(http.MethodGet, "/api/v1/grants", nil), &grants)
+	for _, g := range grants.Items {
+		if res := lower.admin(http.MethodDelete, "/api/v1/grants/"+g.ID, nil); res.Status != http.StatusNoContent {
+			t.Fatalf("delete grant: %s", res)
+		}
+	}
+	waitFor(t, 5*time.Second, "the view to end with the grant", func() bool {
+		stops := lower.audited("view.stop")
+		return len(stops) == 1 && stops[0].Detail["reason"] == "access_revoked" && stops[0].User == "city"
+	})
+}
+
+// dialogRequest builds the ACK or BYE of the dialog req/res set up.
+func dialogRequest(s *gb28181.Server, req *sip.Request, res *sip.Response, method sip.RequestMethod) *sip.Request {
+	target := req.Recipient
+	if c := res.Contact(); c != nil {
+		target = c.Address
+	}
+	out := sip.NewRequest(method, target)
+	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: req.Transport(), Host: "127.0.0.1", Port: s.LocalPort(), Params: sip.NewParams()}
+	via.Params.Add("rport", "")
+	via.Params.Add("branch", sip.GenerateBranchN(16))
+	out.AppendHeader(via)
+	f, to := req.From(), res.To()
+	out.AppendHeader(&sip.FromHeader{DisplayName: f.DisplayName, Address: f.Address, Params: f.Params.Clone()})
+	out.AppendHeader(&sip.ToHeader{DisplayName: to.DisplayName, Address: to.Address, Params: to.Params.Clone()})
+	cid := *req.CallID()
+	out.AppendHeader(&cid)
+	seq := req.CSeq().SeqNo
+	if method != sip.ACK {
+		seq++
+	}
+	out.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
+	mf := sip.MaxForwardsHeader(70)
+	out.AppendHeader(&mf)
+	return out
+}
+
