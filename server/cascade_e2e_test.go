@@ -204,4 +204,3 @@ func dialogRequest(s *gb28181.Server, req *sip.Request, res *sip.Response, metho
 	out.AppendHeader(&mf)
 	return out
 }
-
