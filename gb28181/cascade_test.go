@@ -635,3 +635,41 @@ func TestUpperWithCatalogSyncGetsExactlyTheGrantedPointsAsChannelsOfTheLower(t *
 		t.Errorf("upper's point region %q, want the civil code 440307001", p.Region)
 	}
 }
+
+func TestMalformedRequestsFromThePlatformAreRefusedWithoutHarm(t *testing.T) {
+	upper := newTestServer(t, nil)
+	f := newLower(t, upper, "udp")
+	f.waitRegistered(t)
+	peer, err := upper.DevicePeer(lowerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(method sip.RequestMethod, target, ct string, body []byte) int {
+		req, err := upper.NewRequest(method, peer, target, ct, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		res, err := upper.Do(ctx, req)
+		if err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+		return int(res.StatusCode)
+	}
+	for _, body := range []string{"", "v=0\r\n", "\x00\xff garbage", "v=0\r\nm=video 99999999 RTP/AVP 96\r\n"} {
+		if code := send(sip.INVITE, pointIn1, ContentTypeSDP, []byte(body)); code < 400 {
+			t.Errorf("INVITE with SDP %q answered %d", body, code)
+		}
+	}
+	if code := send(sip.MESSAGE, "", ContentTypeMANSCDP, []byte("<?xml version=\"1.0\"?><Query><CmdType>Catalog</CmdType><SN>x")); code != 400 {
+		t.Errorf("truncated query answered %d, want 400", code)
+	}
+	// Still answering afterwards.
+	if items, _ := f.queryCatalog(t); len(items) != 2 {
+		t.Errorf("catalog after garbage: %d items", len(items))
+	}
+	if n := len(auditActions(t, f.audit, "view.start")); n != 0 {
+		t.Errorf("%d views started from garbage", n)
+	}
+}
