@@ -35,7 +35,7 @@ const (
 func startSIP(t *testing.T, a *testApp, id, domain, password string, upper bool) *gb28181.Server {
 	t.Helper()
 	cfg := gb28181.Config{ID: id, Domain: domain, Listen: "127.0.0.1:0", Password: password, DB: a.DB, Audit: a.Audit,
-		KeepaliveInterval: time.Second, RequestTimeout: 3 * time.Second, Logger: testLogger()}
+		KeepaliveInterval: 5 * time.Second, RequestTimeout: 3 * time.Second, Logger: testLogger()}
 	if upper {
 		cfg.Catalog = a.Catalog
 	}
@@ -82,7 +82,7 @@ func TestSecondServerAsUpperPlatformListsOnlyGrantedPointsAndPlaysOneThroughTheC
 	}
 	waitFor(t, 10*time.Second, "the upper to see the lower online", func() bool {
 		d, ok := upperSIP.Devices().Get(e2eLowerID)
-		return ok && d.Online
+		return ok && d.Online && lower.Cascade.Status(e2eUpperID).Registered
 	})
 	var st struct {
 		Items []struct {
