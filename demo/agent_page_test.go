@@ -32,6 +32,7 @@ func TestDemoAgentPageAsEachDemoAccount(t *testing.T) {
 	cfg := server.Defaults()
 	cfg.DataDir = t.TempDir()
 	cfg.HTTPAddr, cfg.RTSPAddr, cfg.WebRTCAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.SIPAddr = "127.0.0.1:0"
 	cfg.ICEInterfaces = []string{"lo"}
 	cfg.AdminPassword = Accounts[0].Password
 	cfg.Argon = accounts.Argon2Params{Time: 1, MemoryKiB: 1024, Threads: 1}

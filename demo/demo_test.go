@@ -30,6 +30,7 @@ func startDemo(t *testing.T) *Demo {
 	cfg := server.Defaults()
 	cfg.DataDir = t.TempDir()
 	cfg.HTTPAddr, cfg.RTSPAddr, cfg.WebRTCAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.SIPAddr = "127.0.0.1:0"
 	cfg.ICEInterfaces = []string{"lo"}
 	cfg.IdleGrace = time.Second
 	cfg.AdminPassword = Accounts[0].Password

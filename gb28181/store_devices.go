@@ -228,3 +228,12 @@ func (s *Server) DeleteDevice(id string, hooks ...store.TxHook) error {
 	s.devices.Remove(id)
 	return nil
 }
+
+// ListDevices returns every known device, by ID.
+func (s *Server) ListDevices() []Device { return s.devices.List() }
+
+// Device returns device id.
+func (s *Server) Device(id string) (Device, bool) { return s.devices.Get(id) }
+
+// ListRules returns the mapping rules in the order they are tried.
+func (s *Server) ListRules() []Rule { return s.rules.List() }

@@ -43,6 +43,8 @@ type App struct {
 	WebRTC   *streaming.WebRTC
 	RTSP     *streaming.RTSPServer
 	Agents   *agents.Registry
+	// GB is the GB/T 28181 server (nil when --sip is "").
+	GB *gb28181.Server
 	// CameraNetworks decides which hosts the server connects to for cameras.
 	CameraNetworks *cameranet.Policy
 	// GBPlatforms are the upstream GB/T 28181 platforms we register to (级联).
@@ -206,6 +208,9 @@ func Start(cfg Config) (a *App, err error) {
 	for _, p := range points {
 		a.syncPoint(p)
 	}
+	if err := a.startGB(cfg); err != nil {
+		return nil, err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -222,7 +227,7 @@ func Start(cfg Config) (a *App, err error) {
 		UI:     ui,
 		Audit:  a.Audit,
 		Store:  a.DB,
-		Agents: a.Agents, AgentRTSPURL: a.agentRTSPURL, PTZ: permissions.NewPTZArbiter(0),
+		Agents: a.Agents, AgentRTSPURL: a.agentRTSPURL, PTZ: permissions.NewPTZArbiter(0), GB: a.GB,
 		Catalog: a.Catalog, Accounts: a.Accounts, Permissions: perm, Hub: a.Hub, WebRTC: a.WebRTC,
 		ViewLimits:     views,
 		Metrics:        reg,
@@ -265,7 +270,7 @@ func Start(cfg Config) (a *App, err error) {
 	a.pruneStop, a.pruneDone = make(chan struct{}), make(chan struct{})
 	go a.pruneAudit()
 	a.log.Info("tianyan vms serving", "http", a.HTTPURL(), "rtsp", a.RTSP.Addr(), "webrtc_port", a.WebRTC.Port(),
-		"points", len(points), "data", cfg.DataDir, "camera_networks", a.CameraNetworks.String())
+		"points", len(points), "sip", a.SIPAddr(), "data", cfg.DataDir, "camera_networks", a.CameraNetworks.String())
 	return a, nil
 }
 
@@ -341,6 +346,9 @@ func (a *App) Close(ctx context.Context) {
 		close(a.pruneStop)
 		<-a.pruneDone
 		a.pruneStop = nil
+	}
+	if a.GB != nil {
+		a.GB.Close()
 	}
 	if a.RTSP != nil {
 		a.RTSP.Close()

@@ -8,6 +8,7 @@ import (
 	"github.com/tianyan/vms/accounts"
 	"github.com/tianyan/vms/agentlink"
 	"github.com/tianyan/vms/agents"
+	"github.com/tianyan/vms/gb28181"
 	"github.com/tianyan/vms/streaming"
 )
 
@@ -78,6 +79,27 @@ type Config struct {
 	MapTiles string `yaml:"map-tiles"`
 	// MapTilesCRS is "wgs84" (default) or "gcj02" for Chinese basemaps.
 	MapTilesCRS string `yaml:"map-tiles-crs"`
+	// SIPAddr listens for GB/T 28181 SIP on UDP and TCP (devices and lower
+	// platforms register here); "" turns GB/T 28181 off.
+	SIPAddr string `yaml:"sip"`
+	// SIPID is our 20-digit SIP server ID; SIPDomain our 10-digit SIP domain
+	// (the Digest realm).
+	SIPID     string `yaml:"sip-id"`
+	SIPDomain string `yaml:"sip-domain"`
+	// SIPPassword is the default device password (devices may have their
+	// own, set through the API); empty lets only devices with their own in.
+	SIPPassword string `yaml:"sip-password"`
+	// SIPHost is the address put in Via, Contact and SDP for devices; empty
+	// uses the local address on the route to each device.
+	SIPHost string `yaml:"sip-host"`
+	// SIPKeepalive is the keepalive interval assumed for devices that do not
+	// report theirs; 3 missed intervals take a device offline.
+	SIPKeepalive time.Duration `yaml:"sip-keepalive"`
+	// SIPCatalogInterval is how often devices are asked for their catalog again.
+	SIPCatalogInterval time.Duration `yaml:"sip-catalog-interval"`
+	// SIPDistrict is the region code GB channels without a usable civil code
+	// fall back to; empty means the first 6 digits of SIPDomain.
+	SIPDistrict string `yaml:"sip-district"`
 	// AdminPassword is used when the first start creates user admin.
 	AdminPassword string `yaml:"-"`
 	// SeparationOfDuties refuses one account holding two of the duty roles
@@ -105,5 +127,11 @@ func Defaults() Config {
 		AuditRetention:  2 * 365 * 24 * time.Hour,
 		MaxViewsPerUser: streaming.DefaultMaxViewsPerUser,
 		MaxViewsPerIP:   streaming.DefaultMaxViewsPerIP,
+		// GB/T 28181: a district centre server (type 200) in domain 4403070000.
+		SIPAddr:            ":5060",
+		SIPID:              "44030700002000000001",
+		SIPDomain:          "4403070000",
+		SIPKeepalive:       gb28181.DefaultKeepaliveInterval,
+		SIPCatalogInterval: gb28181.DefaultCatalogInterval,
 	}
 }

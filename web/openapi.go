@@ -101,6 +101,11 @@ var apiSchemas = map[string]any{
 	"Enroll":           agentlink.EnrollRequest{},
 	"Enrolled":         agentlink.EnrollResponse{},
 	"PTZ":              agentlink.PTZRequest{},
+	"GBDevice":         gb28181.Device{},
+	"GBDeviceCreate":   gbDeviceRequest{},
+	"GBDevicePatch":    gb28181.DevicePatch{},
+	"GBCatalogResult":  gb28181.CatalogResult{},
+	"GBRule":           gbRuleRequest{},
 	"GrantList": struct {
 		Items []permissions.Grant `json:"items"`
 	}{},

@@ -2,6 +2,8 @@ package web
 
 import (
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -154,7 +156,13 @@ func newFullServer(t *testing.T, db *store.DB, tune ...func(*Deps)) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(rtc.Close)
-	d := Deps{Catalog: cat, Accounts: acc, Permissions: perm, Hub: hub, WebRTC: rtc,
+	gb, err := gb28181.New(gb28181.Config{ID: "44030700002000000001", Domain: "4403070000", DB: db, Audit: log, Catalog: cat,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gb.Close() })
+	d := Deps{Catalog: cat, Accounts: acc, Permissions: perm, Hub: hub, WebRTC: rtc, GB: gb,
 		Metrics: prometheus.NewRegistry(), Audit: log, Store: db, Agents: agents.New(db, agents.Options{}),
 		Prefs: prefs.New(db), PTZ: permissions.NewPTZArbiter(0)}
 	d.GBPlatforms = gb28181.NewPlatformStore(db)

@@ -212,6 +212,7 @@ const (
 	needAgents
 	needPrefs
 	needMetrics
+	needGB
 	needGBPlatforms
 )
 
@@ -221,6 +222,7 @@ func (d *Deps) serves(n need) bool {
 		(n&needAgents == 0 || d.Agents != nil) &&
 		(n&needPrefs == 0 || d.Prefs != nil) &&
 		(n&needMetrics == 0 || d.Metrics != nil) &&
+		(n&needGB == 0 || d.GB != nil) &&
 		(n&needGBPlatforms == 0 || d.GBPlatforms != nil)
 }
 
@@ -517,6 +519,26 @@ var apiOps = []apiOp{
 		Tag: "points", Summary: "Steer the camera through its agent (ptz grant; PTZ priority decides between users)", Body: "PTZ", Status: 204},
 	{Method: "GET", Path: "/api/v1/points/:id/snapshot.jpg", Rule: onPoint(permissions.Snapshot), Handle: at((*agentHandler).snapshot), Needs: needAgents,
 		Tag: "points", Summary: "A JPEG from the camera through its agent (snapshot grant)", Result: "image/jpeg"},
+	{Method: "GET", Path: "/api/v1/gb/devices", Rule: system(permissions.ManageAgents), Handle: at((*gbDeviceHandler).listDevices), Needs: needGB,
+		Tag: "gb28181", Summary: "GB/T 28181 devices and lower platforms registering to us: ID, name, vendor, model, transport, address, last keepalive, online, channel and flagged-channel counts", Result: "Items"},
+	{Method: "POST", Path: "/api/v1/gb/devices", Rule: system(permissions.ManageAgents), Handle: at((*gbDeviceHandler).createDevice), Needs: needGB,
+		Tag: "gb28181", Summary: "Record a device before it first registers, with its own Digest password (write-only)", Body: "GBDeviceCreate", Status: 201, Result: "GBDevice"},
+	{Method: "PATCH", Path: "/api/v1/gb/devices/:id", Rule: system(permissions.ManageAgents), Handle: at((*gbDeviceHandler).patchDevice), Needs: needGB,
+		Tag: "gb28181", Summary: "Rename a device, set its own Digest password (write-only; \"\" falls back to --sip-password) or its stream transport (udp|tcp)", Body: "GBDevicePatch", Result: "GBDevice"},
+	{Method: "DELETE", Path: "/api/v1/gb/devices/:id", Rule: system(permissions.ManageAgents), Handle: at((*gbDeviceHandler).deleteDevice), Needs: needGB,
+		Tag: "gb28181", Summary: "Forget a device and its password (its points stay; it may register again)", Status: 204},
+	{Method: "POST", Path: "/api/v1/gb/devices/:id/catalog", Rule: system(permissions.ManageAgents), Handle: at((*gbDeviceHandler).queryCatalog), Needs: needGB,
+		Tag: "gb28181", Summary: "Ask the device for its catalog again and sync its channels into points (409 device_offline when it is not registered)", Result: "GBCatalogResult"},
+	{Method: "GET", Path: "/api/v1/gb/channels", Rule: system(permissions.ManageAllPoints), Handle: at((*gbDeviceHandler).listChannels), Needs: needGB,
+		Tag: "gb28181", Summary: "Channels of the GB devices (device= one device; flagged=1 only those needing an admin: civil code, unclassified, conflict, gone, invalid)", Query: []string{"device", "flagged"}, Result: "Items"},
+	{Method: "GET", Path: "/api/v1/gb/rules", Rule: system(permissions.ManageAllPoints), Handle: at((*gbDeviceHandler).listRules), Needs: needGB,
+		Tag: "gb28181", Summary: "Channel → category mapping rules, in the order they are tried", Result: "Items"},
+	{Method: "POST", Path: "/api/v1/gb/rules", Rule: system(permissions.ManageAllPoints), Handle: at((*gbDeviceHandler).createRule), Needs: needGB,
+		Tag: "gb28181", Summary: "Add a mapping rule (civil code prefix, parent ID, name pattern → category, level); channels not classified by hand follow at once", Body: "GBRule", Status: 201, Result: "GBRule"},
+	{Method: "PUT", Path: "/api/v1/gb/rules/:id", Rule: system(permissions.ManageAllPoints), Handle: at((*gbDeviceHandler).putRule), Needs: needGB,
+		Tag: "gb28181", Summary: "Replace a mapping rule", Body: "GBRule", Result: "GBRule"},
+	{Method: "DELETE", Path: "/api/v1/gb/rules/:id", Rule: system(permissions.ManageAllPoints), Handle: at((*gbDeviceHandler).deleteRule), Needs: needGB,
+		Tag: "gb28181", Summary: "Remove a mapping rule (points it classified keep their category unless another rule matches)", Status: 204},
 	{Method: "GET", Path: "/api/v1/backup", Rule: system(permissions.Operate), Handle: at((*opsHandler).backup),
 		Tag: "ops", Summary: "A consistent snapshot of the database, taken while serving", Result: "application/octet-stream"},
 

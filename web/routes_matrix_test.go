@@ -654,8 +654,43 @@ func routeCases() map[string]routeCase {
 		// --- audit and operating ---
 		"GET /api/v1/audit":        {door: dScope, ok: ok(200), build: get("/api/v1/audit")},
 		"GET /api/v1/audit/verify": {door: dSystem("audit.read"), ok: ok(200), build: get("/api/v1/audit/verify")},
-		"GET /api/v1/backup":       {door: dSystem("system.operate"), ok: ok(200), build: get("/api/v1/backup")},
-		"GET /metrics":             {door: dSystem("system.operate"), ok: ok(200), build: get("/metrics")},
+		"GET /api/v1/gb/devices":   {door: dSystem("agents.manage"), ok: ok(200), build: get("/api/v1/gb/devices")},
+		"POST /api/v1/gb/devices": {door: dSystem("agents.manage"), ok: ok(201), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
+			id := m.gbDeviceID()
+			return mxReq{path: "/api/v1/gb/devices", body: map[string]string{"id": id, "password": "dev-pass-1"},
+				after: func(int, []byte) { _ = m.s.d.GB.DeleteDevice(id) }}
+		}},
+		"PATCH /api/v1/gb/devices/:id": {door: dSystem("agents.manage"), ok: ok(200), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
+			id := m.freshGBDevice()
+			return mxReq{path: "/api/v1/gb/devices/" + id, body: map[string]string{"name": "renamed", "stream_transport": "tcp"},
+				after: func(int, []byte) { _ = m.s.d.GB.DeleteDevice(id) }}
+		}},
+		"DELETE /api/v1/gb/devices/:id": {door: dSystem("agents.manage"), ok: ok(204), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
+			id := m.freshGBDevice()
+			return mxReq{path: "/api/v1/gb/devices/" + id, after: func(int, []byte) { _ = m.s.d.GB.DeleteDevice(id) }}
+		}},
+		// A device that never registered cannot be asked: 409 once the caller is let through.
+		"POST /api/v1/gb/devices/:id/catalog": {door: dSystem("agents.manage"), ok: ok(409), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
+			id := m.freshGBDevice()
+			return mxReq{path: "/api/v1/gb/devices/" + id + "/catalog", after: func(int, []byte) { _ = m.s.d.GB.DeleteDevice(id) }}
+		}},
+		"GET /api/v1/gb/channels": {door: dSystem("points.manage_all"), ok: ok(200), build: get("/api/v1/gb/channels?flagged=1")},
+		"GET /api/v1/gb/rules":    {door: dSystem("points.manage_all"), ok: ok(200), build: get("/api/v1/gb/rules")},
+		"POST /api/v1/gb/rules": {door: dSystem("points.manage_all"), ok: ok(201), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
+			return mxReq{path: "/api/v1/gb/rules", body: map[string]any{"name_pattern": "水库", "category": "reservoir", "level": 2},
+				after: func(status int, body []byte) { m.deleteGBRule(status, body) }}
+		}},
+		"PUT /api/v1/gb/rules/:id": {door: dSystem("points.manage_all"), ok: ok(200), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
+			id := m.freshGBRule()
+			return mxReq{path: "/api/v1/gb/rules/" + id, body: map[string]any{"name_pattern": "河", "category": "river", "level": 1},
+				after: func(int, []byte) { _ = m.s.d.GB.DeleteRule(id) }}
+		}},
+		"DELETE /api/v1/gb/rules/:id": {door: dSystem("points.manage_all"), ok: ok(204), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
+			id := m.freshGBRule()
+			return mxReq{path: "/api/v1/gb/rules/" + id, after: func(int, []byte) { _ = m.s.d.GB.DeleteRule(id) }}
+		}},
+		"GET /api/v1/backup": {door: dSystem("system.operate"), ok: ok(200), build: get("/api/v1/backup")},
+		"GET /metrics":       {door: dSystem("system.operate"), ok: ok(200), build: get("/metrics")},
 	}
 }
 
@@ -687,6 +722,32 @@ func (m *matrix) freshAgent() string {
 	a, _, _, err := m.s.d.Agents.Create("fresh", "", "admin")
 	m.must(err)
 	return a.ID
+}
+
+// gbDeviceID is a fresh 20-digit device ID.
+func (m *matrix) gbDeviceID() string { return fmt.Sprintf("4403070000118%07d", m.next()) }
+
+// freshGBDevice records a GB device that never registered.
+func (m *matrix) freshGBDevice() string {
+	id := m.gbDeviceID()
+	_, err := m.s.d.GB.PrepareDevice(id, gb28181.DevicePatch{})
+	m.must(err)
+	return id
+}
+
+// freshGBRule stores a mapping rule.
+func (m *matrix) freshGBRule() string {
+	r, err := m.s.d.GB.CreateRule(gb28181.Rule{NamePattern: "路口", Category: "road", Level: 1}, "admin")
+	m.must(err)
+	return r.ID
+}
+
+// deleteGBRule removes the rule a create answered, if it made one.
+func (m *matrix) deleteGBRule(status int, body []byte) {
+	var r gb28181.Rule
+	if status == http.StatusCreated && json.Unmarshal(body, &r) == nil {
+		_ = m.s.d.GB.DeleteRule(r.ID)
+	}
 }
 
 // variants lists how a route is tried.

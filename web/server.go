@@ -55,6 +55,9 @@ type Deps struct {
 	// PointChanged and PointDeleted keep the streaming hub in step with the catalog.
 	PointChanged func(catalog.Point)
 	PointDeleted func(id string)
+	// GB is the GB/T 28181 server (devices registering to us, their channels, mapping rules); nil
+	// serves no /api/v1/gb routes.
+	GB *gb28181.Server
 	// Prefs keeps users' saved wall layouts and favourites.
 	Prefs *prefs.Prefs
 	// UI is what the browser app is told about this deployment (map tiles).
@@ -115,6 +118,7 @@ type Server struct {
 	audit     *auditHandler
 	agents    *agentHandler
 	agentPage *agentPageHandler
+	gbDevices *gbDeviceHandler
 	prefs     *prefsHandler
 	meta      *metaHandler
 	ops       *opsHandler
@@ -197,6 +201,7 @@ func (s *Server) wire(assets map[string]*uiAsset) {
 		decide: present[ptzDecider](decider), throttle: d.Throttle, trail: trail, log: log, rtspURL: d.AgentRTSPURL}
 	s.agentPage = &agentPageHandler{agents: present[pageAgents](d.Agents), tokens: present[tokenResolver](d.Accounts), points: present[pointLookup](d.Catalog),
 		decide: present[pageDecider](decider), log: log}
+	s.gbDevices = &gbDeviceHandler{gb: present[gbDeviceAdmin](d.GB), trail: trail, log: log}
 	s.prefs = &prefsHandler{prefs: present[prefsStore](d.Prefs), points: present[pointLookup](d.Catalog), decide: present[viewDecider](decider)}
 	s.meta = &metaHandler{ui: d.UI, ice: present[iceSource](d.WebRTC)}
 	s.ops = &opsHandler{store: present[backupSource](d.Store), trail: trail, log: log}
@@ -211,7 +216,7 @@ func (s *Server) wire(assets map[string]*uiAsset) {
 // resources are the handlers at picks a route's handler from.
 func (s *Server) resources() []any {
 	return []any{s.auth, s.self, s.users, s.grants, s.access, s.points, s.streams, s.regions,
-		s.imports, s.audit, s.agents, s.agentPage, s.prefs, s.meta, s.ops, s.ui, s.platforms}
+		s.imports, s.audit, s.agents, s.agentPage, s.gbDevices, s.prefs, s.meta, s.ops, s.ui, s.platforms}
 }
 
 // present is v, or I's nil when v holds a nil pointer: a nil pointer

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tianyan/vms/agentlink"
 	"github.com/tianyan/vms/cameranet"
+	"github.com/tianyan/vms/gb28181"
 	"github.com/tianyan/vms/server"
 )
 
@@ -119,6 +120,26 @@ var settings = []setting{
 	{"map-tiles", "map tile URL template {z}/{x}/{y} on the private network (default: a coordinate grid)", func(c *server.Config, v string) error { c.MapTiles = v; return nil }},
 	{"map-tiles-crs", "coordinate system of the map tiles: wgs84 or gcj02", func(c *server.Config, v string) error { c.MapTilesCRS = v; return nil }},
 	{"ice-interfaces", "comma-separated interfaces for ICE host candidates (default all)", func(c *server.Config, v string) error { c.ICEInterfaces = list(v); return nil }},
+	{"sip", "GB/T 28181 SIP listen address, UDP and TCP (\"\" turns GB/T 28181 off)", func(c *server.Config, v string) error { c.SIPAddr = v; return nil }},
+	{"sip-id", "our 20-digit GB/T 28181 SIP server ID (SIP服务器编号)", func(c *server.Config, v string) error {
+		if !gb28181.IsID(v) {
+			return fmt.Errorf("want 20 digits, got %q", v)
+		}
+		c.SIPID = v
+		return nil
+	}},
+	{"sip-domain", "our 10-digit GB/T 28181 SIP domain (SIP服务器域), also the Digest realm", func(c *server.Config, v string) error {
+		if len(v) != 10 || strings.Trim(v, "0123456789") != "" {
+			return fmt.Errorf("want 10 digits, got %q", v)
+		}
+		c.SIPDomain = v
+		return nil
+	}},
+	{"sip-password", "default GB/T 28181 device password (devices may have their own, set in the API)", func(c *server.Config, v string) error { c.SIPPassword = v; return nil }},
+	{"sip-host", "address devices reach us at, put in Via, Contact and SDP (default: the local address on the route to each device)", func(c *server.Config, v string) error { c.SIPHost = v; return nil }},
+	{"sip-keepalive", "GB/T 28181 keepalive interval assumed for devices (3 missed take a device offline)", func(c *server.Config, v string) error { return duration(&c.SIPKeepalive)(v) }},
+	{"sip-catalog-interval", "how often GB/T 28181 devices are asked for their catalog again", func(c *server.Config, v string) error { return duration(&c.SIPCatalogInterval)(v) }},
+	{"sip-district", "region code GB/T 28181 channels without a usable civil code fall back to (default: first 6 digits of --sip-domain)", func(c *server.Config, v string) error { c.SIPDistrict = v; return nil }},
 	{"max-views-per-user", "concurrent views (WHEP + RTSP reads) one user may hold; beyond it WHEP is 429, RTSP 453 (default 32)", func(c *server.Config, v string) error { return positive(&c.MaxViewsPerUser)(v) }},
 	{"max-views-per-ip", "concurrent views (WHEP + RTSP reads) from one client address (default 64)", func(c *server.Config, v string) error { return positive(&c.MaxViewsPerIP)(v) }},
 }

@@ -167,3 +167,31 @@ func TestCameraNetworksComeFromFlagEnvOrFileAndBadOnesFailTheStart(t *testing.T)
 		t.Fatalf("the default is the private ranges, left to the server: %v", got)
 	}
 }
+
+func TestSIPSettingsComeFromFlagEnvAndFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "vms.yaml")
+	if err := os.WriteFile(file, []byte("sip: 0.0.0.0:15060\nsip-keepalive: 30s\nsip-domain: \"3402000000\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("VMS_SIP_PASSWORD", "from-env")
+	cfg, _, err := loadConfig("serve", []string{"--config", file, "--sip-id", "34020000002000000001", "--sip-catalog-interval", "10m"}, server.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SIPAddr != "0.0.0.0:15060" || cfg.SIPKeepalive != 30*time.Second || cfg.SIPDomain != "3402000000" ||
+		cfg.SIPPassword != "from-env" || cfg.SIPID != "34020000002000000001" || cfg.SIPCatalogInterval != 10*time.Minute {
+		t.Fatalf("sip settings %+v", cfg)
+	}
+	if d := server.Defaults(); d.SIPAddr != ":5060" || len(d.SIPID) != 20 || len(d.SIPDomain) != 10 {
+		t.Fatalf("defaults %q %q %q", d.SIPAddr, d.SIPID, d.SIPDomain)
+	}
+	for _, bad := range [][]string{{"--sip-id", "123"}, {"--sip-domain", "44030700001"}, {"--sip-keepalive", "0s"}} {
+		if _, _, err := loadConfig("serve", bad, server.Defaults()); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	if cfg, _, err := loadConfig("serve", []string{"--sip", ""}, server.Defaults()); err != nil || cfg.SIPAddr != "" {
+		t.Fatalf("--sip \"\" should turn GB/T 28181 off: %q %v", cfg.SIPAddr, err)
+	}
+}

@@ -16,6 +16,9 @@ const demoAgentUI = "127.0.0.1:8091"
 func demoCmd(args []string, log *slog.Logger) error {
 	base := server.Defaults()
 	base.DataDir = "./tianyan-demo-data"
+	// GB/T 28181 on an ephemeral loopback port unless told (--sip :5060 to connect a real NVR).
+	base.SIPAddr = "127.0.0.1:0"
+	base.SIPPassword = "tianyan-demo"
 	cfg, _, err := loadConfig("demo", args, base)
 	if err != nil {
 		return err
@@ -46,6 +49,9 @@ func demoCmd(args []string, log *slog.Logger) error {
 	fmt.Fprintf(&b, "  the other district points have no camera and show as offline (tagged 无实况).\n")
 	fmt.Fprintf(&b, "  Camera networks: centre %s; edge agent %s (the simulated cameras, listed explicitly).\n",
 		d.App.CameraNetworks, demo.SimulatedCameraNetworks)
+	if sip := d.App.SIPAddr(); sip != "" {
+		fmt.Fprintf(&b, "  GB/T 28181: devices register to %s (UDP/TCP), server ID %s, domain %s.\n", sip, cfg.SIPID, cfg.SIPDomain)
+	}
 	fmt.Fprintf(&b, "  Data in %s.  Press Ctrl-C to stop.\n\n", cfg.DataDir)
 	fmt.Print(b.String())
 

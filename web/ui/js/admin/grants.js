@@ -46,7 +46,7 @@ export default async function grants(el, query) {
   const onlySubject = h("input#g-only", { type: "checkbox", checked: !!wanted });
 
   // --- the form ----------------------------------------------------------------
-  const cats = checks("g-cat", [["*", t("all")], ...categoryCodes().map((c) => [c, categoryName(c)])]);
+  const cats = checks("g-cat", [["*", t("all")], ...categoryCodes().filter((c) => c !== "unclassified").map((c) => [c, categoryName(c)])]); // unclassified: admins only, never granted
   cats.classList.add("cats");
   const regionTree = h("div.rtree#g-regions",
     h("label.check", h("input", { type: "checkbox", name: "g-region", value: "*" }), h("span", t("adm_allRegions"))));
