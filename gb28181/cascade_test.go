@@ -71,6 +71,7 @@ func (g *grantBook) revoke(account, id string) {
 }
 
 type lowerFixture struct {
+	hub     *streaming.Hub
 	upper   *Server
 	lower   *Server
 	cascade *Cascade
@@ -115,12 +116,17 @@ func newLower(t *testing.T, upper *Server, transport string) *lowerFixture {
 	c.unit = testUnit
 	c.Start()
 	t.Cleanup(c.Close)
-	return &lowerFixture{upper: upper, lower: lower, cascade: c, store: ps, access: access, audit: al}
+	return &lowerFixture{hub: hub, upper: upper, lower: lower, cascade: c, store: ps, access: access, audit: al}
 }
 
 func startTestCamera(t *testing.T) *camsim.RTSPCamera {
 	t.Helper()
-	clip, err := camsim.LoadClip(camsim.ClipH264Sub)
+	return startClipCamera(t, camsim.ClipH264Sub)
+}
+
+func startClipCamera(t *testing.T, name string) *camsim.RTSPCamera {
+	t.Helper()
+	clip, err := camsim.LoadClip(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,16 +314,17 @@ func playOffer(port int, tr gbsdp.Transport) *gbsdp.Session {
 	return gbsdp.NewOffer(gbsdp.Offer{ID: testServerID, IP: "127.0.0.1", Port: port, Transport: tr, SSRC: "0440370001"})
 }
 
-// frames counts the H.264 frames (and keyframes) demuxed from PS over RTP.
+// frames counts the video frames (and keyframes) of one codec demuxed from PS over RTP.
 type frames struct {
 	mu         sync.Mutex
+	typ        ps.StreamType
 	n, key     int
 	ssrcs      map[uint32]bool
 	demux      *ps.Demuxer
 	feedErrors int
 }
 
-func newFrames() *frames { return &frames{ssrcs: map[uint32]bool{}, demux: ps.NewDemuxer()} }
+func newFrames() *frames { return &frames{typ: ps.H264, ssrcs: map[uint32]bool{}, demux: ps.NewDemuxer()} }
 
 func (f *frames) rtp(b []byte) {
 	var p rtp.Packet
@@ -328,7 +335,7 @@ func (f *frames) rtp(b []byte) {
 	defer f.mu.Unlock()
 	f.ssrcs[p.SSRC] = true
 	if err := f.demux.Feed(p.Payload, func(fr ps.Frame) {
-		if fr.Type == ps.H264 {
+		if fr.Type == f.typ {
 			f.n++
 			if fr.Key {
 				f.key++
@@ -672,4 +679,38 @@ func TestMalformedRequestsFromThePlatformAreRefusedWithoutHarm(t *testing.T) {
 	if n := len(auditActions(t, f.audit, "view.start")); n != 0 {
 		t.Errorf("%d views started from garbage", n)
 	}
+}
+
+func TestH265PointGoesUpwardAsH265InPS(t *testing.T) {
+	upper := newTestServer(t, nil)
+	f := newLower(t, upper, "udp")
+	cam := startClipCamera(t, camsim.ClipH265Sub)
+	const h265Point = "44030700001320000265"
+	f.hub.SetPoint(h265Point, streaming.SourceConfig{Type: streaming.SourceRTSP, URL: cam.URL("main"), OnDemand: true})
+	f.access.mu.Lock()
+	f.access.points = append(f.access.points, catalog.Point{ID: h265Point, Name: "H.265", Region: "440307001"})
+	f.access.grants[cityAcct][h265Point] = true
+	f.access.mu.Unlock()
+	f.waitRegistered(t)
+	got := newFrames()
+	got.typ = ps.H265
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, _, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			got.rtp(buf[:n])
+		}
+	}()
+	if _, res := invite(t, upper, h265Point, playOffer(pc.LocalAddr().(*net.UDPAddr).Port, gbsdp.UDP)); res.StatusCode != 200 {
+		t.Fatalf("INVITE answered %d", res.StatusCode)
+	}
+	waitUntil(t, 10*time.Second, "25 H.265 frames with a keyframe", func() bool { n, key := got.counts(); return n >= 25 && key >= 1 })
 }
