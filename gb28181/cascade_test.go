@@ -324,7 +324,9 @@ type frames struct {
 	feedErrors int
 }
 
-func newFrames() *frames { return &frames{typ: ps.H264, ssrcs: map[uint32]bool{}, demux: ps.NewDemuxer()} }
+func newFrames() *frames {
+	return &frames{typ: ps.H264, ssrcs: map[uint32]bool{}, demux: ps.NewDemuxer()}
+}
 
 func (f *frames) rtp(b []byte) {
 	var p rtp.Packet
