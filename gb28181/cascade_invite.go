@@ -274,22 +274,19 @@ func (v *view) stream_() (reason string, bye bool) {
 	case <-time.After(ackTimeout):
 		return "no_ack", true
 	}
+	frames, err := newStreamFrames(v.stream)
+	if err != nil {
+		return "codec", true
+	}
 	send, err := v.connect()
 	if err != nil {
 		v.c.log.Warn("gb28181: upstream media connection failed", "platform", v.platform, "point", v.point, "err", err)
 		return "media_failed", true
 	}
-	track, _ := videoTrack(v.stream)
-	frames, err := newUnitFrames(v.stream.Tracks[track].Codec)
-	if err != nil {
-		return "codec", true
-	}
 	reader, snap := v.stream.AddReader(512)
 	defer reader.Close()
+	frames.joined(snap)
 	write := func(u *streaming.Unit) error {
-		if u.Track != track {
-			return nil // audio is not sent upward yet
-		}
 		f, ok, err := frames.frame(u)
 		if err != nil || !ok {
 			return nil // a unit the decoder cannot use is skipped, not fatal
@@ -324,8 +321,12 @@ func (v *view) newSender(ctx context.Context, local string) (*media.Sender, erro
 	if v.transport == gbsdp.TCPPassive {
 		bind = local
 	}
-	return media.NewSender(ctx, media.SenderConfig{Transport: tr, Remote: v.dest, LocalBind: bind, SSRC: v.ssrc,
-		ConnectTimeout: v.c.cfg.MediaTimeout, Logger: v.c.log})
+	cfg := media.SenderConfig{Transport: tr, Remote: v.dest, LocalBind: bind, SSRC: v.ssrc,
+		ConnectTimeout: v.c.cfg.MediaTimeout, Logger: v.c.log}
+	if sf, err := newStreamFrames(v.stream); err == nil {
+		cfg.Video, cfg.Audio = sf.types()
+	}
+	return media.NewSender(ctx, cfg)
 }
 
 // connect returns the sender, dialling the platform first for TCP active.

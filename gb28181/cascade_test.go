@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
+	"log/slog"
+	"os"
 	"net"
 	"slices"
 	"strconv"
@@ -88,7 +90,12 @@ func f64(v float64) *float64 { return &v }
 func newLower(t *testing.T, upper *Server, transport string) *lowerFixture {
 	t.Helper()
 	db, al := openTestDB(t)
-	lower := newTestServer(t, func(c *Config) { c.ID, c.DB, c.Audit = lowerID, db, al })
+	lower := newTestServer(t, func(c *Config) {
+		c.ID, c.DB, c.Audit = lowerID, db, al
+		if os.Getenv("GB_DEBUG") != "" {
+			c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
+	})
 	cam := startTestCamera(t)
 	hub := streaming.NewHub(streaming.HubConfig{IdleGrace: time.Second, StartTimeout: 5 * time.Second, Logger: quietLogger()})
 	t.Cleanup(hub.Close)
@@ -307,6 +314,7 @@ func inDialog(s *Server, req *sip.Request, res *sip.Response, method sip.Request
 	out.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
 	mf := sip.MaxForwardsHeader(70)
 	out.AppendHeader(&mf)
+	out.SetBody(nil) // Content-Length: 0, which TCP needs to find the end
 	return out
 }
 
@@ -370,8 +378,14 @@ func (f *frames) readTCP(conn net.Conn) {
 }
 
 func TestUpperPlaysAGrantedPointAsPSOverRTPInEveryTransport(t *testing.T) {
+	for _, sipTransport := range []string{"udp", "tcp"} {
+		t.Run("sip-"+sipTransport, func(t *testing.T) { testUpperPlays(t, sipTransport) })
+	}
+}
+
+func testUpperPlays(t *testing.T, sipTransport string) {
 	upper := newTestServer(t, nil)
-	f := newLower(t, upper, "udp")
+	f := newLower(t, upper, sipTransport)
 	f.waitRegistered(t)
 	for _, tr := range []gbsdp.Transport{gbsdp.UDP, gbsdp.TCPPassive, gbsdp.TCPActive} {
 		t.Run(string(tr), func(t *testing.T) {

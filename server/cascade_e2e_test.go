@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"os/exec"
 	"net/http"
 	"sync"
 	"testing"
@@ -202,5 +204,105 @@ func dialogRequest(s *gb28181.Server, req *sip.Request, res *sip.Response, metho
 	out.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
 	mf := sip.MaxForwardsHeader(70)
 	out.AppendHeader(&mf)
+	out.SetBody(nil) // Content-Length: 0, which TCP needs to find the end
 	return out
+}
+
+func TestCascadeSendsAPublishedPointsG711AudioWithItsVideo(t *testing.T) {
+	ffmpeg := requireTool(t, "ffmpeg")
+	lower := startApp(t)
+	res := lower.admin(http.MethodPost, "/api/v1/points", map[string]any{"id": e2eIn1, "name": "有声点位", "category": "reservoir",
+		"main": map[string]string{"type": "publish"}})
+	if res.Status != http.StatusCreated {
+		t.Fatalf("point: %s", res)
+	}
+	ctx, stopFF := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "warning",
+		// Both generated, so neither loops and stalls the other's interleaving.
+		"-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+		"-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000",
+		"-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "50", "-bf", "0",
+		"-pix_fmt", "yuv420p", "-c:a", "pcm_alaw", "-ar", "8000", "-ac", "1",
+		"-f", "rtsp", "-rtsp_transport", "tcp", fmt.Sprintf("rtsp://admin:%s@%s/%s", lower.streamKey(), lower.RTSP.Addr(), e2eIn1))
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopFF(); _ = cmd.Wait() })
+	waitFor(t, 15*time.Second, "the publisher with audio", func() bool {
+		var st struct {
+			State      string `json:"state"`
+			AudioCodec string `json:"audio_codec"`
+		}
+		decodeInto(t, lower.admin(http.MethodGet, "/api/v1/points/"+e2eIn1+"/stats", nil), &st)
+		return st.State == "live" && st.AudioCodec == "PCMA"
+	})
+
+	if res := lower.admin(http.MethodPost, "/api/v1/users", map[string]any{"username": "city", "kind": "platform"}); res.Status != http.StatusCreated {
+		t.Fatalf("platform account: %s", res)
+	}
+	lower.grant(map[string]any{"user": "city", "categories": []string{"reservoir"}, "regions": []string{"*"}, "max_level": 4, "actions": []string{"view"}})
+	lowerSIP := startSIP(t, lower, e2eLowerID, e2eLowerDom, "", false)
+	lower.startCascade(lowerSIP, lower.decider)
+	t.Cleanup(lower.Cascade.Close)
+	upperSIP := startSIP(t, lower, e2eUpperID, e2eDomain, e2eUpperPass, false)
+	if res := lower.admin(http.MethodPost, "/api/v1/gb/platforms", map[string]any{"id": e2eUpperID, "address": upperSIP.TCPAddr().String(),
+		"transport": "tcp", "password": e2eUpperPass, "account": "city", "keepalive_interval_s": 5, "enabled": true}); res.Status != http.StatusCreated {
+		t.Fatalf("platform: %s", res)
+	}
+	waitFor(t, 10*time.Second, "registered", func() bool { return lower.Cascade.Status(e2eUpperID).Registered })
+
+	rcv, err := media.Listen(context.Background(), media.ReceiverConfig{Transport: media.TCPPassive, Bind: "127.0.0.1", SSRC: 42,
+		ReadTimeout: 10 * time.Second, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rcv.Close()
+	var mu sync.Mutex
+	counts := map[ps.StreamType]int{}
+	var lastV, lastA int64
+	rctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go rcv.Run(rctx, func(f ps.Frame) {
+		mu.Lock()
+		defer mu.Unlock()
+		counts[f.Type]++
+		if f.Type == ps.H264 {
+			lastV = f.PTS
+		} else {
+			lastA = f.PTS
+		}
+	})
+	peer, err := upperSIP.DevicePeer(e2eLowerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offer := gbsdp.NewOffer(gbsdp.Offer{ID: e2eUpperID, IP: "127.0.0.1", Port: rcv.Port(), Transport: gbsdp.TCPPassive, SSRC: "0000000042"})
+	req, err := upperSIP.NewRequest(sip.INVITE, peer, e2eIn1, gb28181.ContentTypeSDP, offer.Marshal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ictx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ok, err := upperSIP.Do(ictx, req)
+	if err != nil || ok.StatusCode != 200 {
+		t.Fatalf("INVITE: %v %v", ok, err)
+	}
+	ack := dialogRequest(upperSIP, req, ok, sip.ACK)
+	upperSIP.Route(ack, peer)
+	if err := upperSIP.Write(ack); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "video and G.711 audio frames in the PS", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return counts[ps.H264] >= 50 && counts[ps.G711A] >= 50
+	})
+	mu.Lock()
+	skew := time.Duration(lastV-lastA) * time.Second / 90000
+	mu.Unlock()
+	if skew < -time.Second || skew > time.Second {
+		t.Errorf("audio and video PTS %v apart", skew)
+	}
+	t.Logf("frames %v, latest video−audio PTS %v", counts, skew)
 }
