@@ -3,8 +3,8 @@ package server
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"net/http"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
