@@ -57,6 +57,7 @@ func (s *Server) syncDevice(ctx context.Context, id string) {
 	}
 	defer func() { <-s.catalogSem }()
 	s.queryDeviceInfo(ctx, id)
+	s.queryKeepaliveInterval(ctx, id)
 	if s.cfg.Catalog == nil {
 		return
 	}

@@ -98,6 +98,10 @@ func (cd *catalogDevice) answer(req *sip.Request) (int, []byte) {
 <Response><CmdType>DeviceInfo</CmdType><SN>%d</SN><DeviceID>%s</DeviceID><Result>OK</Result>
 <DeviceName>一号录像机</DeviceName><Manufacturer>Hikvision</Manufacturer><Model>DS-7816N</Model><Firmware>V4.1</Firmware><Channel>4</Channel></Response>`, m.SN, cd.id)
 		cd.send(gbk(body))
+	case "ConfigDownload":
+		cd.send([]byte(fmt.Sprintf(`<?xml version="1.0" encoding="GB2312"?>
+<Response><CmdType>ConfigDownload</CmdType><SN>%d</SN><DeviceID>%s</DeviceID><Result>OK</Result>
+<BasicParam><Name>NVR</Name><Expiration>3600</Expiration><HeartBeatInterval>7</HeartBeatInterval><HeartBeatCount>3</HeartBeatCount></BasicParam></Response>`, m.SN, cd.id)))
 	case manscdp.CmdCatalog:
 		cd.mu.Lock()
 		cd.queries++
@@ -519,5 +523,55 @@ func TestRulesValidateAndPersist(t *testing.T) {
 	}
 	if l := rs2.List(); len(l) != 1 || l[0].ID != a.ID {
 		t.Fatalf("reloaded rules %+v", l)
+	}
+}
+
+func TestAChannelIDAnotherDeviceOwnsIsFlaggedAndLeftAlone(t *testing.T) {
+	w := newCatalogWorld(t, nil)
+	first := newCatalogDevice(t, w.s, nvrID, "TCP", nvrItems(), 4)
+	if _, final := first.register("secret-12345", 3600); final.StatusCode != 200 {
+		t.Fatal(final.StatusCode)
+	}
+	w.waitPoints(t, nvrID, 5)
+	// A second device (same default password) claims one of the first one's channels.
+	const other = "44030700001180000002"
+	claim := []testItem{{ID: "44030700001310000001", Name: "冒名", CivilCode: "440307"}}
+	second := newCatalogDevice(t, w.s, other, "TCP", claim, 4)
+	if _, final := second.register("secret-12345", 3600); final.StatusCode != 200 {
+		t.Fatal(final.StatusCode)
+	}
+	waitFor(t, "the conflict flagged", 10*time.Second, func() bool {
+		d, _ := w.s.Devices().Get(other)
+		return d.Flagged == 1
+	})
+	p, _ := w.cat.Get("44030700001310000001")
+	if p.Main.Device != nvrID || p.Name != "河道一号" {
+		t.Fatalf("another device took over a point: %+v", p)
+	}
+	chs, _ := w.s.Channels(other)
+	if len(chs) != 1 || !slices.Contains(chs[0].Flags, FlagConflict) {
+		t.Fatalf("channels of the claimant %+v", chs)
+	}
+}
+
+func TestADeviceReportingItsKeepaliveIntervalIsJudgedByIt(t *testing.T) {
+	w := newCatalogWorld(t, nil)
+	d := newCatalogDevice(t, w.s, nvrID, "UDP", nvrItems(), 2)
+	if _, final := d.register("secret-12345", 3600); final.StatusCode != 200 {
+		t.Fatal(final.StatusCode)
+	}
+	waitFor(t, "the reported interval", 10*time.Second, func() bool {
+		dev, _ := w.s.Devices().Get(nvrID)
+		return dev.KeepaliveInterval == 7*time.Second
+	})
+	dev, _ := w.s.Devices().Get(nvrID)
+	// The server's own interval is 1 s; the device's 7 s: three of its intervals decide.
+	w.s.expireDevices(dev.LastKeepalive.Add(20 * time.Second))
+	if dev, _ := w.s.Devices().Get(nvrID); !dev.Online {
+		t.Fatal("offline before 3 of its own intervals")
+	}
+	w.s.expireDevices(dev.LastKeepalive.Add(22 * time.Second))
+	if dev, _ := w.s.Devices().Get(nvrID); dev.Online {
+		t.Fatal("online after 3 of its own intervals")
 	}
 }

@@ -46,29 +46,32 @@ func hostOf(addr string) string {
 	return h
 }
 
-// newNonce makes a stateless nonce: issue time and an HMAC binding it to the device, so nothing is
-// stored per challenge and a nonce cannot be reused for another device.
-func (s *Server) newNonce(id string, now time.Time) string {
+// newNonce makes a stateless nonce: issue time and an HMAC binding it to the device and the address
+// it was challenged at, so nothing is stored per challenge, a nonce cannot serve another device, and
+// a REGISTER captured on the wire cannot be replayed from elsewhere to move the device's address.
+func (s *Server) newNonce(id, host string, now time.Time) string {
 	var ts [8]byte
 	binary.BigEndian.PutUint64(ts[:], uint64(now.UnixNano()))
-	return hex.EncodeToString(ts[:]) + hex.EncodeToString(s.nonceMAC(ts[:], id))
+	return hex.EncodeToString(ts[:]) + hex.EncodeToString(s.nonceMAC(ts[:], id, host))
 }
 
-func (s *Server) nonceMAC(ts []byte, id string) []byte {
+func (s *Server) nonceMAC(ts []byte, id, host string) []byte {
 	m := hmac.New(sha256.New, s.nonceKey)
 	m.Write(ts)
 	m.Write([]byte(id))
+	m.Write([]byte{0})
+	m.Write([]byte(host))
 	return m.Sum(nil)[:16]
 }
 
-// checkNonce reports whether nonce was issued by us to device id (ok) and whether it is too old
-// (stale).
-func (s *Server) checkNonce(nonce, id string, now time.Time) (ok, stale bool) {
+// checkNonce reports whether nonce was issued by us to device id at host (ok) and whether it is
+// too old (stale).
+func (s *Server) checkNonce(nonce, id, host string, now time.Time) (ok, stale bool) {
 	raw, err := hex.DecodeString(nonce)
 	if err != nil || len(raw) != 8+16 {
 		return false, false
 	}
-	if !hmac.Equal(raw[8:], s.nonceMAC(raw[:8], id)) {
+	if !hmac.Equal(raw[8:], s.nonceMAC(raw[:8], id, host)) {
 		return false, false
 	}
 	issued := time.Unix(0, int64(binary.BigEndian.Uint64(raw[:8])))
@@ -79,7 +82,7 @@ func (s *Server) checkNonce(nonce, id string, now time.Time) (ok, stale bool) {
 }
 
 func (s *Server) challenge(r *Request, stale bool) {
-	ch := digest.Challenge{Realm: s.cfg.Realm, Nonce: s.newNonce(r.FromID, s.cfg.Now()), Algorithm: "MD5", Stale: stale}
+	ch := digest.Challenge{Realm: s.cfg.Realm, Nonce: s.newNonce(r.FromID, hostOf(r.Source), s.cfg.Now()), Algorithm: "MD5", Stale: stale}
 	r.Respond(401, "Unauthorized", nil, sip.NewHeader("WWW-Authenticate", ch.String()))
 }
 
@@ -119,7 +122,7 @@ func (s *Server) onRegister(_ context.Context, r *Request) {
 		s.challenge(r, false)
 		return
 	}
-	switch ok, stale := s.checkNonce(cred.Nonce, id, now); {
+	switch ok, stale := s.checkNonce(cred.Nonce, id, ip, now); {
 	case !ok:
 		// A nonce we did not issue for this device (another device's, forged, or from before a
 		// restart): challenge again; only a wrong answer to our own challenge counts as a failure.

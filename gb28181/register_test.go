@@ -336,3 +336,26 @@ func TestRegistrationExpiryTakesTheDeviceOffline(t *testing.T) {
 		t.Fatal("online after its registration expired")
 	}
 }
+
+func TestCapturedRegisterReplayedFromAnotherAddressIsChallengedAfresh(t *testing.T) {
+	s := newTestServer(t, nil)
+	d := newSIPDevice(t, s, "34020000001320000023", "UDP")
+	exp := sip.ExpiresHeader(3600)
+	req := d.request(sip.REGISTER, "", nil, &exp)
+	chal := d.do(req)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if res, err := d.cli.DoDigestAuth(ctx, req, chal, sipgo.DigestAuth{Username: d.id, Password: "secret-12345"}); err != nil || res.StatusCode != 200 {
+		t.Fatalf("register: %v %v", res, err)
+	}
+	authz := req.GetHeader("Authorization").Value()
+	// An eavesdropper elsewhere replays the device's REGISTER, Authorization and all.
+	attacker := newSIPDeviceAt(t, s, d.id, "UDP", net.IPv4(127, 0, 0, 2))
+	replay := attacker.request(sip.REGISTER, "", nil, &exp, sip.NewHeader("Authorization", authz))
+	if res := attacker.do(replay); res.StatusCode != 401 {
+		t.Fatalf("replayed REGISTER answered %d, want a fresh challenge", res.StatusCode)
+	}
+	if dev, _ := s.Devices().Get(d.id); hostOf(dev.Addr) != "127.0.0.1" {
+		t.Fatalf("the replay moved the device to %s", dev.Addr)
+	}
+}

@@ -64,6 +64,13 @@ type sipDevice struct {
 
 func newSIPDevice(t testing.TB, s *Server, id, transport string) *sipDevice {
 	t.Helper()
+	return newSIPDeviceAt(t, s, id, transport, net.IPv4(127, 0, 0, 1))
+}
+
+// newSIPDeviceAt is newSIPDevice sending UDP from ip (another loopback address stands for another
+// host).
+func newSIPDeviceAt(t testing.TB, s *Server, id, transport string, ip net.IP) *sipDevice {
+	t.Helper()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(id),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(quietLogger())),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(quietLogger())))
@@ -93,7 +100,7 @@ func newSIPDevice(t testing.TB, s *Server, id, transport string) *sipDevice {
 		d.srv.OnRequest(m, handle)
 	}
 	if transport == "UDP" {
-		d.udp, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		d.udp, err = net.ListenUDP("udp", &net.UDPAddr{IP: ip})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,7 +153,7 @@ func (d *sipDevice) request(method sip.RequestMethod, contentType string, body [
 	req.SetTransport(d.transport)
 	req.SetDestination(d.server)
 	if d.udp != nil {
-		req.Laddr = sip.Addr{IP: net.IPv4(127, 0, 0, 1), Port: d.localPort}
+		req.Laddr = sip.Addr{IP: d.udp.LocalAddr().(*net.UDPAddr).IP, Port: d.localPort}
 	}
 	return req
 }

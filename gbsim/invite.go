@@ -29,6 +29,10 @@ type session struct {
 	done      chan struct{}
 	frames    atomic.Int64
 	started   time.Time
+	// kick is signalled by IFameCmd; it is watched from the INVITE on, so
+	// a command sent right after the 200 (before the stream runs) counts.
+	kick    <-chan struct{}
+	unwatch func()
 }
 
 // SessionInfo describes a live media session, for tests.
@@ -133,6 +137,7 @@ func (d *Device) handleInvite(ctx context.Context, conn *sipConn, req *sip.Reque
 
 	sctx, cancel := context.WithCancel(ctx)
 	s.cancel = cancel
+	s.kick, s.unwatch = ch.watchKeyframes()
 	d.mu.Lock()
 	d.sessions[callID] = s
 	d.mu.Unlock()
@@ -144,6 +149,7 @@ func (d *Device) handleInvite(ctx context.Context, conn *sipConn, req *sip.Reque
 		defer d.wg.Done()
 		defer close(s.done)
 		defer d.forget(s)
+		defer s.unwatch()
 		// The 200 is retransmitted over UDP until the ACK (RFC 3261
 		// §13.3.1.4); the stream starts at the ACK, as devices do.
 		if !d.awaitAck(sctx, conn, s, []byte(res.String()), src) {

@@ -288,3 +288,32 @@ func TestInviteForUnknownChannelIs404AndRebootDropsStreams(t *testing.T) {
 	waitFor(t, "streams dropped", 5*time.Second, func() bool { return len(d.Sessions()) == 0 })
 	waitFor(t, "registered after reboot", 15*time.Second, func() bool { return d.Registered() && d.Stats().Registrations >= 2 })
 }
+
+func TestIFameCmdRightAfterTheAnswerStartsTheStreamOnAKeyframe(t *testing.T) {
+	s := newTestServer(t)
+	id := "34020000001320000016"
+	d := startDevice(t, baseConfig(s, "udp", id))
+	waitFor(t, "registered", 10*time.Second, d.Registered)
+	ch := d.Channels()[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// As a platform does on a cold start: the command follows the ACK at
+	// once, before the device's stream has sent anything.
+	c, code := s.invite(t, id, ch.ID, gbsdp.UDP, "0200000016")
+	if code != 200 {
+		t.Fatalf("INVITE %d", code)
+	}
+	if err := s.sendMANSCDP(ctx, id, &manscdp.DeviceControl{Header: manscdp.Header{SN: 1, DeviceID: ch.ID}, IFameCmd: manscdp.IFameSend}); err != nil {
+		t.Fatal(err)
+	}
+	// The device starts mid-GOP (a 2 s GOP: 49 of 50 positions are not
+	// keyframes); only the command brings a keyframe within 3 frames.
+	for i := 0; ; i++ {
+		if c.frame(t, 5*time.Second).Key {
+			break
+		}
+		if i >= 3 {
+			t.Fatalf("no keyframe within %d frames of an IFameCmd sent with the ACK", i+1)
+		}
+	}
+}

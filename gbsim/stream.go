@@ -52,8 +52,6 @@ func (d *Device) stream(ctx context.Context, s *session) {
 	// Closing the sender is what ends a wait for a TCP peer that never
 	// connects, so a BYE or a reboot need not sit out the connect timeout.
 	defer context.AfterFunc(ctx, func() { s.sender.Close() })()
-	kick, unwatch := s.channel.watchKeyframes()
-	defer unwatch()
 
 	fps := max(clip.FPS, 1)
 	frame := time.Second / time.Duration(fps)
@@ -72,10 +70,12 @@ func (d *Device) stream(ctx context.Context, s *session) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-kick:
-			pos = gopStart(clip, pos)
-			continue
 		case <-tick.C:
+		}
+		select {
+		case <-s.kick:
+			pos = gopStart(clip, pos)
+		default:
 		}
 		au := clip.AUs[pos]
 		key := isKey(au)

@@ -12,7 +12,8 @@
 //
 // The Hub keeps a directory of paths (one per point profile) behind a lock
 // that guards only the directory. Each path's state — its configuration,
-// source (a camera puller or an RTSP publisher), Stream, readers, waiting
+// source (a camera puller, an in-process ExternalSource run the same way,
+// or an RTSP publisher), Stream, readers, waiting
 // readers, and its idle and start timers — belongs to one goroutine, the
 // path's run loop, as in MediaMTX's path. Everyone else talks to it:
 // Acquire and release, SetPoint, RemovePoint and Close, the RTSP server's

@@ -27,6 +27,9 @@ var (
 const (
 	SourceRTSP    = "rtsp"
 	SourcePublish = "publish"
+	// SourceExternal is a source running in this process (a GB/T 28181
+	// device's PS over RTP): SourceConfig.External, run like a camera pull.
+	SourceExternal = "external"
 )
 
 // SourceConfig tells the hub where a point's media comes from.
@@ -39,6 +42,10 @@ type SourceConfig struct {
 	Transport string
 	// OnDemand pulls only while someone reads.
 	OnDemand bool
+	// External is the source for SourceExternal. Configurations compare it
+	// by identity, so it must be a pointer (or another comparable value):
+	// SetPoint with the same External changes nothing.
+	External ExternalSource
 }
 
 // Demander is told when a published point has readers waiting for a
@@ -67,7 +74,8 @@ type HubConfig struct {
 	// Demander, if set, starts relays for published points on demand.
 	Demander Demander
 	// OnSourceState, if set, is told when a camera the hub pulls itself
-	// connects (up) or fails (down), with the path key. It is called from
+	// (or an external source) connects (up) or fails (down), with the path
+	// key. It is called from
 	// the puller's goroutine after the path has taken the news, never
 	// from the path's own; Close waits for pullers, so it must not call
 	// Close.

@@ -193,7 +193,7 @@ func stoppedTimer() *time.Timer {
 func (p *path) run() {
 	defer close(p.done)
 	p.idleTimer, p.startTimer = stoppedTimer(), stoppedTimer()
-	if p.cfg.Type == SourceRTSP && !p.cfg.OnDemand {
+	if pulled(p.cfg.Type) && !p.cfg.OnDemand {
 		p.startPuller()
 	}
 	p.loop()
@@ -364,7 +364,7 @@ func (p *path) doConfig(req configReq) {
 		return
 	}
 	p.cfgSeq = req.seq
-	if req.cfg == p.cfg {
+	if sameConfig(req.cfg, p.cfg) {
 		return
 	}
 	p.cfg = req.cfg
@@ -373,7 +373,7 @@ func (p *path) doConfig(req configReq) {
 	if p.demanded && p.cfg.Type != SourcePublish {
 		p.undemand()
 	}
-	if p.cfg.Type == SourceRTSP && (!p.cfg.OnDemand || p.readers+len(p.holds) > 0) {
+	if pulled(p.cfg.Type) && (!p.cfg.OnDemand || p.readers+len(p.holds) > 0) {
 		p.startPuller()
 	}
 }
@@ -385,7 +385,7 @@ func (p *path) doAcquire(req *acquireReq) {
 		return
 	}
 	switch p.cfg.Type {
-	case SourceRTSP:
+	case SourceRTSP, SourceExternal:
 		if p.puller == nil {
 			p.startPuller()
 		}
@@ -497,7 +497,7 @@ func (p *path) doIdle() {
 		return
 	}
 	switch p.cfg.Type {
-	case SourceRTSP:
+	case SourceRTSP, SourceExternal:
 		p.hub.log.Info("source idle, stopping", "point", p.id)
 		p.stopSource()
 		p.endStream()
@@ -561,7 +561,7 @@ func (p *path) idleWanted() bool {
 		return false
 	}
 	switch p.cfg.Type {
-	case SourceRTSP:
+	case SourceRTSP, SourceExternal:
 		return p.cfg.OnDemand && (p.puller != nil || p.stream != nil)
 	case SourcePublish:
 		return p.demanded || (p.publisher == nil && p.stream != nil)
@@ -588,6 +588,7 @@ func (p *path) unhold(req *acquireReq) bool {
 
 func (p *path) startPuller() {
 	pl := &puller{path: p, cfg: p.cfg, stop: make(chan struct{}), done: make(chan struct{})}
+	pl.ctx, pl.cancel = context.WithCancel(context.Background())
 	p.puller = pl
 	p.pullers.Add(1)
 	go func() {

@@ -1,6 +1,7 @@
 package streaming
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -24,16 +25,23 @@ const (
 
 // puller pulls a camera's RTSP stream and reconnects with jittered backoff
 // until it is closed.
+//
+// The same puller runs an external source (SourceExternal): its session
+// is the source's Run, and ctx, cancelled by close, is the Run context.
 type puller struct {
-	path *path
-	cfg  SourceConfig
-	stop chan struct{}
-	done chan struct{}
+	path   *path
+	cfg    SourceConfig
+	stop   chan struct{}
+	done   chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 func (pl *puller) close() {
 	close(pl.stop)
-	// The goroutine exits promptly: the client is closed from run's select.
+	pl.cancel()
+	// The goroutine exits promptly: the client is closed from run's select
+	// (an external source returns once its context ends).
 }
 
 // RedactURL removes credentials from a URL for logs and errors.
@@ -50,11 +58,17 @@ func RedactURL(raw string) string {
 
 func (pl *puller) run() {
 	defer close(pl.done)
-	log := pl.path.hub.log.With("point", pl.path.id, "url", RedactURL(pl.cfg.URL))
+	log := pl.path.hub.log.With("point", pl.path.id)
+	session, msg := pl.session, "camera connection lost, retrying"
+	if pl.cfg.Type == SourceExternal {
+		session, msg = pl.external, "external source lost, retrying"
+	} else {
+		log = log.With("url", RedactURL(pl.cfg.URL))
+	}
 	bo := backoff.Backoff{Min: pullBackoffMin, Max: pullBackoffMax, ResetAfter: 10 * time.Second}
 	for {
 		started := time.Now()
-		err := pl.session()
+		err := session()
 		pl.path.onSourceLost(pl, err)
 		select {
 		case <-pl.stop:
@@ -63,7 +77,7 @@ func (pl *puller) run() {
 		}
 		// Full jitter keeps 13,000 cameras from reconnecting in lockstep.
 		wait := bo.Next(time.Since(started))
-		log.Warn("camera connection lost, retrying", "err", err, "retry_in", wait.Round(time.Millisecond))
+		log.Warn(msg, "err", err, "retry_in", wait.Round(time.Millisecond))
 		select {
 		case <-pl.stop:
 			return

@@ -328,3 +328,48 @@ func TestTCPBrokenPacketCostsOneFrame(t *testing.T) {
 	got := col.wait(t, len(want))
 	assertFrames(t, want, got)
 }
+
+// A device that restarts mid-session reconnects to the passive receiver
+// with a new SSRC and sequence: the frames after it come through.
+func TestPassiveReceiverTakesADeviceThatReconnects(t *testing.T) {
+	ctx := context.Background()
+	r, err := Listen(ctx, ReceiverConfig{Transport: TCPPassive, Bind: "127.0.0.1", SSRC: 100, ExpectSSRC: true, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := newCollector()
+	runReceiver(t, r, col.emit)
+	frames := clipFrames(t, 100)
+	for i, part := range [][]ps.Frame{frames[:50], frames[50:]} {
+		s, err := Dial(ctx, SenderConfig{Transport: TCPActive, Remote: "127.0.0.1:" + strconv.Itoa(r.Port()), SSRC: uint32(100 + i), Logger: testLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sendAll(t, s, part)
+		col.wait(t, 50*(i+1))
+		s.Close()
+	}
+	assertFrames(t, frames, col.wait(t, len(frames)))
+}
+
+// A UDP peer that is not listening yet (ICMP port unreachable) is no error:
+// the platform may open its port after answering.
+func TestUDPSenderToAClosedPortKeepsGoing(t *testing.T) {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := c.LocalAddr().String()
+	c.Close()
+	s, err := Dial(context.Background(), SenderConfig{Transport: UDP, Remote: addr, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, f := range clipFrames(t, 10) {
+		if err := s.WriteFrame(f); err != nil {
+			t.Fatalf("WriteFrame: %v", err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

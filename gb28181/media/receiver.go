@@ -38,7 +38,11 @@ type ReceiverConfig struct {
 	ReadTimeout time.Duration
 	// ConnectTimeout bounds Connect's dial; 0 means DefaultConnectTimeout.
 	ConnectTimeout time.Duration
-	Logger         *slog.Logger
+	// Payload is what the RTP carries: 0 for PS (GB/T 28181's PS/96);
+	// ps.H264 or ps.H265 when the device answered the offer's H264 or
+	// H265 payload type and sends RFC 6184/7798 RTP instead.
+	Payload ps.StreamType
+	Logger  *slog.Logger
 }
 
 // Receiver takes PS over RTP from one device and demuxes it. Listen it,
@@ -57,6 +61,7 @@ type Receiver struct {
 
 	// Owned by Run's goroutine.
 	demux       *ps.Demuxer
+	raw         *rawDepacketizer // set for H.264/H.265 RTP
 	reorder     reorder
 	ssrc        uint32
 	haveSSRC    bool
@@ -79,6 +84,13 @@ func Listen(ctx context.Context, cfg ReceiverConfig) (*Receiver, error) {
 	}
 	if r.log == nil {
 		r.log = slog.Default()
+	}
+	switch cfg.Payload {
+	case 0:
+	case ps.H264, ps.H265:
+		r.raw = newRawDepacketizer(cfg.Payload)
+	default:
+		return nil, fmt.Errorf("media: cannot receive %v over RTP", cfg.Payload)
 	}
 	r.cfg.ReadTimeout = orDuration(cfg.ReadTimeout, DefaultReadTimeout)
 	r.cfg.ConnectTimeout = orDuration(cfg.ConnectTimeout, DefaultConnectTimeout)
@@ -246,9 +258,8 @@ func (r *Receiver) runPassive(emit func(ps.Frame)) error {
 		}
 		// The device closed: it may reconnect (a restart mid-session),
 		// with a new SSRC and sequence.
-		r.demux.Reset()
-		r.reorder = reorder{}
-		r.haveSSRC, r.haveTS = false, false
+		r.resetStream()
+		r.haveSSRC = false
 	}
 }
 
@@ -319,9 +330,7 @@ func (r *Receiver) acceptSSRC(ssrc uint32) bool {
 			// What y= asked for wins over a stream learned before it.
 			r.log.Warn("gb media: the expected SSRC arrived; dropping the one learned", "ssrc", ssrc, "learned", r.ssrc)
 			r.ssrc = ssrc
-			r.demux.Reset()
-			r.reorder = reorder{}
-			r.haveTS = false
+			r.resetStream()
 			return true
 		}
 		if !r.warnedOther {
@@ -338,9 +347,24 @@ func (r *Receiver) acceptSSRC(ssrc uint32) bool {
 	return true
 }
 
+// resetStream forgets the sequence and any partial frame, for a new
+// stream from the same device.
+func (r *Receiver) resetStream() {
+	r.demux.Reset()
+	if r.raw != nil {
+		r.raw.reset()
+	}
+	r.reorder = reorder{}
+	r.haveTS = false
+}
+
 // inOrder feeds the demuxer packets in sequence order. A frame ends at
 // the marker, or where the timestamp changes if the marker was lost.
 func (r *Receiver) inOrder(p packet, lost bool, emit func(ps.Frame)) {
+	if r.raw != nil {
+		r.raw.push(p, lost, emit)
+		return
+	}
 	if lost {
 		r.demux.Reset()
 	}

@@ -241,7 +241,7 @@ func (d *Demuxer) packet(p []byte, emit func(Frame)) int {
 	}
 	switch {
 	case sid == 0xbc:
-		d.psm(p[6:n])
+		d.psm(p[6:n], emit)
 	case isPES:
 		off, ts, ok := pesHeader(p[:n])
 		if !ok {
@@ -340,7 +340,7 @@ func readTS(b []byte) int64 {
 // psm reads a program stream map's body (after its length) into types.
 // The CRC is not checked: devices write wrong ones, and a wrong type
 // would show as soon as the payload is used.
-func (d *Demuxer) psm(b []byte) {
+func (d *Demuxer) psm(b []byte, emit func(Frame)) {
 	if len(b) < 6 {
 		return
 	}
@@ -357,6 +357,12 @@ func (d *Demuxer) psm(b []byte) {
 			continue
 		}
 		if id == d.videoID && d.types[id] != st {
+			if !st.IsVideo() && d.types[id].IsVideo() {
+				continue // a type devices write wrongly; what was guessed stands
+			}
+			// A new codec (the device was reconfigured): what came in
+			// the old one goes out first.
+			d.video.flush(emit)
 			d.video.reset(st)
 		}
 		d.types[id] = st
@@ -402,6 +408,14 @@ func (d *Demuxer) videoPayload(payload []byte, ts stamp, emit func(Frame)) {
 			return
 		}
 		d.types[d.videoID] = t
+	} else if !t.IsVideo() && d.video.codec != H264 && d.video.codec != H265 {
+		// A PSM type no GB/T 28181 video has (some devices write 0x06,
+		// private data, for H.265): trust the payload if it is H.264 or
+		// H.265, else pass it through frame by frame.
+		if g := guessVideo(payload); g != 0 {
+			t = g
+			d.types[d.videoID] = g
+		}
 	}
 	if d.video.codec != t {
 		d.video.reset(t)

@@ -308,3 +308,27 @@ func TestResetDropsTheBrokenUnit(t *testing.T) {
 	want := append(append([]Frame(nil), in[:4]...), in[5:]...)
 	assertFrames(t, want, got)
 }
+
+// A PSM that names the video with a type no GB/T 28181 video has (0x06,
+// as some devices write for H.265): the payload decides.
+func TestUnknownPSMVideoTypeIsGuessed(t *testing.T) {
+	in := clipFrames(t, camsim.ClipH265Sub)[:60]
+	stream := muxFrames(NewMuxer(StreamType(0x06), 0), in, nil)
+	got, _ := feedChunks(t, NewDemuxer(), stream, []int{1400})
+	assertFrames(t, in, got)
+}
+
+// A device reconfigured from H.264 to H.265 mid-stream: the PSM of the
+// first H.265 keyframe switches the codec and no frame is lost.
+func TestCodecChangeAtKeyframe(t *testing.T) {
+	a := clipFrames(t, camsim.ClipH264Sub)[:30]
+	b := clipFrames(t, camsim.ClipH265Sub)[:30]
+	for i := range b {
+		b[i].PTS += 30 * 3600
+		b[i].DTS += 30 * 3600
+	}
+	stream := muxFrames(NewMuxer(H264, 0), a, nil)
+	stream = append(stream, muxFrames(NewMuxer(H265, 0), b, nil)...)
+	got, _ := feedChunks(t, NewDemuxer(), stream, []int{1400})
+	assertFrames(t, append(append([]Frame(nil), a...), b...), got)
+}
