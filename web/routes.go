@@ -516,7 +516,7 @@ var apiOps = []apiOp{
 	{Method: "GET", Path: "/api/v1/agents/connect", Rule: agentCredential, Handle: at((*agentHandler).connect), Needs: needAgents,
 		Tag: "agents", Summary: "The agent's control link (WebSocket; HTTP Basic agent-id:secret)", Status: 101},
 	{Method: "POST", Path: "/api/v1/points/:id/ptz", Rule: onPoint(permissions.PTZ), Handle: at((*agentHandler).ptz), Needs: needAgents,
-		Tag: "points", Summary: "Steer the camera through its agent (ptz grant; PTZ priority decides between users)", Body: "PTZ", Status: 204},
+		Tag: "points", Summary: "Steer the camera through its agent, or its GB/T 28181 device (DeviceControl PTZCmd; GB points also take op preset_set and preset_delete, presets 1–255) (ptz grant; PTZ priority decides between users)", Body: "PTZ", Status: 204},
 	{Method: "GET", Path: "/api/v1/points/:id/snapshot.jpg", Rule: onPoint(permissions.Snapshot), Handle: at((*agentHandler).snapshot), Needs: needAgents,
 		Tag: "points", Summary: "A JPEG from the camera through its agent (snapshot grant)", Result: "image/jpeg"},
 	{Method: "GET", Path: "/api/v1/gb/devices", Rule: system(permissions.ManageAgents), Handle: at((*gbDeviceHandler).listDevices), Needs: needGB,
