@@ -221,6 +221,9 @@ func Start(cfg Config) (a *App, err error) {
 	}
 	a.Prefs = prefs.New(a.DB)
 	a.GBPlatforms = gb28181.NewPlatformStore(a.DB)
+	if a.GB != nil {
+		a.startCascade(a.GB, perm)
+	}
 	api := web.New(web.Deps{
 		GBPlatforms: a.GBPlatforms, GBPlatformStatus: a.platformStatus,
 		Prefs:  a.Prefs,

@@ -16,6 +16,8 @@ import (
 	"github.com/tianyan/vms/gb28181/gbsdp"
 	"github.com/tianyan/vms/gb28181/media"
 	"github.com/tianyan/vms/gb28181/ps"
+	"github.com/tianyan/vms/streaming"
+	"github.com/tianyan/vms/whepclient"
 )
 
 // The cascade between two whole servers: the lower one (a district) ingests
@@ -52,8 +54,18 @@ func startSIP(t *testing.T, a *testApp, id, domain, password string, upper bool)
 	return s
 }
 
+// startSIPApp starts a whole server with its GB/T 28181 side on, as
+// `vms serve --sip 127.0.0.1:0 --sip-id id --sip-domain domain` would.
+func startSIPApp(t *testing.T, id, domain, password string) *testApp {
+	t.Helper()
+	cfg := testConfig(t)
+	cfg.SIPAddr, cfg.SIPID, cfg.SIPDomain, cfg.SIPPassword = "127.0.0.1:0", id, domain, password
+	cfg.SIPKeepalive = 5 * time.Second
+	return startAppWith(t, cfg)
+}
+
 func TestSecondServerAsUpperPlatformListsOnlyGrantedPointsAndPlaysOneThroughTheCascade(t *testing.T) {
-	lower := startApp(t)
+	lower := startSIPApp(t, e2eLowerID, e2eLowerDom, "")
 	cam := startCamera(t, camsim.ClipH264Sub)
 	for id, cat := range map[string]string{e2eIn1: "reservoir", e2eIn2: "reservoir", e2eOut: "school"} {
 		src := map[string]string{"type": "publish"}
@@ -69,15 +81,11 @@ func TestSecondServerAsUpperPlatformListsOnlyGrantedPointsAndPlaysOneThroughTheC
 		t.Fatalf("platform account: %s", res)
 	}
 	lower.grant(map[string]any{"user": "city", "categories": []string{"reservoir"}, "regions": []string{"*"}, "max_level": 4, "actions": []string{"view"}})
-	lowerSIP := startSIP(t, lower, e2eLowerID, e2eLowerDom, "", false)
-	lower.startCascade(lowerSIP, lower.decider)
-	t.Cleanup(lower.Cascade.Close) // before its SIP server closes
 
-	upper := startApp(t)
-	upperSIP := startSIP(t, upper, e2eUpperID, e2eDomain, e2eUpperPass, true)
-
+	upper := startSIPApp(t, e2eUpperID, e2eDomain, e2eUpperPass)
+	upperSIP := upper.GB
 	res := lower.admin(http.MethodPost, "/api/v1/gb/platforms", map[string]any{"id": e2eUpperID, "name": "市级平台",
-		"address": upperSIP.UDPAddr().String(), "transport": "udp", "password": e2eUpperPass, "account": "city",
+		"address": upper.SIPAddr(), "transport": "udp", "password": e2eUpperPass, "account": "city",
 		"keepalive_interval_s": 5, "enabled": true})
 	if res.Status != http.StatusCreated {
 		t.Fatalf("upstream platform: %s", res)
@@ -96,6 +104,7 @@ func TestSecondServerAsUpperPlatformListsOnlyGrantedPointsAndPlaysOneThroughTheC
 	if len(st.Items) != 1 || !st.Items[0].Status.Registered {
 		t.Fatalf("lower's platform list %+v", st.Items)
 	}
+	// The upper lists exactly the granted points, as channels of the lower.
 	waitFor(t, 15*time.Second, "the upper's catalog to hold the lower's granted points", func() bool {
 		_, e1 := upper.Catalog.Get(e2eIn1)
 		_, e2 := upper.Catalog.Get(e2eIn2)
@@ -104,65 +113,39 @@ func TestSecondServerAsUpperPlatformListsOnlyGrantedPointsAndPlaysOneThroughTheC
 	if _, err := upper.Catalog.Get(e2eOut); err == nil {
 		t.Fatal("the upper holds a point the platform account may not view")
 	}
+	var listed listJSON[struct{ ID string }]
+	decodeInto(t, upper.admin(http.MethodGet, "/api/v1/points?limit=100", nil), &listed)
+	if len(listed.Items) != 2 {
+		t.Errorf("the upper lists %+v, want the two granted points", listed.Items)
+	}
 
 	// INVITE for the ungranted point: 403.
 	peer, err := upperSIP.DevicePeer(e2eLowerID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inviteTo := func(point string, port int) (*sip.Request, *sip.Response) {
-		offer := gbsdp.NewOffer(gbsdp.Offer{ID: e2eUpperID, IP: "127.0.0.1", Port: port, Transport: gbsdp.UDP, SSRC: "0000000042"})
-		req, err := upperSIP.NewRequest(sip.INVITE, peer, point, gb28181.ContentTypeSDP, offer.Marshal())
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		res, err := upperSIP.Do(ctx, req)
-		if err != nil {
-			t.Fatalf("INVITE %s: %v", point, err)
-		}
-		return req, res
-	}
-	if _, res := inviteTo(e2eOut, 30000); res.StatusCode != 403 {
-		t.Fatalf("INVITE for the ungranted point answered %d, want 403", res.StatusCode)
-	}
-
-	// INVITE for the camera's point: PS over RTP into the upper's receiver.
-	rcv, err := media.Listen(context.Background(), media.ReceiverConfig{Transport: media.UDP, Bind: "127.0.0.1", SSRC: 42, ExpectSSRC: true,
-		ReadTimeout: 10 * time.Second, Logger: testLogger()})
+	offer := gbsdp.NewOffer(gbsdp.Offer{ID: e2eUpperID, IP: "127.0.0.1", Port: 30000, Transport: gbsdp.UDP, SSRC: "0000000042"})
+	req, err := upperSIP.NewRequest(sip.INVITE, peer, e2eOut, gb28181.ContentTypeSDP, offer.Marshal())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rcv.Close()
-	var mu sync.Mutex
-	frames, keys := 0, 0
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	go rcv.Run(ctx, func(f ps.Frame) {
-		mu.Lock()
-		defer mu.Unlock()
-		if f.Type == ps.H264 {
-			frames++
-			if f.Key {
-				keys++
-			}
-		}
-	})
-	req, ok := inviteTo(e2eIn1, rcv.Port())
-	if ok.StatusCode != 200 {
-		t.Fatalf("INVITE for the granted point answered %d %s", ok.StatusCode, ok.Reason)
+	ictx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if res, err := upperSIP.Do(ictx, req); err != nil || res.StatusCode != 403 {
+		t.Fatalf("INVITE for the ungranted point: %v %v, want 403", res, err)
 	}
-	ack := dialogRequest(upperSIP, req, ok, sip.ACK)
-	upperSIP.Route(ack, peer)
-	if err := upperSIP.Write(ack); err != nil {
-		t.Fatal(err)
+
+	// The upper plays the camera's point the way it plays any GB channel:
+	// its live source INVITEs the lower, and a WHEP viewer decodes it.
+	live := gb28181.NewLive(upperSIP, gb28181.LiveConfig{MediaBind: "127.0.0.1", Logger: testLogger()})
+	t.Cleanup(live.Close)
+	upper.Hub.SetPoint(e2eIn1, streaming.SourceConfig{Type: streaming.SourceExternal, External: live.Source(e2eLowerID, e2eIn1), OnDemand: true})
+	viewer := upper.connectViewer(e2eIn1, whepclient.Options{})
+	waitKeyframe(t, viewer, 15*time.Second)
+	waitFor(t, 10*time.Second, "25 decoded frames through the cascade", func() bool { return viewer.Stats().Frames >= 25 })
+	if s := upper.stats(e2eIn1); s.VideoCodec != "H264" || s.Width != 640 || s.Height != 360 {
+		t.Errorf("upper's stream of the cascaded point %+v", s)
 	}
-	waitFor(t, 15*time.Second, "50 H.264 frames (one a keyframe) from the cascade", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return frames >= 50 && keys >= 1
-	})
 	if starts := lower.audited("view.start"); len(starts) != 1 || starts[0].User != "city" || starts[0].Point != e2eIn1 ||
 		starts[0].Detail["via"] != "gb28181" {
 		t.Errorf("lower's view.start %+v", starts)
