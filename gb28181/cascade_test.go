@@ -87,7 +87,7 @@ func f64(v float64) *float64 { return &v }
 // newLower starts the lower platform with an upstream platform config
 // pointing at upper over transport, a camera behind pointIn1, and grants
 // for pointIn1 and pointIn2 only.
-func newLower(t *testing.T, upper *Server, transport string) *lowerFixture {
+func newLower(t testing.TB, upper *Server, transport string) *lowerFixture {
 	t.Helper()
 	db, al := openTestDB(t)
 	lower := newTestServer(t, func(c *Config) {
@@ -126,12 +126,12 @@ func newLower(t *testing.T, upper *Server, transport string) *lowerFixture {
 	return &lowerFixture{hub: hub, upper: upper, lower: lower, cascade: c, store: ps, access: access, audit: al}
 }
 
-func startTestCamera(t *testing.T) *camsim.RTSPCamera {
+func startTestCamera(t testing.TB) *camsim.RTSPCamera {
 	t.Helper()
 	return startClipCamera(t, camsim.ClipH264Sub)
 }
 
-func startClipCamera(t *testing.T, name string) *camsim.RTSPCamera {
+func startClipCamera(t testing.TB, name string) *camsim.RTSPCamera {
 	t.Helper()
 	clip, err := camsim.LoadClip(name)
 	if err != nil {
@@ -146,7 +146,7 @@ func startClipCamera(t *testing.T, name string) *camsim.RTSPCamera {
 	return cam
 }
 
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -159,7 +159,7 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 
 func (f *lowerFixture) waitRegistered(t *testing.T) {
 	t.Helper()
-	waitUntil(t, 10*time.Second, "the upper to see the lower registered and online", func() bool {
+	eventually(t, 10*time.Second, "the upper to see the lower registered and online", func() bool {
 		d, ok := f.upper.Devices().Get(lowerID)
 		return ok && d.Online && f.cascade.Status(f.upper.Config().ID).Registered
 	})
@@ -197,7 +197,7 @@ func (f *lowerFixture) queryCatalog(t *testing.T) (items []manscdp.Item, pages i
 	if err := f.upper.SendMANSCDP(context.Background(), peer, "", body); err != nil {
 		t.Fatalf("catalog query: %v", err)
 	}
-	waitUntil(t, 5*time.Second, "every catalog page", func() bool {
+	eventually(t, 5*time.Second, "every catalog page", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return sum >= 0 && len(items) >= sum
@@ -454,7 +454,7 @@ func testUpperPlays(t *testing.T, sipTransport string) {
 			if dialTo != nil {
 				dialTo(answer)
 			}
-			waitUntil(t, 10*time.Second, "50 H.264 frames with a keyframe", func() bool { n, key := got.counts(); return n >= 50 && key >= 1 })
+			eventually(t, 10*time.Second, "50 H.264 frames with a keyframe", func() bool { n, key := got.counts(); return n >= 50 && key >= 1 })
 			got.mu.Lock()
 			ssrcs := got.ssrcs
 			got.mu.Unlock()
@@ -474,7 +474,7 @@ func testUpperPlays(t *testing.T, sipTransport string) {
 			if br, err := upper.Do(ctx, bye); err != nil || br.StatusCode != 200 {
 				t.Fatalf("BYE: %v %v", br, err)
 			}
-			waitUntil(t, 5*time.Second, "the view to end, audited", func() bool {
+			eventually(t, 5*time.Second, "the view to end, audited", func() bool {
 				return f.cascade.Status(upper.Config().ID).Views == 0 && len(auditActions(t, f.audit, "view.stop")) > before
 			})
 			stops := auditActions(t, f.audit, "view.stop")
@@ -523,7 +523,7 @@ func TestInviteNamingAMediaAddressOutsideThePlatformIs403(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.waitRegistered(t)
-	waitUntil(t, 5*time.Second, "the new configuration", func() bool {
+	eventually(t, 5*time.Second, "the new configuration", func() bool {
 		l := f.cascade.link(upper.Config().ID)
 		return l != nil && len(l.cfg.MediaNetworks) == 1 && l.registered()
 	})
@@ -559,9 +559,9 @@ func TestRevokingTheGrantEndsTheUpstreamViewWithBye(t *testing.T) {
 	if _, res := invite(t, upper, pointIn1, playOffer(pc.LocalAddr().(*net.UDPAddr).Port, gbsdp.UDP)); res.StatusCode != 200 {
 		t.Fatalf("INVITE answered %d", res.StatusCode)
 	}
-	waitUntil(t, 10*time.Second, "media", func() bool { return packets.Load() > 20 })
+	eventually(t, 10*time.Second, "media", func() bool { return packets.Load() > 20 })
 	f.access.revoke(cityAcct, pointIn1)
-	waitUntil(t, 5*time.Second, "our BYE after the grant went", func() bool { return byes.Load() == 1 })
+	eventually(t, 5*time.Second, "our BYE after the grant went", func() bool { return byes.Load() == 1 })
 	stops := auditActions(t, f.audit, "view.stop")
 	if len(stops) != 1 || stops[0].Detail["reason"] != "access_revoked" || stops[0].User != cityAcct {
 		t.Fatalf("view.stop %+v", stops)
@@ -601,12 +601,12 @@ func TestLowerRegistersAgainWhenTheUpperComesBack(t *testing.T) {
 	f := newLower(t, upper, "udp")
 	f.waitRegistered(t)
 	upper.Close()
-	waitUntil(t, 10*time.Second, "the lower to notice the upper is gone", func() bool {
+	eventually(t, 10*time.Second, "the lower to notice the upper is gone", func() bool {
 		st := f.cascade.Status(testServerID)
 		return !st.Registered && st.LastError != ""
 	})
 	back := newTestServer(t, func(c *Config) { c.Listen = addr })
-	waitUntil(t, 40*time.Second, "the lower to register to the upper again", func() bool {
+	eventually(t, 40*time.Second, "the lower to register to the upper again", func() bool {
 		d, ok := back.Devices().Get(lowerID)
 		return ok && d.Online && f.cascade.Status(testServerID).Registered
 	})
@@ -642,7 +642,7 @@ func TestUpperWithCatalogSyncGetsExactlyTheGrantedPointsAsChannelsOfTheLower(t *
 	upper := newTestServer(t, func(c *Config) { c.DB, c.Audit, c.Catalog = db, al, cat })
 	f := newLower(t, upper, "udp")
 	f.waitRegistered(t)
-	waitUntil(t, 15*time.Second, "the upper's catalog sync to store the lower's channels", func() bool {
+	eventually(t, 15*time.Second, "the upper's catalog sync to store the lower's channels", func() bool {
 		_, e1 := cat.Get(pointIn1)
 		_, e2 := cat.Get(pointIn2)
 		return e1 == nil && e2 == nil
@@ -728,5 +728,5 @@ func TestH265PointGoesUpwardAsH265InPS(t *testing.T) {
 	if _, res := invite(t, upper, h265Point, playOffer(pc.LocalAddr().(*net.UDPAddr).Port, gbsdp.UDP)); res.StatusCode != 200 {
 		t.Fatalf("INVITE answered %d", res.StatusCode)
 	}
-	waitUntil(t, 10*time.Second, "25 H.265 frames with a keyframe", func() bool { n, key := got.counts(); return n >= 25 && key >= 1 })
+	eventually(t, 10*time.Second, "25 H.265 frames with a keyframe", func() bool { n, key := got.counts(); return n >= 25 && key >= 1 })
 }
