@@ -46,6 +46,9 @@ type CascadeConfig struct {
 	// MediaTimeout bounds how long a TCP-passive view waits for the
 	// platform to connect; 0 means 10 s.
 	MediaTimeout time.Duration
+	// MaxViewsPerPlatform bounds the live streams one platform may hold
+	// at once (a city video wall is large, but not unbounded); 0 means 256.
+	MaxViewsPerPlatform int
 	Logger       *slog.Logger
 }
 
@@ -85,6 +88,9 @@ func NewCascade(srv *Server, store *PlatformStore, cfg CascadeConfig) *Cascade {
 	}
 	if cfg.MediaTimeout <= 0 {
 		cfg.MediaTimeout = 10 * time.Second
+	}
+	if cfg.MaxViewsPerPlatform <= 0 {
+		cfg.MaxViewsPerPlatform = 256
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = srv.Logger()

@@ -118,6 +118,26 @@ func (c *Cascade) onInvite(ctx context.Context, r *Request) {
 		v.dest = net.JoinHostPort(host, strconv.Itoa(m.Port))
 	}
 
+	c.mu.Lock()
+	_, again := c.views[v.callID]
+	held := 0
+	for _, o := range c.views {
+		if o.platform == l.cfg.ID {
+			held++
+		}
+	}
+	c.mu.Unlock()
+	switch {
+	case again:
+		// A re-INVITE of a running view: its stream is already flowing.
+		r.Respond(488, "Not Acceptable Here", nil)
+		return
+	case held >= c.cfg.MaxViewsPerPlatform:
+		c.log.Warn("gb28181: upstream platform at its view cap", "platform", l.cfg.ID, "views", held)
+		refuse(486, "Busy Here", "cap")
+		return
+	}
+
 	sctx, cancel := context.WithTimeout(ctx, c.cfg.MediaTimeout)
 	stream, release, err := c.cfg.Streams.Acquire(sctx, pointID)
 	cancel()

@@ -730,3 +730,20 @@ func TestH265PointGoesUpwardAsH265InPS(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "25 H.265 frames with a keyframe", func() bool { n, key := got.counts(); return n >= 25 && key >= 1 })
 }
+
+func TestPlatformBeyondItsViewCapIsBusy(t *testing.T) {
+	upper := newTestServer(t, nil)
+	f := newLower(t, upper, "udp")
+	f.cascade.cfg.MaxViewsPerPlatform = 1
+	f.waitRegistered(t)
+	if _, res := invite(t, upper, pointIn1, playOffer(30000, gbsdp.UDP)); res.StatusCode != 200 {
+		t.Fatalf("first INVITE answered %d", res.StatusCode)
+	}
+	if _, res := invite(t, upper, pointIn1, playOffer(30002, gbsdp.UDP)); res.StatusCode != 486 {
+		t.Fatalf("INVITE beyond the cap answered %d, want 486", res.StatusCode)
+	}
+	refused := auditActions(t, f.audit, "view.refused")
+	if len(refused) != 1 || refused[0].Detail["reason"] != "cap" {
+		t.Errorf("view.refused %+v", refused)
+	}
+}
