@@ -49,7 +49,7 @@ type CascadeConfig struct {
 	// MaxViewsPerPlatform bounds the live streams one platform may hold
 	// at once (a city video wall is large, but not unbounded); 0 means 256.
 	MaxViewsPerPlatform int
-	Logger       *slog.Logger
+	Logger              *slog.Logger
 }
 
 // Cascade registers this server upward to the configured platforms (级联)
