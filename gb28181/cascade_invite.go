@@ -78,44 +78,24 @@ func (c *Cascade) onInvite(ctx context.Context, r *Request) {
 		refuse(403, "Forbidden", "no_grant")
 		return
 	}
-	offer, err := gbsdp.Parse(r.Body())
-	if err != nil {
-		r.Respond(400, "Bad Request", nil)
+	plan, code, why := l.planMedia(r.Body())
+	if code != 0 {
+		if why == "media_address_refused" {
+			c.log.Warn("gb28181: upstream INVITE names a media address outside the platform's", "platform", l.cfg.ID)
+		}
+		reason := map[int]string{400: "Bad Request", 403: "Forbidden", 488: "Not Acceptable Here"}[code]
+		if why == "" {
+			r.Respond(code, reason, nil)
+		} else {
+			refuse(code, reason, why)
+		}
 		return
 	}
-	if offer.Name != "" && offer.Name != gbsdp.NamePlay {
-		// Playback and download need recordings, which the centre does not keep.
-		refuse(488, "Not Acceptable Here", "unsupported_session")
-		return
-	}
-	m := offer.Video()
-	if m == nil {
-		r.Respond(488, "Not Acceptable Here", nil)
-		return
-	}
-	if _, ok := m.Format(gbsdp.PTPS); !ok && !hasPS(m) {
-		refuse(488, "Not Acceptable Here", "no_ps")
-		return
-	}
-	ssrc, err := offer.SSRCValue()
-	if err != nil {
-		ssrc = 0
-	}
+	offer := plan.offer
 	v := &view{c: c, platform: l.cfg.ID, account: l.cfg.Account, point: pointID, peerIP: ip, invite: r.SIP, link: l,
-		transport: m.Transport().Peer(), ssrc: ssrc, acked: make(chan struct{})}
+		transport: plan.transport, dest: plan.dest, ssrc: plan.ssrc, acked: make(chan struct{})}
 	if cid := r.SIP.CallID(); cid != nil {
 		v.callID = cid.Value()
-	}
-	host := offer.MediaAddr(m)
-	if v.transport != gbsdp.TCPPassive {
-		// We send (UDP) or dial (TCP): only to the platform or its media networks.
-		addr, err := netip.ParseAddr(host)
-		if err != nil || !l.mediaAllowed(addr) {
-			c.log.Warn("gb28181: upstream INVITE names a media address outside the platform's", "platform", l.cfg.ID, "media", host)
-			refuse(403, "Forbidden", "media_address_refused")
-			return
-		}
-		v.dest = net.JoinHostPort(host, strconv.Itoa(m.Port))
 	}
 
 	c.mu.Lock()
@@ -207,6 +187,52 @@ func (c *Cascade) onInvite(ctx context.Context, r *Request) {
 		defer c.wg.Done()
 		v.run()
 	}()
+}
+
+// mediaPlan is what a platform's offer asks of us, once checked.
+type mediaPlan struct {
+	offer     *gbsdp.Session
+	transport gbsdp.Transport // ours: the offer's role reversed
+	dest      string          // where RTP goes (UDP, TCP active); "" for TCP passive
+	ssrc      uint32
+}
+
+// planMedia reads the SDP offer of the platform's INVITE. A refusal is a
+// SIP status code and, when it should be audited, its reason.
+func (l *link) planMedia(body []byte) (plan mediaPlan, code int, why string) {
+	offer, err := gbsdp.Parse(body)
+	if err != nil {
+		return plan, 400, ""
+	}
+	if offer.Name != "" && offer.Name != gbsdp.NamePlay {
+		// Playback and download need recordings, which the centre does not keep.
+		return plan, 488, "unsupported_session"
+	}
+	m := offer.Video()
+	if m == nil {
+		return plan, 488, ""
+	}
+	if _, ok := m.Format(gbsdp.PTPS); !ok && !hasPS(m) {
+		return plan, 488, "no_ps"
+	}
+	plan.offer, plan.transport = offer, m.Transport().Peer()
+	if ssrc, err := offer.SSRCValue(); err == nil {
+		plan.ssrc = ssrc
+	}
+	if plan.transport == gbsdp.TCPPassive {
+		return plan, 0, ""
+	}
+	// We send (UDP) or dial (TCP): only to the platform or its media networks.
+	host := offer.MediaAddr(m)
+	addr, err := netip.ParseAddr(host)
+	if err != nil || !l.mediaAllowed(addr) {
+		return plan, 403, "media_address_refused"
+	}
+	if m.Port < 1 || m.Port > 65535 {
+		return plan, 488, ""
+	}
+	plan.dest = net.JoinHostPort(addr.Unmap().String(), strconv.Itoa(m.Port))
+	return plan, 0, ""
 }
 
 func hasPS(m *gbsdp.Media) bool {
