@@ -9,12 +9,14 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
 	"github.com/pion/rtp"
 
 	"github.com/tianyan/vms/audit"
@@ -745,5 +747,48 @@ func TestPlatformBeyondItsViewCapIsBusy(t *testing.T) {
 	refused := auditActions(t, f.audit, "view.refused")
 	if len(refused) != 1 || refused[0].Detail["reason"] != "cap" {
 		t.Errorf("view.refused %+v", refused)
+	}
+}
+
+func TestRegisterUpwardAnswersAProxyChallenge(t *testing.T) {
+	upper := newTestServer(t, nil)
+	chal := &digest.Challenge{Realm: "city", Nonce: "n0nce-407", Algorithm: "MD5"}
+	var accepted atomic.Int32
+	upper.Handle(sip.REGISTER, func(_ context.Context, r *Request) {
+		h := r.SIP.GetHeader("Proxy-Authorization")
+		if h == nil {
+			r.Respond(407, "Proxy Authentication Required", nil, sip.NewHeader("Proxy-Authenticate", chal.String()))
+			return
+		}
+		cred, err := digest.ParseCredentials(h.Value())
+		if err != nil {
+			r.Respond(400, "Bad Request", nil)
+			return
+		}
+		want, err := digest.Digest(chal, digest.Options{Method: "REGISTER", URI: cred.URI, Username: lowerID, Password: upperPass})
+		if err != nil || cred.Username != lowerID || cred.Response != want.Response {
+			r.Respond(403, "Forbidden", nil)
+			return
+		}
+		accepted.Add(1)
+		exp := sip.ExpiresHeader(60)
+		r.Respond(200, "OK", nil, &exp)
+	})
+	upper.HandleCmd("Keepalive", func(_ context.Context, r *Request) { r.Respond(200, "OK", nil) })
+	f := newLower(t, upper, "udp")
+	eventually(t, 10*time.Second, "registered through a 407", func() bool {
+		return accepted.Load() >= 1 && f.cascade.Status(upper.Config().ID).Registered
+	})
+	// A wrong password is an error the admin page shows, and retried with backoff.
+	wrong := "not-the-password"
+	if _, err := f.store.Update(upper.Config().ID, PlatformPatch{Password: &wrong}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the refusal shown", func() bool {
+		st := f.cascade.Status(upper.Config().ID)
+		return !st.Registered && strings.Contains(st.LastError, "403")
+	})
+	if strings.Contains(f.cascade.Status(upper.Config().ID).LastError, wrong) {
+		t.Error("the status shows the password")
 	}
 }
