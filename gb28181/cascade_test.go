@@ -580,7 +580,9 @@ func TestIdleRegistrationStaysUpOverManyKeepaliveIntervals(t *testing.T) {
 	f := newLower(t, upper, "udp")
 	f.waitRegistered(t)
 	first := f.cascade.Status(upper.Config().ID)
-	// Ten intervals of nothing but keepalives.
+	seen, _ := upper.Devices().Get(lowerID)
+	// Ten intervals of nothing but keepalives (and one refresh: the upper
+	// grants 60 units, we register again at 45).
 	deadline := time.Now().Add(10 * keepaliveN * testUnit)
 	for time.Now().Before(deadline) {
 		if d, ok := upper.Devices().Get(lowerID); !ok || !d.Online {
@@ -590,6 +592,9 @@ func TestIdleRegistrationStaysUpOverManyKeepaliveIntervals(t *testing.T) {
 			t.Fatal("the lower lost its registration while idle")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if now, _ := upper.Devices().Get(lowerID); !now.RegisteredAt.After(seen.RegisteredAt) {
+		t.Error("no REGISTER refresh before the registration ran out")
 	}
 	st := f.cascade.Status(upper.Config().ID)
 	if !st.RegisteredAt.Equal(first.RegisteredAt) || st.LastKeepalive.IsZero() || !st.LastKeepalive.After(first.RegisteredAt) {
