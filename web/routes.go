@@ -467,7 +467,7 @@ var apiOps = []apiOp{
 	{Method: "GET", Path: "/api/v1/points/:id/access", Rule: system(permissions.ManageGrants), Handle: at((*accessHandler).point),
 		Tag: "grants", Summary: "Who can see this point, and through which grants", Result: "PointAccess"},
 	{Method: "GET", Path: "/api/v1/categories", Rule: authenticated, Handle: at((*metaHandler).categories),
-		Tag: "meta", Summary: "The 20 category codes with Chinese and English names", Result: "Items"},
+		Tag: "meta", Summary: "The 20 category codes with Chinese and English names, then unclassified (GB/T 28181 channels no mapping rule matched: administrators only, never grantable)", Result: "Items"},
 	{Method: "GET", Path: "/api/v1/ui-config", Rule: authenticated, Handle: at((*metaHandler).uiConfig),
 		Tag: "meta", Summary: "What the web app needs: map tile URL and datum, STUN/TURN servers for its RTCPeerConnection", Result: "UIConfig"},
 	{Method: "GET", Path: "/api/v1/points/:id/allowed", Rule: onPoint(permissions.View), Handle: at((*pointHandler).actions),
