@@ -59,6 +59,9 @@ func startSIP(t *testing.T, a *testApp, id, domain, password string, upper bool)
 func startSIPApp(t *testing.T, id, domain, password string) *testApp {
 	t.Helper()
 	cfg := testConfig(t)
+	// A cold cascade is two on-demand starts in a row (the lower's camera,
+	// then the upper's INVITE), on a shared box: a generous bound.
+	cfg.StartTimeout = 15 * time.Second
 	cfg.SIPAddr, cfg.SIPID, cfg.SIPDomain, cfg.SIPPassword = "127.0.0.1:0", id, domain, password
 	cfg.SIPKeepalive = 5 * time.Second
 	return startAppWith(t, cfg)
@@ -141,7 +144,7 @@ func TestSecondServerAsUpperPlatformListsOnlyGrantedPointsAndPlaysOneThroughTheC
 	t.Cleanup(live.Close)
 	upper.Hub.SetPoint(e2eIn1, streaming.SourceConfig{Type: streaming.SourceExternal, External: live.Source(e2eLowerID, e2eIn1), OnDemand: true})
 	viewer := upper.connectViewer(e2eIn1, whepclient.Options{})
-	waitKeyframe(t, viewer, 15*time.Second)
+	waitKeyframe(t, viewer, 20*time.Second)
 	waitFor(t, 10*time.Second, "25 decoded frames through the cascade", func() bool { return viewer.Stats().Frames >= 25 })
 	if s := upper.stats(e2eIn1); s.VideoCodec != "H264" || s.Width != 640 || s.Height != 360 {
 		t.Errorf("upper's stream of the cascaded point %+v", s)

@@ -113,7 +113,7 @@ export default async function users(el) {
           pwForm, sessions);
         return tr({ dataset: { user: u.username }, class: u.disabled ? "off" : null },
           h("b", u.username),
-          h("span.chip-s.kind-" + (u.kind || "person"), u.kind === "platform" ? t("adm_kindPlatform") : t("adm_kindPerson")),
+          h("span.small.kind-" + (u.kind || "person"), u.kind === "platform" ? t("adm_kindPlatform") : t("adm_kindPerson")),
           u.display_name || "—",
           (u.roles || []).map((r) => h("span.chip-s", r)),
           h("span.state." + (u.disabled ? "bad" : "ok"), u.disabled ? t("adm_disabled") : t("adm_active")),
