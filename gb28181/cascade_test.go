@@ -797,3 +797,70 @@ func TestRegisterUpwardAnswersAProxyChallenge(t *testing.T) {
 		t.Error("the status shows the password")
 	}
 }
+
+// query sends a MANSCDP query from the upper and returns the lower's answer.
+func (f *lowerFixture) query(t *testing.T, cmd manscdp.CmdType, target string, q any) manscdp.Message {
+	t.Helper()
+	sn := NextSN()
+	got := make(chan manscdp.Message, 1)
+	cancel := f.upper.Expect(lowerID, string(cmd), sn, func(r *Request) {
+		if m, err := manscdp.Parse(r.Body()); err == nil {
+			select {
+			case got <- m:
+			default:
+			}
+		}
+	})
+	defer cancel()
+	switch q := q.(type) {
+	case *manscdp.DeviceInfoQuery:
+		q.Header = manscdp.Header{CmdType: cmd, SN: sn, DeviceID: target}
+	case *manscdp.DeviceStatusQuery:
+		q.Header = manscdp.Header{CmdType: cmd, SN: sn, DeviceID: target}
+	}
+	body, err := manscdp.Marshal(q, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, _ := f.upper.DevicePeer(lowerID)
+	if err := f.upper.SendMANSCDP(context.Background(), peer, target, body); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		return m
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no %s answer", cmd)
+	}
+	return manscdp.Message{}
+}
+
+func TestDeviceInfoAndStatusAreAnsweredWithinTheGrants(t *testing.T) {
+	upper := newTestServer(t, nil)
+	f := newLower(t, upper, "udp")
+	f.waitRegistered(t)
+	info := f.query(t, manscdp.CmdDeviceInfo, lowerID, &manscdp.DeviceInfoQuery{}).Body.(*manscdp.DeviceInfoResponse)
+	if info.Result != manscdp.ResultOK || info.DeviceID != lowerID || info.Channel != 2 {
+		t.Errorf("our DeviceInfo %+v, want 2 channels (the granted ones)", info)
+	}
+	info = f.query(t, manscdp.CmdDeviceInfo, pointIn1, &manscdp.DeviceInfoQuery{}).Body.(*manscdp.DeviceInfoResponse)
+	if info.Result != manscdp.ResultOK || info.DeviceName != "南头水库大坝" {
+		t.Errorf("a granted channel's DeviceInfo %+v", info)
+	}
+	info = f.query(t, manscdp.CmdDeviceInfo, pointOut, &manscdp.DeviceInfoQuery{}).Body.(*manscdp.DeviceInfoResponse)
+	if info.Result != manscdp.ResultError || info.DeviceName != "" {
+		t.Errorf("an ungranted channel's DeviceInfo tells %+v", info)
+	}
+	st := f.query(t, manscdp.CmdDeviceStatus, pointIn1, &manscdp.DeviceStatusQuery{}).Body.(*manscdp.DeviceStatusResponse)
+	if st.Result != manscdp.ResultOK || st.Online != "ONLINE" {
+		t.Errorf("a granted online channel's status %+v", st)
+	}
+	st = f.query(t, manscdp.CmdDeviceStatus, pointIn2, &manscdp.DeviceStatusQuery{}).Body.(*manscdp.DeviceStatusResponse)
+	if st.Online != "OFFLINE" {
+		t.Errorf("a granted offline channel's status %+v", st)
+	}
+	st = f.query(t, manscdp.CmdDeviceStatus, pointOut, &manscdp.DeviceStatusQuery{}).Body.(*manscdp.DeviceStatusResponse)
+	if st.Result != manscdp.ResultError {
+		t.Errorf("an ungranted channel's status %+v", st)
+	}
+}
