@@ -864,3 +864,39 @@ func TestDeviceInfoAndStatusAreAnsweredWithinTheGrants(t *testing.T) {
 		t.Errorf("an ungranted channel's status %+v", st)
 	}
 }
+
+func TestStreamEndingEndsTheUpstreamViewWithBye(t *testing.T) {
+	upper := newTestServer(t, nil)
+	var byes atomic.Int32
+	upper.Handle(sip.BYE, func(_ context.Context, r *Request) {
+		byes.Add(1)
+		r.Respond(200, "OK", nil)
+	})
+	f := newLower(t, upper, "udp")
+	f.waitRegistered(t)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	var packets atomic.Int32
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+			packets.Add(1)
+		}
+	}()
+	if _, res := invite(t, upper, pointIn1, playOffer(pc.LocalAddr().(*net.UDPAddr).Port, gbsdp.UDP)); res.StatusCode != 200 {
+		t.Fatalf("INVITE answered %d", res.StatusCode)
+	}
+	eventually(t, 10*time.Second, "media", func() bool { return packets.Load() > 20 })
+	f.hub.RemovePoint(pointIn1) // the point is gone from the hub: its stream ends
+	eventually(t, 5*time.Second, "our BYE when the stream ended", func() bool { return byes.Load() == 1 })
+	stops := auditActions(t, f.audit, "view.stop")
+	if len(stops) != 1 || stops[0].Detail["reason"] != "stream_ended" {
+		t.Fatalf("view.stop %+v", stops)
+	}
+}
