@@ -119,8 +119,8 @@ type inviteRequest struct {
 
 // invite sends an INVITE for a channel to a device, waits for the final
 // answer and ACKs a 2xx. The caller must end the returned call with bye
-// unless the device ended it. ctx bounds the wait; cancelling it before
-// the answer CANCELs the INVITE.
+// unless the device ended it. ctx bounds the wait, as does inviteTimeout;
+// either ending abandons the INVITE at once.
 func (l *Live) invite(ctx context.Context, in inviteRequest) (*liveCall, error) {
 	srv := l.srv
 	req, err := srv.NewRequest(sip.INVITE, in.peer, in.channel, ContentTypeSDP, in.sdp)
@@ -141,7 +141,15 @@ func (l *Live) invite(ctx context.Context, in inviteRequest) (*liveCall, error) 
 	call := &liveCall{callID: req.CallID().Value(), peer: in.peer, started: time.Now(), channel: in.channel, dialog: d, ended: make(chan struct{})}
 	// Known before the answer: a device may BYE right after its 200.
 	l.calls.add(call)
-	if err := d.WaitAnswer(ictx, sipgo.AnswerOptions{}); err != nil {
+	// sipgo answers a cancelled wait with a CANCEL and then waits up to
+	// 32 s (Timer B) for the INVITE to end; a source must stop at once
+	// when the hub stops it, so the wait is cut short instead (a device
+	// that answers afterwards gets no ACK and drops the call).
+	wctx, wcancel := context.WithCancelCause(context.Background())
+	defer wcancel(nil)
+	stopWait := context.AfterFunc(ictx, func() { wcancel(sipgo.WaitAnswerForceCancelErr) })
+	defer stopWait()
+	if err := d.WaitAnswer(wctx, sipgo.AnswerOptions{}); err != nil {
 		l.calls.remove(call)
 		d.Close()
 		var dr *sipgo.ErrDialogResponse
@@ -150,6 +158,9 @@ func (l *Live) invite(ctx context.Context, in inviteRequest) (*liveCall, error) 
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if ictx.Err() != nil {
+			return nil, fmt.Errorf("INVITE: no answer within %v", inviteTimeout)
 		}
 		return nil, fmt.Errorf("INVITE: %w", err)
 	}

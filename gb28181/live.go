@@ -120,8 +120,10 @@ type ChannelSource struct {
 
 var _ streaming.ExternalSource = (*ChannelSource)(nil)
 
-// Device and Channel name the source.
-func (c *ChannelSource) Device() string  { return c.device }
+// Device is the ID of the device the channel belongs to.
+func (c *ChannelSource) Device() string { return c.device }
+
+// Channel is the channel's ID (the point's).
 func (c *ChannelSource) Channel() string { return c.channel }
 
 // Frames counts the video frames this source has handed to the hub.
@@ -153,8 +155,11 @@ func (c *ChannelSource) Run(ctx context.Context, out streaming.ExternalOutput) e
 	}
 	defer sess.close()
 	// A keyframe now rather than at the end of the device's GOP. Sent
-	// after the ACK, in parallel with the media starting.
-	go l.requestKeyframe(peer, c.channel)
+	// after the ACK, in parallel with the media starting; Run waits for
+	// it (at most the request timeout, less once ctx ends).
+	var kf sync.WaitGroup
+	defer kf.Wait()
+	kf.Go(func() { l.requestKeyframe(ctx, peer, c.channel) })
 
 	feed := newLiveFeed(out)
 	rctx, cancel := context.WithCancel(ctx)
@@ -292,8 +297,8 @@ func (l *Live) dialMedia(ctx context.Context, sess *liveSession, addr, ssrc stri
 
 // requestKeyframe sends DeviceControl IFameCmd for a channel. Best effort:
 // a device that ignores it still starts at its next keyframe.
-func (l *Live) requestKeyframe(peer Peer, channel string) {
-	ctx, cancel := context.WithTimeout(l.srv.Context(), l.srv.Config().RequestTimeout)
+func (l *Live) requestKeyframe(ctx context.Context, peer Peer, channel string) {
+	ctx, cancel := context.WithTimeout(ctx, l.srv.Config().RequestTimeout)
 	defer cancel()
 	ctl := &manscdp.DeviceControl{Header: manscdp.Header{CmdType: manscdp.CmdDeviceControl, SN: NextSN(), DeviceID: channel},
 		IFameCmd: manscdp.IFameSend}
@@ -379,12 +384,14 @@ func (l *Live) devicePeer(deviceID string) (Peer, bool) {
 }
 
 // deviceChanged ends the calls of a device that registered anew (it
-// restarted, or its address changed) or went away: those calls are dead
-// whatever the device said last, and their sources should start again at
-// once rather than wait for the media read timeout.
+// restarted, or its address changed) or unregistered: those calls are
+// dead whatever the device said last, and their sources should start
+// again at once rather than wait for the media read timeout. A device
+// that only missed keepalives keeps its calls: media that still flows is
+// worth more than a heartbeat, and media that stops ends the call anyway.
 func (l *Live) deviceChanged(ev DeviceEvent) {
 	switch ev.Kind {
-	case DeviceRegistered, DeviceOffline, DeviceUnregistered:
+	case DeviceRegistered, DeviceUnregistered:
 	default:
 		return
 	}

@@ -45,6 +45,7 @@ type liveDevice struct {
 	answerTCP bool        // answers a UDP offer with TCP media (then refuses UDP)
 	otherSSRC uint32      // sends with this SSRC whatever was offered
 	noMedia   bool        // answers INVITE but never sends
+	noAnswer  bool        // never answers INVITE (a device rebooting)
 	silent    atomic.Bool // acknowledges queries but never answers them
 
 	answers sync.WaitGroup // query answers being sent
@@ -199,6 +200,9 @@ func (d *liveDevice) do(req *sip.Request) *sip.Response {
 
 func (d *liveDevice) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	d.invites.Add(1)
+	if d.noAnswer {
+		return
+	}
 	offer := parseSDPLines(req.Body())
 	d.mu.Lock()
 	d.offers = append(d.offers, string(req.Body()))

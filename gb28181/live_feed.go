@@ -53,6 +53,9 @@ type liveFeed struct {
 	videoAfterKey int
 	audioType     ps.StreamType // 0 until a G.711 frame is seen
 
+	// Parameter sets seen before the session started.
+	seenVPS, seenSPS, seenPPS []byte
+
 	videoType  ps.StreamType
 	videoMedia *description.Media
 	h264Format *format.H264
@@ -62,10 +65,6 @@ type liveFeed struct {
 
 	audioMedia *description.Media
 	audioEnc   *rtplpcm.Encoder
-
-	// frames counts video frames written; tests and logs read it through
-	// the source.
-	frames uint64
 }
 
 func newLiveFeed(out streaming.ExternalOutput) *liveFeed {
@@ -82,8 +81,8 @@ func (f *liveFeed) feed(fr ps.Frame) error {
 	switch fr.Type {
 	case ps.H264, ps.H265:
 		if len(f.pending) == 0 {
-			if !f.startsSession(fr) {
-				return nil // wait for a keyframe that carries its parameter sets
+			if !f.startsSession(&fr) {
+				return nil // wait for a keyframe whose parameter sets are known
 			}
 			f.videoType = fr.Type
 		} else if fr.Type != f.videoType {
@@ -118,50 +117,77 @@ func (f *liveFeed) feed(fr ps.Frame) error {
 	return nil
 }
 
-// startsSession reports whether fr is a video keyframe carrying the
-// parameter sets a description needs, and keeps them.
-func (f *liveFeed) startsSession(fr ps.Frame) bool {
+// startsSession reports whether fr is a video keyframe whose parameter
+// sets are known, from the frame itself or from earlier frames (some
+// devices send SPS and PPS in packs of their own), and keeps them. A
+// keyframe that lacked them in-band gets them prepended, so the first
+// access unit a viewer sees decodes on its own.
+func (f *liveFeed) startsSession(fr *ps.Frame) bool {
 	nalus, err := splitAnnexB(fr.Data)
 	if err != nil {
 		return false
 	}
+	inBand := f.noteSeen(fr.Type, nalus)
 	switch fr.Type {
 	case ps.H264:
-		var sps, pps []byte
-		for _, n := range nalus {
-			switch h264.NALUType(n[0] & 0x1f) {
-			case h264.NALUTypeSPS:
-				sps = n
-			case h264.NALUTypePPS:
-				pps = n
-			}
-		}
-		if sps == nil || pps == nil || !h264.IsRandomAccess(nalus) {
+		if f.seenSPS == nil || f.seenPPS == nil || !h264.IsRandomAccess(nalus) {
 			return false
 		}
-		f.h264Format = &format.H264{PayloadTyp: feedVideoPT, PacketizationMode: 1,
-			SPS: append([]byte(nil), sps...), PPS: append([]byte(nil), pps...)}
+		f.h264Format = &format.H264{PayloadTyp: feedVideoPT, PacketizationMode: 1, SPS: f.seenSPS, PPS: f.seenPPS}
+		if !inBand {
+			fr.Data = prependParams(fr.Data, f.seenSPS, f.seenPPS)
+		}
 	case ps.H265:
-		var vps, sps, pps []byte
-		for _, n := range nalus {
-			switch h265.NALUType((n[0] >> 1) & 0x3f) {
-			case h265.NALUType_VPS_NUT:
-				vps = n
-			case h265.NALUType_SPS_NUT:
-				sps = n
-			case h265.NALUType_PPS_NUT:
-				pps = n
-			}
-		}
-		if vps == nil || sps == nil || pps == nil || !h265.IsRandomAccess(nalus) {
+		if f.seenVPS == nil || f.seenSPS == nil || f.seenPPS == nil || !h265.IsRandomAccess(nalus) {
 			return false
 		}
-		f.h265Format = &format.H265{PayloadTyp: feedVideoPT,
-			VPS: append([]byte(nil), vps...), SPS: append([]byte(nil), sps...), PPS: append([]byte(nil), pps...)}
+		f.h265Format = &format.H265{PayloadTyp: feedVideoPT, VPS: f.seenVPS, SPS: f.seenSPS, PPS: f.seenPPS}
+		if !inBand {
+			fr.Data = prependParams(fr.Data, f.seenVPS, f.seenSPS, f.seenPPS)
+		}
 	default:
 		return false
 	}
 	return true
+}
+
+// noteSeen keeps the parameter sets among nalus (copies: they outlive
+// the frame), reporting whether this frame carried all of them.
+func (f *liveFeed) noteSeen(t ps.StreamType, nalus [][]byte) bool {
+	var vps, sps, pps bool
+	for _, n := range nalus {
+		if t == ps.H264 {
+			switch h264.NALUType(n[0] & 0x1f) {
+			case h264.NALUTypeSPS:
+				f.seenSPS, sps = append([]byte(nil), n...), true
+			case h264.NALUTypePPS:
+				f.seenPPS, pps = append([]byte(nil), n...), true
+			}
+			continue
+		}
+		switch h265.NALUType((n[0] >> 1) & 0x3f) {
+		case h265.NALUType_VPS_NUT:
+			f.seenVPS, vps = append([]byte(nil), n...), true
+		case h265.NALUType_SPS_NUT:
+			f.seenSPS, sps = append([]byte(nil), n...), true
+		case h265.NALUType_PPS_NUT:
+			f.seenPPS, pps = append([]byte(nil), n...), true
+		}
+	}
+	if t == ps.H264 {
+		return sps && pps
+	}
+	return vps && sps && pps
+}
+
+// prependParams puts parameter sets before an Annex-B access unit.
+func prependParams(au []byte, params ...[]byte) []byte {
+	var out []byte
+	for _, p := range params {
+		out = append(out, 0, 0, 0, 1)
+		out = append(out, p...)
+	}
+	return append(out, au...)
 }
 
 // announce builds the session from what the first frames showed and
@@ -243,7 +269,6 @@ func (f *liveFeed) write(fr ps.Frame) {
 			pkts, err = f.h265Enc.Encode(nalus)
 		}
 		medi, stamp = f.videoMedia, uint32(fr.PTS)
-		f.frames++
 	case f.audioEnc != nil && fr.Type == f.audioType:
 		if len(fr.Data) == 0 {
 			return

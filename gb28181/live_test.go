@@ -338,6 +338,25 @@ func TestDeviceThatNeverSendsMediaFailsAfterTheReadTimeout(t *testing.T) {
 	waitUntil(t, 3*time.Second, "the BYE for the silent call", func() bool { return dev.byes.Load() == 1 })
 }
 
+func TestSourceStopsAtOnceWhileTheInviteIsUnanswered(t *testing.T) {
+	s := newTestServer(t, nil)
+	live := newTestLive(t, s, nil)
+	dev := newLiveDevice(t, s, testDeviceID, testChannelID, "UDP", func(d *liveDevice) { d.noAnswer = true })
+	dev.register(s)
+	run := runSource(live.Source(testDeviceID, testChannelID), newCaptureOutput())
+	waitUntil(t, 3*time.Second, "the INVITE", func() bool { return dev.invites.Load() > 0 })
+	start := time.Now()
+	if err := run.stop(); err != nil {
+		t.Fatalf("Run stopped by the hub: %v, want nil", err)
+	}
+	if el := time.Since(start); el > time.Second {
+		t.Fatalf("Run took %v to stop while waiting for an answer (the hub waits for it)", el)
+	}
+	if live.Calls() != 0 {
+		t.Fatalf("%d calls left", live.Calls())
+	}
+}
+
 func TestSourceWaitsForItsDeviceAndResumesAfterARestart(t *testing.T) {
 	s := newTestServer(t, nil)
 	live := newTestLive(t, s, nil)

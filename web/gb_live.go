@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/tianyan/vms/audit"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/gb28181"
+	"github.com/tianyan/vms/gb28181/manscdp"
 )
 
 // gbPTZ steers the channels of GB/T 28181 devices (gb28181.Live).
@@ -84,4 +86,101 @@ func (h *agentHandler) ptzGB(c *gin.Context, p catalog.Point) {
 	}
 	h.trail.record(audit.Record{User: u.Username, Action: "ptz." + req.Op, Point: p.ID, ClientIP: c.ClientIP()})
 	c.Status(http.StatusNoContent)
+}
+
+// gbQueries asks GB/T 28181 devices about themselves (gb28181.Live).
+type gbQueries interface {
+	DeviceInfo(ctx context.Context, deviceID string) (*manscdp.DeviceInfoResponse, error)
+	DeviceStatus(ctx context.Context, deviceID string) (*manscdp.DeviceStatusResponse, error)
+}
+
+// gbLiveHandler answers the administrator's questions to a device, asked
+// over SIP at the time of the request (DeviceInfo, DeviceStatus).
+type gbLiveHandler struct {
+	live gbQueries
+	log  *slog.Logger
+}
+
+// gbDeviceInfo is a device's DeviceInfo answer.
+type gbDeviceInfo struct {
+	Device       string `json:"device"`
+	Name         string `json:"name,omitempty"`
+	Manufacturer string `json:"manufacturer,omitempty"`
+	Model        string `json:"model,omitempty"`
+	Firmware     string `json:"firmware,omitempty"`
+	// Channels is the number of channels the device says it has.
+	Channels int `json:"channels"`
+	// Result is the device's own verdict: "OK" or "ERROR".
+	Result string `json:"result,omitempty"`
+}
+
+// gbDeviceStatus is a device's DeviceStatus answer.
+type gbDeviceStatus struct {
+	Device string `json:"device"`
+	// Online is "ONLINE" or "OFFLINE" as the device sees itself; Status
+	// "OK" or "ERROR", with Reason.
+	Online     string          `json:"online,omitempty"`
+	Status     string          `json:"status,omitempty"`
+	Reason     string          `json:"reason,omitempty"`
+	Encode     string          `json:"encode,omitempty"`
+	Record     string          `json:"record,omitempty"`
+	DeviceTime string          `json:"device_time,omitempty"`
+	Result     string          `json:"result,omitempty"`
+	Alarms     []gbAlarmStatus `json:"alarms,omitempty"`
+}
+
+// gbAlarmStatus is one alarm input's duty state.
+type gbAlarmStatus struct {
+	Device     string `json:"device"`
+	DutyStatus string `json:"duty_status"`
+}
+
+// info answers GET /api/v1/gb/devices/{id}/info.
+func (h *gbLiveHandler) info(c *gin.Context) {
+	id := c.Param("id")
+	if !gb28181.IsID(id) {
+		notFound(c, "device")
+		return
+	}
+	res, err := h.live.DeviceInfo(c.Request.Context(), id)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gbDeviceInfo{Device: id, Name: res.DeviceName, Manufacturer: res.Manufacturer, Model: res.Model,
+		Firmware: res.Firmware, Channels: res.Channel, Result: res.Result})
+}
+
+// status answers GET /api/v1/gb/devices/{id}/status.
+func (h *gbLiveHandler) status(c *gin.Context) {
+	id := c.Param("id")
+	if !gb28181.IsID(id) {
+		notFound(c, "device")
+		return
+	}
+	res, err := h.live.DeviceStatus(c.Request.Context(), id)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	out := gbDeviceStatus{Device: id, Online: res.Online, Status: res.Status, Reason: res.Reason, Encode: res.Encode,
+		Record: res.Record, DeviceTime: res.DeviceTime, Result: res.Result}
+	if res.Alarms != nil {
+		for _, a := range res.Alarms.Items {
+			out.Alarms = append(out.Alarms, gbAlarmStatus{Device: a.DeviceID, DutyStatus: a.DutyStatus})
+		}
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (h *gbLiveHandler) fail(c *gin.Context, err error) {
+	switch {
+	case errors.Is(err, gb28181.ErrDeviceOffline):
+		fail(c, http.StatusServiceUnavailable, "device_offline", "the GB/T 28181 device is not online")
+	case errors.Is(err, gb28181.ErrNoAnswer), errors.Is(err, context.DeadlineExceeded):
+		fail(c, http.StatusGatewayTimeout, "device_timeout", "the GB/T 28181 device did not answer in time")
+	default:
+		h.log.Warn("GB/T 28181 query failed", "err", err)
+		fail(c, http.StatusBadGateway, "device_error", err.Error())
+	}
 }

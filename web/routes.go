@@ -213,6 +213,7 @@ const (
 	needPrefs
 	needMetrics
 	needGB
+	needGBLive
 	needGBPlatforms
 )
 
@@ -223,6 +224,7 @@ func (d *Deps) serves(n need) bool {
 		(n&needPrefs == 0 || d.Prefs != nil) &&
 		(n&needMetrics == 0 || d.Metrics != nil) &&
 		(n&needGB == 0 || d.GB != nil) &&
+		(n&needGBLive == 0 || d.GBLive != nil) &&
 		(n&needGBPlatforms == 0 || d.GBPlatforms != nil)
 }
 
@@ -529,6 +531,10 @@ var apiOps = []apiOp{
 		Tag: "gb28181", Summary: "Forget a device and its password (its points stay; it may register again)", Status: 204},
 	{Method: "POST", Path: "/api/v1/gb/devices/:id/catalog", Rule: system(permissions.ManageAgents), Handle: at((*gbDeviceHandler).queryCatalog), Needs: needGB,
 		Tag: "gb28181", Summary: "Ask the device for its catalog again and sync its channels into points (409 device_offline when it is not registered)", Result: "GBCatalogResult"},
+	{Method: "GET", Path: "/api/v1/gb/devices/:id/info", Rule: system(permissions.ManageAgents), Handle: at((*gbLiveHandler).info), Needs: needGBLive,
+		Tag: "gb28181", Summary: "Ask the device now for its DeviceInfo: name, manufacturer, model, firmware, channel count (503 device_offline when it is not online, 504 device_timeout when it does not answer)", Result: "GBDeviceInfo"},
+	{Method: "GET", Path: "/api/v1/gb/devices/:id/status", Rule: system(permissions.ManageAgents), Handle: at((*gbLiveHandler).status), Needs: needGBLive,
+		Tag: "gb28181", Summary: "Ask the device now for its DeviceStatus: online, status and reason, encoding, recording, clock, alarm inputs (503 device_offline, 504 device_timeout)", Result: "GBDeviceStatus"},
 	{Method: "GET", Path: "/api/v1/gb/channels", Rule: system(permissions.ManageAllPoints), Handle: at((*gbDeviceHandler).listChannels), Needs: needGB,
 		Tag: "gb28181", Summary: "Channels of the GB devices (device= one device; flagged=1 only those needing an admin: civil code, unclassified, conflict, gone, invalid)", Query: []string{"device", "flagged"}, Result: "Items"},
 	{Method: "GET", Path: "/api/v1/gb/rules", Rule: system(permissions.ManageAllPoints), Handle: at((*gbDeviceHandler).listRules), Needs: needGB,

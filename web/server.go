@@ -122,6 +122,7 @@ type Server struct {
 	agents    *agentHandler
 	agentPage *agentPageHandler
 	gbDevices *gbDeviceHandler
+	gbLive    *gbLiveHandler
 	prefs     *prefsHandler
 	meta      *metaHandler
 	ops       *opsHandler
@@ -205,6 +206,7 @@ func (s *Server) wire(assets map[string]*uiAsset) {
 	s.agentPage = &agentPageHandler{agents: present[pageAgents](d.Agents), tokens: present[tokenResolver](d.Accounts), points: present[pointLookup](d.Catalog),
 		decide: present[pageDecider](decider), log: log}
 	s.gbDevices = &gbDeviceHandler{gb: present[gbDeviceAdmin](d.GB), trail: trail, log: log}
+	s.gbLive = &gbLiveHandler{live: present[gbQueries](d.GBLive), log: log}
 	s.prefs = &prefsHandler{prefs: present[prefsStore](d.Prefs), points: present[pointLookup](d.Catalog), decide: present[viewDecider](decider)}
 	s.meta = &metaHandler{ui: d.UI, ice: present[iceSource](d.WebRTC)}
 	s.ops = &opsHandler{store: present[backupSource](d.Store), trail: trail, log: log}
@@ -219,7 +221,7 @@ func (s *Server) wire(assets map[string]*uiAsset) {
 // resources are the handlers at picks a route's handler from.
 func (s *Server) resources() []any {
 	return []any{s.auth, s.self, s.users, s.grants, s.access, s.points, s.streams, s.regions,
-		s.imports, s.audit, s.agents, s.agentPage, s.gbDevices, s.prefs, s.meta, s.ops, s.ui, s.platforms}
+		s.imports, s.audit, s.agents, s.agentPage, s.gbDevices, s.gbLive, s.prefs, s.meta, s.ops, s.ui, s.platforms}
 }
 
 // present is v, or I's nil when v holds a nil pointer: a nil pointer
