@@ -171,13 +171,15 @@ func (c *Cascade) onInvite(ctx context.Context, r *Request) {
 		r.Respond(503, "Service Unavailable", nil)
 		return
 	}
+	// started is set before the view is published: Close may end it
+	// (and read started) from another goroutine at any moment after.
+	v.started = c.now()
 	c.views[v.callID] = v
 	c.mu.Unlock()
 	if err := r.RespondResponse(res); err != nil {
 		v.end("answer_failed", false)
 		return
 	}
-	v.started = c.now()
 	c.log.Info("gb28181: upstream view started", "platform", l.cfg.ID, "account", l.cfg.Account, "point", pointID,
 		"transport", string(v.transport), "dest", v.dest)
 	c.auditRecord(audit.Record{User: l.cfg.Account, Action: "view.start", Point: pointID, ClientIP: ip,

@@ -564,6 +564,8 @@ func TestRevokingTheGrantEndsTheUpstreamViewWithBye(t *testing.T) {
 	eventually(t, 10*time.Second, "media", func() bool { return packets.Load() > 20 })
 	f.access.revoke(cityAcct, pointIn1)
 	eventually(t, 5*time.Second, "our BYE after the grant went", func() bool { return byes.Load() == 1 })
+	// The BYE goes out before the view's end is audited.
+	eventually(t, 5*time.Second, "view.stop audited", func() bool { return len(auditActions(t, f.audit, "view.stop")) > 0 })
 	stops := auditActions(t, f.audit, "view.stop")
 	if len(stops) != 1 || stops[0].Detail["reason"] != "access_revoked" || stops[0].User != cityAcct {
 		t.Fatalf("view.stop %+v", stops)
@@ -895,6 +897,7 @@ func TestStreamEndingEndsTheUpstreamViewWithBye(t *testing.T) {
 	eventually(t, 10*time.Second, "media", func() bool { return packets.Load() > 20 })
 	f.hub.RemovePoint(pointIn1) // the point is gone from the hub: its stream ends
 	eventually(t, 5*time.Second, "our BYE when the stream ended", func() bool { return byes.Load() == 1 })
+	eventually(t, 5*time.Second, "view.stop audited", func() bool { return len(auditActions(t, f.audit, "view.stop")) > 0 })
 	stops := auditActions(t, f.audit, "view.stop")
 	if len(stops) != 1 || stops[0].Detail["reason"] != "stream_ended" {
 		t.Fatalf("view.stop %+v", stops)
