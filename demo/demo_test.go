@@ -27,6 +27,13 @@ import (
 
 func startDemo(t *testing.T) *Demo {
 	t.Helper()
+	return startDemoWith(t, Options{})
+}
+
+// startDemoWith starts a demo on ephemeral loopback ports in a fresh data
+// dir (o's Logger is replaced by a silent one).
+func startDemoWith(t *testing.T, o Options) *Demo {
+	t.Helper()
 	cfg := server.Defaults()
 	cfg.DataDir = t.TempDir()
 	cfg.HTTPAddr, cfg.RTSPAddr, cfg.WebRTCAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
@@ -40,7 +47,8 @@ func startDemo(t *testing.T) *Demo {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	start := time.Now()
-	d, err := Start(ctx, cfg, Options{Logger: log})
+	o.Logger = log
+	d, err := Start(ctx, cfg, o)
 	if err != nil {
 		t.Fatalf("demo: %v", err)
 	}
@@ -81,18 +89,20 @@ func TestDemoDistrictCamerasThroughAgentAndDifferentGrants(t *testing.T) {
 	if err := admin.do(http.MethodGet, "/api/v1/points/facets", nil, &all); err != nil {
 		t.Fatal(err)
 	}
-	if all.Total != HDPoints+PanoramicPoints {
-		t.Fatalf("district has %d points, want %d", all.Total, HDPoints+PanoramicPoints)
+	// The district's catalog plus the GB/T 28181 NVR's channels.
+	if all.Total != HDPoints+PanoramicPoints+len(gbChannels) {
+		t.Fatalf("district has %d points, want %d + %d GB channels", all.Total, HDPoints+PanoramicPoints, len(gbChannels))
 	}
 	for _, c := range all.Categories {
 		if c.Count == 0 {
 			t.Errorf("category %s is empty", c.Code)
 		}
 	}
-	waitFor(t, 15*time.Second, "16 live points online via the agent", func() bool {
+	live := len(liveCameras) + len(gbChannels)
+	waitFor(t, 15*time.Second, "16 live points online via the agent and the NVR's channels", func() bool {
 		var f catalog.Facets
 		_ = admin.do(http.MethodGet, "/api/v1/points/facets", nil, &f)
-		return f.Status["online"] == len(liveCameras) && f.Status["offline"] == all.Total-len(liveCameras)
+		return f.Status["online"] == live && f.Status["offline"] == all.Total-live
 	})
 
 	// Each account sees what its grants say, and no more.
