@@ -180,12 +180,23 @@ func (s *Server) district() string {
 	return s.cfg.Domain[:6]
 }
 
+// maxNewRegionsPerSync bounds the regions one catalog may create, so a device cannot flood the
+// region tree with invented civil codes; beyond it channels fall back to the district, flagged.
+const maxNewRegionsPerSync = 200
+
+// errRegionBudget is returned when a sync has created all the regions it may.
+var errRegionBudget = errors.New("gb28181: too many new regions in one catalog")
+
 // ensureRegion creates region code (named by its code, for an admin to rename) under parent if the
-// catalog lacks it.
+// catalog lacks it. Callers hold applyMu (regionBudget).
 func (s *Server) ensureRegion(code, parent string) error {
 	if _, err := s.cfg.Catalog.GetRegion(code); err == nil {
 		return nil
 	}
+	if s.regionBudget <= 0 {
+		return errRegionBudget
+	}
+	s.regionBudget--
 	_, err := s.cfg.Catalog.CreateRegion(catalog.Region{Code: code, Name: code, Parent: parent})
 	if err != nil && !errors.Is(err, catalog.ErrRegionExists) {
 		return err
@@ -253,6 +264,7 @@ func (s *Server) applyItems(device string, items []manscdp.Item, full bool) (Cat
 	}
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
+	s.regionBudget = maxNewRegionsPerSync
 	now := s.cfg.Now().UTC()
 	var recs map[string]*Channel
 	if err := s.cfg.DB.View(func(tx *bbolt.Tx) (err error) { recs, err = channelsOf(tx, device); return err }); err != nil {

@@ -61,11 +61,17 @@ type catalogDevice struct {
 	subscribes int
 	queries    int
 	sends      sync.WaitGroup
+	closed     bool // under mu: no new sends once the test ends
 }
 
 func newCatalogDevice(t *testing.T, s *Server, id, tp string, items []testItem, pageSize int) *catalogDevice {
 	cd := &catalogDevice{sipDevice: newSIPDevice(t, s, id, tp), items: items, pageSize: pageSize}
-	t.Cleanup(cd.sends.Wait)
+	t.Cleanup(func() {
+		cd.mu.Lock()
+		cd.closed = true
+		cd.mu.Unlock()
+		cd.sends.Wait()
+	})
 	cd.sipDevice.mu.Lock()
 	cd.onReq = cd.answer
 	cd.sipDevice.mu.Unlock()
@@ -123,6 +129,11 @@ func (cd *catalogDevice) answer(req *sip.Request) (int, []byte) {
 
 // send delivers a MESSAGE from the device after its 200 to the query has gone out.
 func (cd *catalogDevice) send(body []byte) {
+	cd.mu.Lock()
+	defer cd.mu.Unlock()
+	if cd.closed {
+		return
+	}
 	cd.sends.Add(1)
 	go func() {
 		defer cd.sends.Done()
@@ -147,7 +158,7 @@ type catalogWorld struct {
 	changed chan catalog.Point
 }
 
-func newCatalogWorld(t *testing.T, mod func(*Config)) *catalogWorld {
+func newCatalogWorld(t testing.TB, mod func(*Config)) *catalogWorld {
 	t.Helper()
 	db, al := openTestDB(t)
 	cat, err := catalog.New(db)
@@ -468,6 +479,13 @@ func TestDeviceGoingOfflineTakesItsChannelsOffline(t *testing.T) {
 		t.Fatal(final.StatusCode)
 	}
 	w.waitPoints(t, nvrID, 5)
+	// The device reports a 7 s heartbeat (ConfigDownload): judge it three of those later.
+	waitFor(t, "the reported interval", 10*time.Second, func() bool {
+		dev, _ := w.s.Devices().Get(nvrID)
+		return dev.KeepaliveInterval == 7*time.Second
+	})
+	dev, _ := w.s.Devices().Get(nvrID)
+	w.s.expireDevices(dev.LastKeepalive.Add(22 * time.Second))
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		p, _ := w.cat.Get("44030700001310000001")
@@ -573,5 +591,56 @@ func TestADeviceReportingItsKeepaliveIntervalIsJudgedByIt(t *testing.T) {
 	w.s.expireDevices(dev.LastKeepalive.Add(22 * time.Second))
 	if dev, _ := w.s.Devices().Get(nvrID); dev.Online {
 		t.Fatal("online after 3 of its own intervals")
+	}
+}
+
+func TestCatalogIsQueriedAgainPeriodicallyAndTheSubscriptionRefreshed(t *testing.T) {
+	w := newCatalogWorld(t, func(c *Config) {
+		c.CatalogInterval = 400 * time.Millisecond
+		c.SubscribeExpiry = time.Second
+	})
+	d := newCatalogDevice(t, w.s, nvrID, "TCP", nvrItems(), 4)
+	if _, final := d.register("secret-12345", 3600); final.StatusCode != 200 {
+		t.Fatal(final.StatusCode)
+	}
+	w.waitPoints(t, nvrID, 5)
+	waitFor(t, "periodic catalog queries and subscription refreshes", 10*time.Second, func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.queries >= 3 && d.subscribes >= 2
+	})
+	// Refreshes stay in the subscription's dialog: one Call-ID, rising CSeq.
+	var callIDs []string
+	var cseqs []uint32
+	for _, r := range d.requests() {
+		if r.Method == sip.SUBSCRIBE {
+			callIDs = append(callIDs, r.CallID().Value())
+			cseqs = append(cseqs, r.CSeq().SeqNo)
+			if ev := r.GetHeader("Event"); ev == nil || !strings.HasPrefix(ev.Value(), "Catalog") {
+				t.Fatalf("SUBSCRIBE without Event: Catalog: %v", ev)
+			}
+		}
+	}
+	if len(callIDs) < 2 || callIDs[0] != callIDs[1] || cseqs[1] <= cseqs[0] {
+		t.Fatalf("subscription refresh Call-IDs %v CSeqs %v", callIDs, cseqs)
+	}
+}
+
+func TestOneCatalogCannotFloodTheRegionTree(t *testing.T) {
+	w := newCatalogWorld(t, nil)
+	var items []manscdp.Item
+	for i := range maxNewRegionsPerSync + 50 {
+		items = append(items, manscdp.Item{DeviceID: fmt.Sprintf("44030700001310%06d", i), Name: "x", CivilCode: fmt.Sprintf("440307%03d", 100+i)})
+	}
+	res, err := w.s.applyItems(nvrID, items, true)
+	if err != nil || res.Created != len(items) {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if n := len(w.cat.ListRegions()); n > 2+maxNewRegionsPerSync {
+		t.Fatalf("%d regions after one catalog", n)
+	}
+	p, _ := w.cat.Get(items[len(items)-1].DeviceID)
+	if p.Region != "440307" || !slices.Contains(p.Tags, TagCheckRegion) {
+		t.Fatalf("a channel beyond the budget: %+v", p)
 	}
 }

@@ -77,6 +77,9 @@ func TestDeviceRegistersWithDigestOverUDPAndTCP(t *testing.T) {
 			if final.StatusCode != 200 {
 				t.Fatalf("REGISTER with the right password answered %d", final.StatusCode)
 			}
+			if to := final.To(); to == nil || to.Params == nil || !to.Params.Has("tag") {
+				t.Fatalf("final answer without a To tag: %v", to)
+			}
 			if h := final.GetHeader("Date"); h == nil || len(h.Value()) != len("2006-01-02T15:04:05.000") {
 				t.Fatalf("Date header %v (devices set their clock from it)", h)
 			}

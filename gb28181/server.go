@@ -194,13 +194,14 @@ type Server struct {
 
 	nonceKey []byte // HMAC key of stateless Digest nonces
 
-	rules      *Rules
-	applyMu    sync.Mutex // one catalog sync writes at a time
-	catalogSem chan struct{}
-	querying   map[string]bool      // devices with a catalog query running (under mu)
-	catalogAt  map[string]time.Time // last catalog sync per device (under mu)
-	charsets   map[string]string    // charset to write to each device (under mu)
-	subs       map[string]*subscription
+	rules        *Rules
+	applyMu      sync.Mutex // one catalog sync writes at a time
+	regionBudget int        // regions the running sync may still create (under applyMu)
+	catalogSem   chan struct{}
+	querying     map[string]bool      // devices with a catalog query running (under mu)
+	catalogAt    map[string]time.Time // last catalog sync per device (under mu)
+	charsets     map[string]string    // charset to write to each device (under mu)
+	subs         map[string]*subscription
 
 	hostMu    sync.Mutex
 	hostCache map[string]string // peer IP -> our local IP towards it
@@ -301,18 +302,25 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("gb28181: listen address %q: %w", s.cfg.Listen, err)
 	}
-	udp, err := net.ListenUDP("udp", udpAddr)
-	if err != nil {
-		return fmt.Errorf("gb28181: listen udp: %w", err)
+	var udp *net.UDPConn
+	var tcp *net.TCPListener
+	// TCP takes the port UDP got, so port 0 yields one port for both; when that port is taken for
+	// TCP, an ephemeral choice is made again.
+	for attempt := 0; ; attempt++ {
+		if udp, err = net.ListenUDP("udp", udpAddr); err != nil {
+			return fmt.Errorf("gb28181: listen udp: %w", err)
+		}
+		port := udp.LocalAddr().(*net.UDPAddr).Port
+		tcp, err = net.ListenTCP("tcp", &net.TCPAddr{IP: udpAddr.IP, Port: port, Zone: udpAddr.Zone})
+		if err == nil {
+			break
+		}
+		udp.Close()
+		if udpAddr.Port != 0 || attempt == 20 {
+			return fmt.Errorf("gb28181: listen tcp: %w", err)
+		}
 	}
 	s.udpAddr = udp.LocalAddr().(*net.UDPAddr)
-	// TCP takes the port UDP got, so port 0 yields one port for both.
-	tcpAddr := &net.TCPAddr{IP: udpAddr.IP, Port: s.udpAddr.Port, Zone: udpAddr.Zone}
-	tcp, err := net.ListenTCP("tcp", tcpAddr)
-	if err != nil {
-		udp.Close()
-		return fmt.Errorf("gb28181: listen tcp: %w", err)
-	}
 	s.tcpAddr = tcp.Addr().(*net.TCPAddr)
 	s.udpConn, s.tcpLn = udp, tcp
 

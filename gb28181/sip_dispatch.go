@@ -57,7 +57,10 @@ func (r *Request) Respond(code int, reason string, body []byte, headers ...sip.H
 		res.AppendHeader(h)
 	}
 	if code >= 200 {
-		if to := res.To(); to != nil && to.Params != nil && !to.Params.Has("tag") {
+		if to := res.To(); to != nil && (to.Params == nil || !to.Params.Has("tag")) {
+			if to.Params == nil {
+				to.Params = sip.NewParams()
+			}
 			to.Params.Add("tag", sip.GenerateTagN(10))
 		}
 	}

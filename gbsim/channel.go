@@ -7,7 +7,8 @@ import (
 	"github.com/tianyan/vms/gb28181/manscdp"
 )
 
-// Channel is one simulated camera channel of a device.
+// Channel is one simulated camera channel of a device. Its configuration
+// is fixed but for Off (see Device.SetChannelStatus).
 type Channel struct {
 	ChannelConfig
 
@@ -176,11 +177,17 @@ func (c *Channel) item(d *DeviceConfig) manscdp.Item {
 		CivilCode: c.CivilCode, Address: "Address", ParentID: c.ParentID, BusinessGroupID: c.BusinessGroupID,
 		RegisterWay: 1, Status: manscdp.StatusOn, Longitude: c.Longitude, Latitude: c.Latitude,
 	}
-	if c.Off {
+	c.mu.Lock()
+	off := c.Off
+	c.mu.Unlock()
+	if off {
 		it.Status = manscdp.StatusOff
 	}
 	if c.PTZType != 0 {
 		it.Info = &manscdp.Info{PTZType: c.PTZType}
+	}
+	if d.Quirks.V2022 {
+		with2022(&it, c)
 	}
 	return it
 }

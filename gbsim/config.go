@@ -79,8 +79,13 @@ type DeviceConfig struct {
 	PageSize int
 	// GBK writes MANSCDP bodies in GB2312 (declared in the prolog).
 	GBK bool
+	// Quirks bend the MANSCDP the device writes as some firmware does.
+	Quirks Quirks
 	// Clip is the camsim clip streamed on INVITE (default camsim.ClipH264Sub).
 	Clip string
+	// Audio adds G.711 A-law (silence) to the stream, as cameras with a
+	// microphone input send.
+	Audio bool
 
 	Faults Faults
 	Logger *slog.Logger

@@ -82,10 +82,76 @@ func NewDevice(cfg DeviceConfig) (*Device, error) {
 func (d *Device) ID() string { return d.cfg.ID }
 
 // Channels lists the device's channels in catalog order.
-func (d *Device) Channels() []*Channel { return d.channels }
+func (d *Device) Channels() []*Channel {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]*Channel(nil), d.channels...)
+}
 
 // Channel returns a channel by ID, or nil.
-func (d *Device) Channel(id string) *Channel { return d.byID[id] }
+func (d *Device) Channel(id string) *Channel {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.byID[id]
+}
+
+// target is the channel a request names: a channel ID, or the device ID of
+// a one-channel camera.
+func (d *Device) target(id string) *Channel {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if ch := d.byID[id]; ch != nil {
+		return ch
+	}
+	if id == d.cfg.ID && len(d.channels) == 1 {
+		return d.channels[0]
+	}
+	return nil
+}
+
+// AddChannel adds a channel to the catalog (from the next catalog answer
+// on; send NotifyCatalog with EventAdd to tell the server at once).
+func (d *Device) AddChannel(c ChannelConfig) *Channel {
+	ch := newChannel(c)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if old := d.byID[c.ID]; old != nil {
+		return old
+	}
+	d.channels = append(d.channels, ch)
+	d.byID[c.ID] = ch
+	return ch
+}
+
+// RemoveChannel takes a channel out of the catalog, as when a camera is
+// unplugged from an NVR; its live sessions go on until BYE.
+func (d *Device) RemoveChannel(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.byID[id] == nil {
+		return false
+	}
+	delete(d.byID, id)
+	for i, ch := range d.channels {
+		if ch.ID == id {
+			d.channels = append(d.channels[:i:i], d.channels[i+1:]...)
+			break
+		}
+	}
+	return true
+}
+
+// SetChannelStatus reports a channel ON or OFF in later catalog answers.
+func (d *Device) SetChannelStatus(id string, on bool) bool {
+	ch := d.Channel(id)
+	if ch == nil {
+		return false
+	}
+	ch.mu.Lock()
+	ch.Off = !on
+	ch.mu.Unlock()
+	return true
+}
 
 // Registered reports whether the device holds a registration now.
 func (d *Device) Registered() bool { return d.registered.Load() }
@@ -140,8 +206,8 @@ func (d *Device) WaitRegistered(ctx context.Context) error {
 	return nil
 }
 
-var errRestart = errors.New("restart")
-
+// run owns the device's lifecycle: one life (boot) after another until ctx
+// ends, waiting RetryInterval after a failure or the downtime of a reboot.
 func (d *Device) run(ctx context.Context) {
 	defer close(d.done)
 	defer d.wg.Wait()
@@ -157,10 +223,19 @@ func (d *Device) run(ctx context.Context) {
 		case err != nil:
 			d.log.Debug("gbsim: device session ended", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
+		// A reboot asked for while away just starts the wait over.
+		timer := time.NewTimer(wait)
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			case dt := <-d.restart:
+				timer.Reset(dt)
+			case <-timer.C:
+				break wait
+			}
 		}
 	}
 }
@@ -349,7 +424,7 @@ func (d *Device) charset() string {
 // sendMANSCDP sends a MANSCDP body to the server in a MESSAGE and waits
 // for a 2xx.
 func (d *Device) sendMANSCDP(ctx context.Context, conn *sipConn, v any) error {
-	body, err := manscdp.Marshal(v, d.charset())
+	body, err := d.encode(v)
 	if err != nil {
 		return err
 	}
@@ -418,14 +493,14 @@ func (d *Device) handleMessage(ctx context.Context, conn *sipConn, req *sip.Requ
 	case *manscdp.DeviceInfoQuery:
 		d.sendMANSCDP(ctx, conn, &manscdp.DeviceInfoResponse{Header: manscdp.Header{SN: sn, DeviceID: d.cfg.ID},
 			DeviceName: d.cfg.Name, Result: manscdp.ResultOK, Manufacturer: d.cfg.Manufacturer,
-			Model: d.cfg.Model, Firmware: d.cfg.Firmware, Channel: len(d.channels)})
+			Model: d.cfg.Model, Firmware: d.cfg.Firmware, Channel: len(d.Channels())})
 	case *manscdp.DeviceStatusQuery:
 		d.sendMANSCDP(ctx, conn, &manscdp.DeviceStatusResponse{Header: manscdp.Header{SN: sn, DeviceID: q.DeviceID},
 			Result: manscdp.ResultOK, Online: "ONLINE", Status: "OK", Encode: "ON", Record: "OFF",
 			DeviceTime: time.Now().Format("2006-01-02T15:04:05")})
 	case *manscdp.PresetQuery:
 		r := &manscdp.PresetQueryResponse{Header: manscdp.Header{SN: sn, DeviceID: q.DeviceID}}
-		if ch := d.byID[q.DeviceID]; ch != nil {
+		if ch := d.Channel(q.DeviceID); ch != nil {
 			for _, p := range ch.Presets() {
 				r.PresetList.Items = append(r.PresetList.Items, manscdp.Preset{PresetID: int(p), PresetName: "预置点" + strconv.Itoa(int(p))})
 			}
@@ -440,10 +515,7 @@ func (d *Device) handleMessage(ctx context.Context, conn *sipConn, req *sip.Requ
 // control obeys DeviceControl. Like most devices, it sends no MANSCDP
 // answer for PTZ or keyframe commands: the MESSAGE's 200 is all.
 func (d *Device) control(c *manscdp.DeviceControl) {
-	target := d.byID[c.DeviceID]
-	if target == nil && c.DeviceID == d.cfg.ID && len(d.channels) == 1 {
-		target = d.channels[0] // an IP camera controlled by its device ID
-	}
+	target := d.target(c.DeviceID)
 	switch {
 	case c.PTZCmd != "":
 		p, err := manscdp.DecodePTZ(c.PTZCmd)
@@ -454,7 +526,7 @@ func (d *Device) control(c *manscdp.DeviceControl) {
 		target.applyPTZ(p)
 	case c.IFameCmd != "":
 		if target == nil {
-			for _, ch := range d.channels {
+			for _, ch := range d.Channels() {
 				ch.requestKeyframe()
 			}
 			return
@@ -498,9 +570,10 @@ func (d *Device) VirtualOrgID() string { return d.cfg.Domain + "2160000001" }
 func (d *Device) catalogItems() []manscdp.Item {
 	var out []manscdp.Item
 	bg, vo := d.BusinessGroupID(), d.VirtualOrgID()
+	channels := d.Channels()
 	if d.cfg.Platform {
 		seen := map[string]bool{}
-		for _, ch := range d.channels {
+		for _, ch := range channels {
 			if cc := ch.CivilCode; cc != "" && !seen[cc] {
 				seen[cc] = true
 				out = append(out, manscdp.Item{DeviceID: cc, Name: "行政区划" + cc})
@@ -510,7 +583,7 @@ func (d *Device) catalogItems() []manscdp.Item {
 			manscdp.Item{DeviceID: bg, Name: "业务分组"},
 			manscdp.Item{DeviceID: vo, Name: "虚拟组织", ParentID: bg, BusinessGroupID: bg})
 	}
-	for _, ch := range d.channels {
+	for _, ch := range channels {
 		it := ch.item(&d.cfg)
 		if d.cfg.Platform {
 			it.ParentID, it.BusinessGroupID = vo, bg
@@ -565,7 +638,7 @@ func (d *Device) NotifyCatalog(ctx context.Context, event string, ids ...string)
 	n := &manscdp.CatalogNotify{Header: manscdp.Header{SN: d.nextSN(), DeviceID: d.cfg.ID}, SumNum: len(ids)}
 	for _, id := range ids {
 		it := manscdp.Item{DeviceID: id, Event: event}
-		if ch := d.byID[id]; ch != nil {
+		if ch := d.Channel(id); ch != nil {
 			it = ch.item(&d.cfg)
 			it.Event = event
 		}
@@ -583,7 +656,7 @@ func (d *Device) NotifyCatalog(ctx context.Context, event string, ids ...string)
 	if sub == nil {
 		return d.sendMANSCDP(ctx, conn, n)
 	}
-	body, err := manscdp.Marshal(n, d.charset())
+	body, err := d.encode(n)
 	if err != nil {
 		return err
 	}

@@ -424,3 +424,96 @@ func TestPlatformCatalogCarriesRegionsBusinessGroupAndOrganisation(t *testing.T)
 		t.Fatalf("%d civil-code nodes", regions)
 	}
 }
+
+func TestQuirkyFirmwareCatalogStillMeansTheSame(t *testing.T) {
+	s := newTestServer(t)
+	id := "34020000001180000011"
+	cfg := baseConfig(s, "udp", id)
+	cfg.NVR, cfg.NumChannels, cfg.PageSize, cfg.GBK = true, 3, 3, true
+	q, err := ParseQuirks("flatinfo,statuswords,lowercase,junk,2022")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Quirks = q
+	cfg.Channels = GenerateChannels(id, 0, 3, true)
+	cfg.Channels[1].Off = true
+	d := startDevice(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.WaitRegistered(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The raw body really is bent.
+	body, err := d.encode(&manscdp.CatalogResponse{Header: manscdp.Header{SN: 1, DeviceID: id}, SumNum: 3,
+		DeviceList: manscdp.DeviceList{Num: 3, Items: d.catalogItems()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`encoding="GB2312"`, "<ptztype>", "<status>ONLINE</status>", "<status>OFFLINE</status>", "<mac>", "\x00\x00"} {
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("body lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(string(body), "<info>") {
+		t.Fatal("Info not flattened")
+	}
+	if err := s.sendMANSCDP(ctx, id, &manscdp.CatalogQuery{Header: manscdp.Header{SN: 4, DeviceID: id}}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.next(ctx, func(m manscdp.Message) bool { return m.CmdType == manscdp.CmdCatalog && m.SN == 4 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := m.Body.(*manscdp.CatalogResponse).DeviceList.Items
+	if len(items) != 3 {
+		t.Fatalf("%d items", len(items))
+	}
+	for i, it := range items {
+		want := manscdp.StatusOn
+		if i == 1 {
+			want = manscdp.StatusOff
+		}
+		if it.Status != want || it.Info == nil || it.Info.PTZType != cfg.Channels[i].PTZType ||
+			it.Info.MAC == "" || it.Info.RecordSaveDays != 30 || !strings.HasPrefix(it.Name, "通道") {
+			t.Fatalf("item %d: %+v %+v", i, it, it.Info)
+		}
+	}
+}
+
+func TestChannelsComeAndGoBetweenCatalogAnswers(t *testing.T) {
+	s := newTestServer(t)
+	id := "34020000001180000012"
+	cfg := baseConfig(s, "udp", id)
+	cfg.NVR, cfg.NumChannels, cfg.PageSize = true, 3, 10
+	d := startDevice(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.WaitRegistered(ctx); err != nil {
+		t.Fatal(err)
+	}
+	chs := d.Channels()
+	added := GenerateChannels(id, 50, 1, true)[0]
+	if !d.RemoveChannel(chs[1].ID) || d.RemoveChannel(chs[1].ID) || !d.SetChannelStatus(chs[0].ID, false) {
+		t.Fatal("channel changes refused")
+	}
+	d.AddChannel(added)
+	if err := s.sendMANSCDP(ctx, id, &manscdp.CatalogQuery{Header: manscdp.Header{SN: 6, DeviceID: id}}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.next(ctx, func(m manscdp.Message) bool { return m.CmdType == manscdp.CmdCatalog && m.SN == 6 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := m.Body.(*manscdp.CatalogResponse)
+	got := map[string]string{}
+	for _, it := range r.DeviceList.Items {
+		got[it.DeviceID] = it.Status
+	}
+	want := map[string]string{chs[0].ID: manscdp.StatusOff, chs[2].ID: manscdp.StatusOn, added.ID: manscdp.StatusOn}
+	if r.SumNum != 3 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("SumNum %d items %v, want %v", r.SumNum, got, want)
+	}
+	if _, code := s.invite(t, id, chs[1].ID, "udp", "0200000001"); code != 404 {
+		t.Fatalf("INVITE for a removed channel answered %d", code)
+	}
+}

@@ -130,7 +130,7 @@ func (f *Fleet) Registered() int {
 func (f *Fleet) Channels() int {
 	n := 0
 	for _, d := range f.Devices {
-		n += len(d.channels)
+		n += len(d.Channels())
 	}
 	return n
 }

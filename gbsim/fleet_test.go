@@ -10,7 +10,7 @@ import (
 
 func TestFleetRegistersAndServesEveryCatalog(t *testing.T) {
 	s := newTestServer(t)
-	s.autoCatalog = true
+	s.setAutoCatalog()
 	tmpl := baseConfig(s, "udp", "")
 	tmpl.KeepaliveInterval = time.Second
 	tmpl.NVR, tmpl.PageSize, tmpl.Logger = true, 5, discard()
@@ -57,7 +57,7 @@ func TestFleetRegistersAndServesEveryCatalog(t *testing.T) {
 func BenchmarkFleet1000(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		s := newTestServer(b)
-		s.autoCatalog = true
+		s.setAutoCatalog()
 		tmpl := DeviceConfig{Server: s.udp, ServerID: testServerID, Domain: testDomain, Password: testPassword,
 			NVR: true, PageSize: 1, KeepaliveInterval: 10 * time.Second, RequestTimeout: 10 * time.Second,
 			RetryInterval: 2 * time.Second, Logger: discard()}

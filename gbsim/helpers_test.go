@@ -311,3 +311,12 @@ func TestMain(m *testing.M) {
 	sip.SetDefaultLogger(discard())
 	m.Run()
 }
+
+// setAutoCatalog turns catalog queries at registration on. It takes the
+// lock although devices only start afterwards: the race detector cannot
+// see the ordering that UDP gives.
+func (s *testServer) setAutoCatalog() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.autoCatalog = true
+}

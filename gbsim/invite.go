@@ -72,10 +72,7 @@ func (d *Device) handleInvite(ctx context.Context, conn *sipConn, req *sip.Reque
 		conn.reply(req, src, 491, "Request Pending") // re-INVITE: not supported
 		return
 	}
-	ch := d.byID[req.Recipient.User]
-	if ch == nil && req.Recipient.User == d.cfg.ID && len(d.channels) == 1 {
-		ch = d.channels[0]
-	}
+	ch := d.target(req.Recipient.User)
 	if ch == nil {
 		d.stats.refused.Add(1)
 		conn.reply(req, src, 404, "Not Found")
@@ -109,8 +106,7 @@ func (d *Device) handleInvite(ctx context.Context, conn *sipConn, req *sip.Reque
 	s.remote = net.JoinHostPort(offer.MediaAddr(v), strconv.Itoa(v.Port))
 	port := 9 // RFC 4145: an active TCP side has no port to offer
 	if mine != gbsdp.TCPActive {
-		s.sender, err = newFrameSender(ctx, senderConfig{transport: mine, remote: s.remote,
-			localIP: d.cfg.LocalIP, ssrc: ssrc, logger: d.log})
+		s.sender, err = newFrameSender(ctx, d.senderConfig(s))
 		if err != nil {
 			d.log.Warn("gbsim: media setup failed", "err", err)
 			d.stats.refused.Add(1)

@@ -12,7 +12,7 @@ import (
 var newFrameSender = func(ctx context.Context, cfg senderConfig) (frameSender, error) {
 	return media.NewSender(ctx, media.SenderConfig{
 		Transport: media.Transport(cfg.transport), // same names: udp, tcp-active, tcp-passive
-		Remote:    cfg.remote, LocalBind: cfg.localIP, SSRC: cfg.ssrc,
+		Remote:    cfg.remote, LocalBind: cfg.localIP, SSRC: cfg.ssrc, Video: cfg.video, Audio: cfg.audio,
 		ConnectTimeout: 10 * time.Second, Logger: cfg.logger,
 	})
 }

@@ -1,8 +1,10 @@
 package gbsim
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
@@ -21,11 +23,12 @@ type frameSender interface {
 }
 
 type senderConfig struct {
-	transport gbsdp.Transport // the device's side
-	remote    string
-	localIP   string
-	ssrc      uint32
-	logger    *slog.Logger
+	transport    gbsdp.Transport // the device's side
+	remote       string
+	localIP      string
+	ssrc         uint32
+	video, audio ps.StreamType // 0: from the first frames
+	logger       *slog.Logger
 }
 
 // stream sends the channel's clip to the session's peer in real time until
@@ -41,8 +44,7 @@ func (d *Device) stream(ctx context.Context, s *session) {
 		return
 	}
 	if s.sender == nil {
-		s.sender, err = newFrameSender(ctx, senderConfig{transport: s.transport, remote: s.remote,
-			localIP: d.cfg.LocalIP, ssrc: s.ssrc, logger: d.log})
+		s.sender, err = newFrameSender(ctx, d.senderConfig(s))
 		if err != nil {
 			d.log.Warn("gbsim: media connect failed", "err", err)
 			return
@@ -66,6 +68,11 @@ func (d *Device) stream(ctx context.Context, s *session) {
 	tick := time.NewTicker(frame)
 	defer tick.Stop()
 	var buf []byte
+	// G.711 A-law silence, one video frame's worth (8 kHz).
+	var silence []byte
+	if d.cfg.Audio {
+		silence = bytes.Repeat([]byte{0xD5}, 8000/fps)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -85,6 +92,12 @@ func (d *Device) stream(ctx context.Context, s *session) {
 			return
 		}
 		s.frames.Add(1)
+		if silence != nil {
+			if err := s.sender.WriteFrame(ps.Frame{Type: ps.G711A, PTS: pts, DTS: pts, Data: silence}); err != nil {
+				d.log.Debug("gbsim: stream ended", "call", s.callID, "err", err)
+				return
+			}
+		}
 		pts += step
 		pos = (pos + 1) % len(clip.AUs)
 	}
@@ -134,4 +147,18 @@ func hasParams(au [][]byte, codec string) bool {
 		}
 	}
 	return false
+}
+
+// senderConfig is the media sender setup of a session: the clip's codec
+// and, with Audio, G.711 A-law, declared in the PSM from the first pack.
+func (d *Device) senderConfig(s *session) senderConfig {
+	c := senderConfig{transport: s.transport, remote: s.remote, localIP: d.cfg.LocalIP, ssrc: s.ssrc,
+		video: ps.H264, logger: d.log}
+	if strings.HasSuffix(d.cfg.Clip, ".h265") {
+		c.video = ps.H265
+	}
+	if d.cfg.Audio {
+		c.audio = ps.G711A
+	}
+	return c
 }

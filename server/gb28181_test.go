@@ -37,6 +37,8 @@ type gbTestDevice struct {
 	callID   string
 	channels []string // "ID|Name|CivilCode"
 	sends    sync.WaitGroup
+	mu       sync.Mutex
+	closed   bool // under mu: no new sends once the test ends
 }
 
 func newGBTestDevice(t *testing.T, server, id string, channels []string) *gbTestDevice {
@@ -72,7 +74,14 @@ func newGBTestDevice(t *testing.T, server, id string, channels []string) *gbTest
 		t.Fatal(err)
 	}
 	go srv.ServeUDP(d.udp)
-	t.Cleanup(func() { d.sends.Wait(); d.udp.Close(); ua.Close() })
+	t.Cleanup(func() {
+		d.mu.Lock()
+		d.closed = true
+		d.mu.Unlock()
+		d.sends.Wait()
+		d.udp.Close()
+		ua.Close()
+	})
 	// Requests leave from the listening socket once sipgo serves it.
 	deadline := time.Now().Add(2 * time.Second)
 	for {
@@ -141,6 +150,11 @@ func (d *gbTestDevice) register(password string) int {
 }
 
 func (d *gbTestDevice) send(body string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
 	d.sends.Add(1)
 	go func() {
 		defer d.sends.Done()

@@ -13,7 +13,7 @@ import (
 
 // --- API the browser app needs (web/meta.go, web/prefs.go, web/ui.go) ----
 
-func TestCategoriesListsTheTwentyCodesWithNames(t *testing.T) {
+func TestCategoriesListsTheTwentyCodesWithNamesThenUnclassified(t *testing.T) {
 	a := startApp(t)
 	wantError(t, a.do(http.MethodGet, "/api/v1/categories", "", "", nil), http.StatusUnauthorized)
 	res := a.admin(http.MethodGet, "/api/v1/categories", nil)
@@ -21,7 +21,8 @@ func TestCategoriesListsTheTwentyCodesWithNames(t *testing.T) {
 		Items []struct{ Code, ZH, EN string }
 	}
 	decodeInto(t, res, &out)
-	if res.Status != http.StatusOK || len(out.Items) != 20 {
+	// The district's 20, then unclassified (GB channels no mapping rule matched; admins only).
+	if res.Status != http.StatusOK || len(out.Items) != 21 || out.Items[20].Code != "unclassified" || out.Items[20].ZH != "未分类" {
 		t.Fatalf("categories: %s", res)
 	}
 	if c := out.Items[0]; c.Code != "reservoir" || c.ZH != "水库" || c.EN != "Reservoir" {

@@ -103,6 +103,8 @@ var apiSchemas = map[string]any{
 	"GBDevicePatch":   gb28181.DevicePatch{},
 	"GBCatalogResult": gb28181.CatalogResult{},
 	"GBRule":          gbRuleRequest{},
+	"GBDeviceInfo":    gbDeviceInfo{},
+	"GBDeviceStatus":  gbDeviceStatus{},
 	"GrantList": struct {
 		Items []permissions.Grant `json:"items"`
 	}{},

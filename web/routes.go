@@ -213,6 +213,7 @@ const (
 	needPrefs
 	needMetrics
 	needGB
+	needGBLive
 )
 
 // serves reports whether d has what a route needing n needs.
@@ -221,7 +222,8 @@ func (d *Deps) serves(n need) bool {
 		(n&needAgents == 0 || d.Agents != nil) &&
 		(n&needPrefs == 0 || d.Prefs != nil) &&
 		(n&needMetrics == 0 || d.Metrics != nil) &&
-		(n&needGB == 0 || d.GB != nil)
+		(n&needGB == 0 || d.GB != nil) &&
+		(n&needGBLive == 0 || d.GBLive != nil)
 }
 
 // Context keys the guards set.
@@ -465,7 +467,7 @@ var apiOps = []apiOp{
 	{Method: "GET", Path: "/api/v1/points/:id/access", Rule: system(permissions.ManageGrants), Handle: at((*accessHandler).point),
 		Tag: "grants", Summary: "Who can see this point, and through which grants", Result: "PointAccess"},
 	{Method: "GET", Path: "/api/v1/categories", Rule: authenticated, Handle: at((*metaHandler).categories),
-		Tag: "meta", Summary: "The 20 category codes with Chinese and English names", Result: "Items"},
+		Tag: "meta", Summary: "The 20 category codes with Chinese and English names, then unclassified (GB/T 28181 channels no mapping rule matched: administrators only, never grantable)", Result: "Items"},
 	{Method: "GET", Path: "/api/v1/ui-config", Rule: authenticated, Handle: at((*metaHandler).uiConfig),
 		Tag: "meta", Summary: "What the web app needs: map tile URL and datum, STUN/TURN servers for its RTCPeerConnection", Result: "UIConfig"},
 	{Method: "GET", Path: "/api/v1/points/:id/allowed", Rule: onPoint(permissions.View), Handle: at((*pointHandler).actions),
@@ -504,7 +506,7 @@ var apiOps = []apiOp{
 	{Method: "GET", Path: "/api/v1/agents/connect", Rule: agentCredential, Handle: at((*agentHandler).connect), Needs: needAgents,
 		Tag: "agents", Summary: "The agent's control link (WebSocket; HTTP Basic agent-id:secret)", Status: 101},
 	{Method: "POST", Path: "/api/v1/points/:id/ptz", Rule: onPoint(permissions.PTZ), Handle: at((*agentHandler).ptz), Needs: needAgents,
-		Tag: "points", Summary: "Steer the camera through its agent (ptz grant; PTZ priority decides between users)", Body: "PTZ", Status: 204},
+		Tag: "points", Summary: "Steer the camera through its agent, or its GB/T 28181 device (DeviceControl PTZCmd; GB points also take op preset_set and preset_delete, presets 1–255) (ptz grant; PTZ priority decides between users)", Body: "PTZ", Status: 204},
 	{Method: "GET", Path: "/api/v1/points/:id/snapshot.jpg", Rule: onPoint(permissions.Snapshot), Handle: at((*agentHandler).snapshot), Needs: needAgents,
 		Tag: "points", Summary: "A JPEG from the camera through its agent (snapshot grant)", Result: "image/jpeg"},
 	{Method: "GET", Path: "/api/v1/gb/devices", Rule: system(permissions.ManageAgents), Handle: at((*gbDeviceHandler).listDevices), Needs: needGB,
@@ -517,6 +519,10 @@ var apiOps = []apiOp{
 		Tag: "gb28181", Summary: "Forget a device and its password (its points stay; it may register again)", Status: 204},
 	{Method: "POST", Path: "/api/v1/gb/devices/:id/catalog", Rule: system(permissions.ManageAgents), Handle: at((*gbDeviceHandler).queryCatalog), Needs: needGB,
 		Tag: "gb28181", Summary: "Ask the device for its catalog again and sync its channels into points (409 device_offline when it is not registered)", Result: "GBCatalogResult"},
+	{Method: "GET", Path: "/api/v1/gb/devices/:id/info", Rule: system(permissions.ManageAgents), Handle: at((*gbLiveHandler).info), Needs: needGBLive,
+		Tag: "gb28181", Summary: "Ask the device now for its DeviceInfo: name, manufacturer, model, firmware, channel count (503 device_offline when it is not online, 504 device_timeout when it does not answer)", Result: "GBDeviceInfo"},
+	{Method: "GET", Path: "/api/v1/gb/devices/:id/status", Rule: system(permissions.ManageAgents), Handle: at((*gbLiveHandler).status), Needs: needGBLive,
+		Tag: "gb28181", Summary: "Ask the device now for its DeviceStatus: online, status and reason, encoding, recording, clock, alarm inputs (503 device_offline, 504 device_timeout)", Result: "GBDeviceStatus"},
 	{Method: "GET", Path: "/api/v1/gb/channels", Rule: system(permissions.ManageAllPoints), Handle: at((*gbDeviceHandler).listChannels), Needs: needGB,
 		Tag: "gb28181", Summary: "Channels of the GB devices (device= one device; flagged=1 only those needing an admin: civil code, unclassified, conflict, gone, invalid)", Query: []string{"device", "flagged"}, Result: "Items"},
 	{Method: "GET", Path: "/api/v1/gb/rules", Rule: system(permissions.ManageAllPoints), Handle: at((*gbDeviceHandler).listRules), Needs: needGB,

@@ -651,6 +651,15 @@ func routeCases() map[string]routeCase {
 			id := m.freshGBDevice()
 			return mxReq{path: "/api/v1/gb/devices/" + id + "/catalog", after: func(int, []byte) { _ = m.s.d.GB.DeleteDevice(id) }}
 		}},
+		// A device that has not registered: the question cannot reach it.
+		"GET /api/v1/gb/devices/:id/info": {door: dSystem("agents.manage"), ok: ok(503), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
+			id := m.freshGBDevice()
+			return mxReq{path: "/api/v1/gb/devices/" + id + "/info", after: func(int, []byte) { _ = m.s.d.GB.DeleteDevice(id) }}
+		}},
+		"GET /api/v1/gb/devices/:id/status": {door: dSystem("agents.manage"), ok: ok(503), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
+			id := m.freshGBDevice()
+			return mxReq{path: "/api/v1/gb/devices/" + id + "/status", after: func(int, []byte) { _ = m.s.d.GB.DeleteDevice(id) }}
+		}},
 		"GET /api/v1/gb/channels": {door: dSystem("points.manage_all"), ok: ok(200), build: get("/api/v1/gb/channels?flagged=1")},
 		"GET /api/v1/gb/rules":    {door: dSystem("points.manage_all"), ok: ok(200), build: get("/api/v1/gb/rules")},
 		"POST /api/v1/gb/rules": {door: dSystem("points.manage_all"), ok: ok(201), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {

@@ -59,11 +59,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	platform := fs.Bool("platform", false, "devices are lower platforms (type 200: catalog with civil-code nodes, a business group and a virtual organisation)")
 	pageSize := fs.Int("page-size", 1, "catalog items per MESSAGE (Hikvision 1, Dahua about 5)")
 	gbk := fs.Bool("gbk", false, "write MANSCDP bodies in GB2312")
+	quirkList := fs.String("quirks", "", "firmware quirks in MANSCDP: flatinfo, statuswords, lowercase, junk, 2022 (comma-separated)")
 	manufacturer := fs.String("manufacturer", "Hikvision", "manufacturer reported in DeviceInfo and Catalog")
 	keepalive := fs.Duration("keepalive", time.Minute, "keepalive interval")
 	expires := fs.Duration("expires", time.Hour, "registration expiry asked for")
 	spread := fs.Duration("start-spread", 0, "start devices at random times within this")
 	clip := fs.String("clip", camsim.ClipH264Sub, "clip streamed on INVITE: "+camsim.ClipH264Sub+", "+camsim.ClipH264Main+" or "+camsim.ClipH265Sub)
+	audio := fs.Bool("audio", false, "add G.711 A-law audio (silence) to the stream")
 	dropKeepalives := fs.Bool("drop-keepalives", false, "fault: send no keepalives")
 	wrongPassword := fs.Bool("wrong-password", false, "fault: answer the Digest challenge with a wrong password")
 	tcpOnly := fs.Bool("tcp-only", false, "fault: refuse UDP media offers with 488")
@@ -85,10 +87,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tmpl := gbsim.DeviceConfig{
 		Server: *server, ServerID: *serverID, Domain: *domain, Password: *password, Transport: *transport,
 		LocalIP: *localIP, Expires: *expires, KeepaliveInterval: *keepalive, NVR: *nvr, Platform: *platform, PageSize: *pageSize,
-		GBK: *gbk, Manufacturer: *manufacturer, Clip: *clip, Logger: log,
+		GBK: *gbk, Manufacturer: *manufacturer, Clip: *clip, Audio: *audio, Logger: log,
 		Faults: gbsim.Faults{DropKeepalives: *dropKeepalives, WrongPassword: *wrongPassword, TCPOnly: *tcpOnly,
 			IgnoreSSRC: *ignoreSSRC, NATAddress: *natAddr},
 	}
+	quirks, err := gbsim.ParseQuirks(*quirkList)
+	if err != nil {
+		return err
+	}
+	tmpl.Quirks = quirks
 	if _, err := camsim.LoadClip(*clip); err != nil {
 		return err
 	}

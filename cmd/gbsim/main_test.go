@@ -81,4 +81,7 @@ func TestGbsimRefusesBadFlags(t *testing.T) {
 	if err := run(context.Background(), []string{"-clip", "nope"}, &out, &errOut); err == nil {
 		t.Fatal("unknown clip accepted")
 	}
+	if err := run(context.Background(), []string{"-quirks", "flatinfo,nope"}, &out, &errOut); err == nil {
+		t.Fatal("unknown quirk accepted")
+	}
 }
