@@ -1,13 +1,17 @@
 package demo
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/gb28181"
+	"github.com/tianyan/vms/whepclient"
 )
 
 // gbDevice is the part of /api/v1/gb/devices the tests read.
@@ -169,5 +173,63 @@ func TestDemoGBNVRChannelsAreClassifiedPointsUnderTheDemoGrants(t *testing.T) {
 	}
 	if len(flagged.Items) != 0 {
 		t.Fatalf("channels to check after classification: %+v", flagged.Items)
+	}
+}
+
+// TestDemoGBChannelPlaysOverWHEPAndItsDomeMoves: out of the box, the street
+// officer plays a GB channel of their street over WHEP (INVITE to the
+// simulated NVR, PS over RTP, the hub) and gets a decoded keyframe; the
+// dome channel turns for the leader (ptz grant) through DeviceControl
+// PTZCmd and not for the street officer (view only); the unclassified
+// channel plays for nobody but the admin.
+func TestDemoGBChannelPlaysOverWHEPAndItsDomeMoves(t *testing.T) {
+	d := startDemoWith(t, Options{SkipCatalog: true})
+	road, dome, unclassified := gbChannels[0], gbChannels[2], gbChannels[4]
+	if road.category != "road" || !dome.ptz || unclassified.category != "" {
+		t.Fatal("the demo's GB channels changed; adjust this test")
+	}
+	street, leader := loginAs(t, d, "street"), loginAs(t, d, "leader")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	c, err := whepclient.ConnectHTTP(ctx, d.App.HTTPURL()+"/api/v1/points/"+road.id+"/whep", street.token,
+		whepclient.Options{Interfaces: []string{"lo"}})
+	if err != nil {
+		t.Fatalf("street officer plays %s: %v", road.name, err)
+	}
+	defer c.Close()
+	if err := c.WaitKeyframe(ctx); err != nil {
+		t.Fatalf("%v (viewer stats %+v)", err, c.Stats())
+	}
+	t.Logf("WHEP POST → decoded keyframe on a GB channel: %v", time.Since(start).Round(time.Millisecond))
+	if s := d.NVR.Sessions(); len(s) != 1 || s[0].ChannelID != road.id {
+		t.Fatalf("NVR sessions %+v, want one call for %s", s, road.id)
+	}
+
+	_, err = whepclient.ConnectHTTP(ctx, d.App.HTTPURL()+"/api/v1/points/"+unclassified.id+"/whep", leader.token,
+		whepclient.Options{Interfaces: []string{"lo"}})
+	if he := (*whepclient.HTTPError)(nil); !errors.As(err, &he) || he.Status != http.StatusNotFound {
+		t.Fatalf("leader WHEP on the unclassified channel: %v, want 404", err)
+	}
+
+	ch := d.NVR.Channel(dome.id)
+	ptz := "/api/v1/points/" + dome.id + "/ptz"
+	if err := street.do(http.MethodPost, ptz, map[string]any{"op": "move", "pan": 1, "timeout_ms": 300}, nil); !isStatus(err, http.StatusForbidden) {
+		t.Fatalf("street officer PTZ (view only): %v, want 403", err)
+	}
+	if n := ch.PTZ().Commands; n != 0 {
+		t.Fatalf("a refused PTZ reached the dome: %d commands", n)
+	}
+	before := ch.PTZ().Position
+	if err := leader.do(http.MethodPost, ptz, map[string]any{"op": "move", "pan": 1, "timeout_ms": 500}, nil); err != nil {
+		t.Fatalf("leader PTZ: %v", err)
+	}
+	waitFor(t, 5*time.Second, "the dome to stop after its timed move", func() bool {
+		p := ch.PTZ()
+		return p.Commands >= 2 && !p.Moving
+	})
+	if after := ch.PTZ().Position; after.Pan-before.Pan < 10 || after.Tilt != before.Tilt {
+		t.Fatalf("the dome went from %+v to %+v, want a pan right", before, after)
 	}
 }
