@@ -34,8 +34,14 @@ func startDemo(t *testing.T) *Demo {
 // dir (o's Logger is replaced by a silent one).
 func startDemoWith(t *testing.T, o Options) *Demo {
 	t.Helper()
+	return startDemoIn(t, t.TempDir(), o)
+}
+
+// startDemoIn is startDemoWith in a given data dir (a restart).
+func startDemoIn(t *testing.T, dataDir string, o Options) *Demo {
+	t.Helper()
 	cfg := server.Defaults()
-	cfg.DataDir = t.TempDir()
+	cfg.DataDir = dataDir
 	cfg.HTTPAddr, cfg.RTSPAddr, cfg.WebRTCAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.SIPAddr = "127.0.0.1:0"
 	cfg.ICEInterfaces = []string{"lo"}
@@ -295,5 +301,10 @@ func TestTwoDemosOnOneHostKeepTheirOwnCameras(t *testing.T) {
 	lead := loginAs(t, first, "leader")
 	if err := lead.do(http.MethodPost, "/api/v1/points/"+liveCameras[12].id+"/ptz", map[string]any{"op": "move", "pan": 0.5, "timeout_ms": 300}, nil); err != nil {
 		t.Fatalf("leader PTZ after the other demo stopped: %v", err)
+	}
+	// The two NVRs share their fixed GB IDs but each registered to its own
+	// demo's SIP port: the second one's unregister left the first online.
+	if devs := gbDevices(t, loginAs(t, first, "admin")); len(devs) != 1 || devs[0].ID != GBNVRID || !devs[0].Online || !first.NVR.Registered() {
+		t.Fatalf("the first demo's NVR after the second demo stopped: %+v", devs)
 	}
 }

@@ -121,8 +121,9 @@ func (d *Demo) startGB(api *client, cfg server.Config) error {
 	return nil
 }
 
-// waitGB waits until the NVR is online with all its channels synced into
-// the catalog, as the 国标设备 page shows it.
+// waitGB waits until the NVR is online and has sent its catalog in this
+// run (on a restart the channels exist already, offline since the NVR
+// unregistered: they are ready when this run's sync has seen them).
 func (d *Demo) waitGB(ctx context.Context, api *client) error {
 	if d.NVR == nil {
 		return nil
@@ -133,24 +134,24 @@ func (d *Demo) waitGB(ctx context.Context, api *client) error {
 	for {
 		var list struct {
 			Items []struct {
-				ID       string `json:"id"`
-				Online   bool   `json:"online"`
-				Channels int    `json:"channels"`
+				LastSeen time.Time `json:"last_seen"`
 			}
 		}
-		if err := api.do(http.MethodGet, "/api/v1/gb/devices", nil, &list); err != nil {
+		if err := api.do(http.MethodGet, "/api/v1/gb/channels?device="+GBNVRID, nil, &list); err != nil {
 			return err
 		}
-		for _, dev := range list.Items {
-			if dev.ID == GBNVRID {
-				if dev.Online && dev.Channels >= len(gbChannels) {
-					d.log.Info("demo GB/T 28181 NVR registered and its catalog synced", "device", GBNVRID,
-						"channels", dev.Channels, "since_start", time.Since(d.gbStarted).Round(time.Millisecond))
-					return nil
-				}
-				last = fmt.Sprintf("online %v, %d of %d channels", dev.Online, dev.Channels, len(gbChannels))
+		synced := 0
+		for _, ch := range list.Items {
+			if !ch.LastSeen.Before(d.gbStarted) {
+				synced++
 			}
 		}
+		if synced >= len(gbChannels) && d.NVR.Registered() {
+			d.log.Info("demo GB/T 28181 NVR registered and its catalog synced", "device", GBNVRID,
+				"channels", synced, "since_start", time.Since(d.gbStarted).Round(time.Millisecond))
+			return nil
+		}
+		last = fmt.Sprintf("registered %v, %d of %d channels synced", d.NVR.Registered(), synced, len(gbChannels))
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("demo GB NVR %s did not register and sync its catalog (%s): %w", GBNVRID, last, ctx.Err())

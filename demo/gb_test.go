@@ -66,7 +66,7 @@ func TestDemoGBNVRChannelsAreClassifiedPointsUnderTheDemoGrants(t *testing.T) {
 	if len(devs) != 1 {
 		t.Fatalf("国标设备 lists %d devices, want the NVR: %+v", len(devs), devs)
 	}
-	if dev := devs[0]; dev.ID != GBNVRID || dev.Name != GBNVRName || !dev.Online || dev.Channels != len(gbChannels) || dev.Transport != "UDP" {
+	if dev := devs[0]; dev.ID != GBNVRID || dev.Name != GBNVRName || !dev.Online || dev.Channels != len(gbChannels) || dev.Flagged != 1 || dev.Transport != "UDP" {
 		t.Fatalf("NVR on the 国标设备 page: %+v", dev)
 	}
 
@@ -231,5 +231,51 @@ func TestDemoGBChannelPlaysOverWHEPAndItsDomeMoves(t *testing.T) {
 	})
 	if after := ch.PTZ().Position; after.Pan-before.Pan < 10 || after.Tilt != before.Tilt {
 		t.Fatalf("the dome went from %+v to %+v, want a pan right", before, after)
+	}
+}
+
+// TestDemoRestartBringsTheSameNVRBackOnline: a second start on the same
+// data dir finds the NVR it recorded (no second device, the rules written
+// once, an admin's change to them kept) and waits for this run's catalog
+// sync, so the channels are online again, not left offline from the stop.
+func TestDemoRestartBringsTheSameNVRBackOnline(t *testing.T) {
+	dir := t.TempDir()
+	first := startDemoIn(t, dir, Options{SkipCatalog: true})
+	admin := loginAs(t, first, "admin")
+	var rules struct{ Items []gb28181.Rule }
+	if err := admin.do(http.MethodGet, "/api/v1/gb/rules", nil, &rules); err != nil {
+		t.Fatal(err)
+	}
+	if len(rules.Items) != len(gbRules) {
+		t.Fatalf("%d mapping rules, want %d", len(rules.Items), len(gbRules))
+	}
+	// The admin drops the 广场 rule: the restart must not bring it back.
+	var square gb28181.Rule
+	for _, r := range rules.Items {
+		if r.NamePattern == "广场" {
+			square = r
+		}
+	}
+	if err := admin.do(http.MethodDelete, "/api/v1/gb/rules/"+square.ID, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+
+	second := startDemoIn(t, dir, Options{SkipCatalog: true})
+	admin = loginAs(t, second, "admin")
+	if err := admin.do(http.MethodGet, "/api/v1/gb/rules", nil, &rules); err != nil {
+		t.Fatal(err)
+	}
+	if len(rules.Items) != len(gbRules)-1 {
+		t.Fatalf("after a restart: %d mapping rules, want the admin's %d", len(rules.Items), len(gbRules)-1)
+	}
+	if devs := gbDevices(t, admin); len(devs) != 1 || devs[0].ID != GBNVRID || !devs[0].Online || devs[0].Channels != len(gbChannels) {
+		t.Fatalf("国标设备 after a restart: %+v", devs)
+	}
+	for _, c := range gbChannels {
+		var p catalog.Point
+		if err := admin.do(http.MethodGet, "/api/v1/points/"+c.id, nil, &p); err != nil || p.Status.State != catalog.StateOnline {
+			t.Errorf("channel %s after a restart: %s (%v)", c.name, p.Status.State, err)
+		}
 	}
 }
