@@ -98,7 +98,7 @@ var apiSchemas = map[string]any{
 	"Enroll":          agentlink.EnrollRequest{},
 	"Enrolled":        agentlink.EnrollResponse{},
 	"PTZ":             agentlink.PTZRequest{},
-	"GBDevice":        gb28181.Device{},
+	"GBDevice":        gbDeviceView{},
 	"GBDeviceCreate":  gbDeviceRequest{},
 	"GBDevicePatch":   gb28181.DevicePatch{},
 	"GBCatalogResult": gb28181.CatalogResult{},
