@@ -119,8 +119,8 @@ type inviteRequest struct {
 
 // invite sends an INVITE for a channel to a device, waits for the final
 // answer and ACKs a 2xx. The caller must end the returned call with bye
-// unless the device ended it. ctx bounds the wait; cancelling it before
-// the answer CANCELs the INVITE.
+// unless the device ended it. ctx bounds the wait, as does inviteTimeout;
+// either ending abandons the INVITE at once.
 func (l *Live) invite(ctx context.Context, in inviteRequest) (*liveCall, error) {
 	srv := l.srv
 	req, err := srv.NewRequest(sip.INVITE, in.peer, in.channel, ContentTypeSDP, in.sdp)

@@ -120,8 +120,10 @@ type ChannelSource struct {
 
 var _ streaming.ExternalSource = (*ChannelSource)(nil)
 
-// Device and Channel name the source.
-func (c *ChannelSource) Device() string  { return c.device }
+// Device is the ID of the device the channel belongs to.
+func (c *ChannelSource) Device() string { return c.device }
+
+// Channel is the channel's ID (the point's).
 func (c *ChannelSource) Channel() string { return c.channel }
 
 // Frames counts the video frames this source has handed to the hub.
@@ -153,8 +155,11 @@ func (c *ChannelSource) Run(ctx context.Context, out streaming.ExternalOutput) e
 	}
 	defer sess.close()
 	// A keyframe now rather than at the end of the device's GOP. Sent
-	// after the ACK, in parallel with the media starting.
-	go l.requestKeyframe(peer, c.channel)
+	// after the ACK, in parallel with the media starting; Run waits for
+	// it (at most the request timeout, less once ctx ends).
+	var kf sync.WaitGroup
+	defer kf.Wait()
+	kf.Go(func() { l.requestKeyframe(ctx, peer, c.channel) })
 
 	feed := newLiveFeed(out)
 	rctx, cancel := context.WithCancel(ctx)
@@ -292,8 +297,8 @@ func (l *Live) dialMedia(ctx context.Context, sess *liveSession, addr, ssrc stri
 
 // requestKeyframe sends DeviceControl IFameCmd for a channel. Best effort:
 // a device that ignores it still starts at its next keyframe.
-func (l *Live) requestKeyframe(peer Peer, channel string) {
-	ctx, cancel := context.WithTimeout(l.srv.Context(), l.srv.Config().RequestTimeout)
+func (l *Live) requestKeyframe(ctx context.Context, peer Peer, channel string) {
+	ctx, cancel := context.WithTimeout(ctx, l.srv.Config().RequestTimeout)
 	defer cancel()
 	ctl := &manscdp.DeviceControl{Header: manscdp.Header{CmdType: manscdp.CmdDeviceControl, SN: NextSN(), DeviceID: channel},
 		IFameCmd: manscdp.IFameSend}

@@ -84,6 +84,9 @@ type ptzStops struct {
 	mu     sync.Mutex
 	timers map[string]*time.Timer
 	closed bool
+	// firing counts stops being sent; close waits for them. Add happens
+	// under mu while !closed, so it never races the Wait.
+	firing sync.WaitGroup
 }
 
 // arm (re)schedules f for channel after d; a later move replaces it.
@@ -102,12 +105,14 @@ func (s *ptzStops) arm(channel string, d time.Duration, f func()) {
 	var t *time.Timer
 	t = time.AfterFunc(d, func() {
 		s.mu.Lock()
-		mine := s.timers[channel] == t
+		mine := s.timers[channel] == t && !s.closed
 		if mine {
 			delete(s.timers, channel)
+			s.firing.Add(1)
 		}
 		s.mu.Unlock()
 		if mine {
+			defer s.firing.Done()
 			f()
 		}
 	})
@@ -124,15 +129,17 @@ func (s *ptzStops) cancel(channel string) {
 	}
 }
 
-// close stops every pending stop; none fires afterwards.
+// close stops every pending stop and waits for those being sent; none
+// fires afterwards.
 func (s *ptzStops) close() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.closed = true
 	for k, t := range s.timers {
 		t.Stop()
 		delete(s.timers, k)
 	}
+	s.mu.Unlock()
+	s.firing.Wait()
 }
 
 // PTZ steers a device's channel with DeviceControl PTZCmd. A move is
