@@ -100,8 +100,11 @@ func TestDemoDistrictCamerasThroughAgentAndDifferentGrants(t *testing.T) {
 		t.Fatalf("district has %d points, want %d + %d GB channels", all.Total, HDPoints+PanoramicPoints, len(gbChannels))
 	}
 	for _, c := range all.Categories {
-		// Unclassified holds GB/T 28181 channels no mapping rule matched: none in the demo district.
-		if c.Count == 0 && c.Code != catalog.Unclassified {
+		// Unclassified holds the GB/T 28181 channel no mapping rule matched.
+		if c.Code == catalog.Unclassified && c.Count != 1 {
+			t.Errorf("category %s holds %d points, want the NVR's one channel no rule matches", c.Code, c.Count)
+		}
+		if c.Count == 0 {
 			t.Errorf("category %s is empty", c.Code)
 		}
 	}
