@@ -60,9 +60,9 @@ func demoCmd(args []string, log *slog.Logger) error {
 		fmt.Fprintf(&b, "  GB/T 28181: devices register to %s (UDP/TCP), server ID %s, domain %s, password %s.\n",
 			sip, cfg.SIPID, cfg.SIPDomain, pw)
 		if d.NVR != nil {
-			fmt.Fprintf(&b, "  Simulated NVR %s (%s) registered over SIP with %d channels in 南头街道:\n",
+			fmt.Fprintf(&b, "  Simulated NVR %s (%s) registered over SIP: %d channels in 南头街道, classified by\n",
 				demo.GBNVRName, demo.GBNVRID, len(d.NVR.Channels()))
-			fmt.Fprintf(&b, "  see 管理 → 国标设备 (mapping rules; one channel 待分类 for admin only), and search 雪亮工程.\n")
+			fmt.Fprintf(&b, "  mapping rules but one (待分类, admin only); see 管理 → 国标设备, search 雪亮工程 or the map.\n")
 		}
 	}
 	fmt.Fprintf(&b, "  Data in %s.  Press Ctrl-C to stop.\n\n", cfg.DataDir)
