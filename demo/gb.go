@@ -155,7 +155,7 @@ func (d *Demo) waitGB(ctx context.Context, api *client) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("demo GB NVR %s did not register and sync its catalog (%s): %w", GBNVRID, last, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
