@@ -895,7 +895,12 @@ func TestStreamEndingEndsTheUpstreamViewWithBye(t *testing.T) {
 	eventually(t, 10*time.Second, "media", func() bool { return packets.Load() > 20 })
 	f.hub.RemovePoint(pointIn1) // the point is gone from the hub: its stream ends
 	eventually(t, 5*time.Second, "our BYE when the stream ended", func() bool { return byes.Load() == 1 })
-	stops := auditActions(t, f.audit, "view.stop")
+	// The view is audited after its BYE has been answered.
+	var stops []audit.Record
+	eventually(t, 5*time.Second, "view.stop in the audit log", func() bool {
+		stops = auditActions(t, f.audit, "view.stop")
+		return len(stops) > 0
+	})
 	if len(stops) != 1 || stops[0].Detail["reason"] != "stream_ended" {
 		t.Fatalf("view.stop %+v", stops)
 	}
