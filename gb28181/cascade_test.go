@@ -564,7 +564,12 @@ func TestRevokingTheGrantEndsTheUpstreamViewWithBye(t *testing.T) {
 	eventually(t, 10*time.Second, "media", func() bool { return packets.Load() > 20 })
 	f.access.revoke(cityAcct, pointIn1)
 	eventually(t, 5*time.Second, "our BYE after the grant went", func() bool { return byes.Load() == 1 })
-	stops := auditActions(t, f.audit, "view.stop")
+	// The view is audited after its BYE has been answered.
+	var stops []audit.Record
+	eventually(t, 5*time.Second, "view.stop in the audit log", func() bool {
+		stops = auditActions(t, f.audit, "view.stop")
+		return len(stops) > 0
+	})
 	if len(stops) != 1 || stops[0].Detail["reason"] != "access_revoked" || stops[0].User != cityAcct {
 		t.Fatalf("view.stop %+v", stops)
 	}
