@@ -16,7 +16,6 @@ import (
 	"github.com/tianyan/vms/gb28181/gbsdp"
 	"github.com/tianyan/vms/gb28181/media"
 	"github.com/tianyan/vms/gb28181/ps"
-	"github.com/tianyan/vms/streaming"
 	"github.com/tianyan/vms/whepclient"
 )
 
@@ -140,9 +139,6 @@ func TestSecondServerAsUpperPlatformListsOnlyGrantedPointsAndPlaysOneThroughTheC
 
 	// The upper plays the camera's point the way it plays any GB channel:
 	// its live source INVITEs the lower, and a WHEP viewer decodes it.
-	live := gb28181.NewLive(upperSIP, gb28181.LiveConfig{MediaBind: "127.0.0.1", Logger: testLogger()})
-	t.Cleanup(live.Close)
-	upper.Hub.SetPoint(e2eIn1, streaming.SourceConfig{Type: streaming.SourceExternal, External: live.Source(e2eLowerID, e2eIn1), OnDemand: true})
 	viewer := upper.connectViewer(e2eIn1, whepclient.Options{})
 	waitKeyframe(t, viewer, 20*time.Second)
 	waitFor(t, 10*time.Second, "25 decoded frames through the cascade", func() bool { return viewer.Stats().Frames >= 25 })
