@@ -50,6 +50,12 @@ type App struct {
 	GBLive *gb28181.Live
 	// CameraNetworks decides which hosts the server connects to for cameras.
 	CameraNetworks *cameranet.Policy
+	// GBPlatforms are the upstream GB/T 28181 platforms we register to (级联).
+	GBPlatforms *gb28181.PlatformStore
+	// Cascade registers to them and answers them; nil without a SIP server.
+	Cascade *gb28181.Cascade
+	// decider makes every access decision (kept for the cascade's wiring).
+	decider *permissions.Decider
 
 	bindings *agentBindings
 
@@ -148,6 +154,7 @@ func Start(cfg Config) (a *App, err error) {
 		return nil, err
 	}
 	perm.UseDuties(a.Accounts)
+	a.decider = perm
 
 	if err := checkTrustedProxies(cfg.TrustedProxies); err != nil {
 		return nil, err
@@ -217,7 +224,12 @@ func Start(cfg Config) (a *App, err error) {
 		return nil, fmt.Errorf("map tiles: %w", err)
 	}
 	a.Prefs = prefs.New(a.DB)
+	a.GBPlatforms = gb28181.NewPlatformStore(a.DB)
+	if a.GB != nil {
+		a.startCascade(a.GB, perm)
+	}
 	api := web.New(web.Deps{
+		GBPlatforms: a.GBPlatforms, GBPlatformStatus: a.platformStatus,
 		Prefs:  a.Prefs,
 		UI:     ui,
 		Audit:  a.Audit,
@@ -319,6 +331,10 @@ func (a *App) Wait() <-chan error { return a.httpErr }
 // Close stops accepting, ends sessions and sources, and closes the store,
 // in that order. It waits for every goroutine the app owns.
 func (a *App) Close(ctx context.Context) {
+	if a.Cascade != nil {
+		// Its views end with BYE and it unregisters while SIP still runs.
+		a.Cascade.Close()
+	}
 	if a.Agents != nil {
 		// Links are hijacked connections Shutdown does not wait for.
 		a.Agents.Close()

@@ -165,6 +165,7 @@ func newFullServer(t *testing.T, db *store.DB, tune ...func(*Deps)) *Server {
 	d := Deps{Catalog: cat, Accounts: acc, Permissions: perm, Hub: hub, WebRTC: rtc, GB: gb, GBLive: gb28181.NewLive(gb, gb28181.LiveConfig{}),
 		Metrics: prometheus.NewRegistry(), Audit: log, Store: db, Agents: agents.New(db, agents.Options{}),
 		Prefs: prefs.New(db), PTZ: permissions.NewPTZArbiter(0)}
+	d.GBPlatforms = gb28181.NewPlatformStore(db)
 	for _, f := range tune {
 		f(&d)
 	}

@@ -214,6 +214,7 @@ const (
 	needMetrics
 	needGB
 	needGBLive
+	needGBPlatforms
 )
 
 // serves reports whether d has what a route needing n needs.
@@ -223,7 +224,8 @@ func (d *Deps) serves(n need) bool {
 		(n&needPrefs == 0 || d.Prefs != nil) &&
 		(n&needMetrics == 0 || d.Metrics != nil) &&
 		(n&needGB == 0 || d.GB != nil) &&
-		(n&needGBLive == 0 || d.GBLive != nil)
+		(n&needGBLive == 0 || d.GBLive != nil) &&
+		(n&needGBPlatforms == 0 || d.GBPlatforms != nil)
 }
 
 // Context keys the guards set.
@@ -499,6 +501,16 @@ var apiOps = []apiOp{
 		Tag: "agents", Summary: "Revoke an agent: its link and RTSP publishes are cut at once", Status: 204},
 	{Method: "POST", Path: "/api/v1/agents/:id/rediscover", Rule: system(permissions.ManageAgents), Handle: at((*agentHandler).rediscover), Needs: needAgents,
 		Tag: "agents", Summary: "Ask an agent to search its LAN again", Status: 202},
+	{Method: "GET", Path: "/api/v1/gb/platforms", Rule: system(permissions.Operate), Handle: at((*platformHandler).list), Needs: needGBPlatforms,
+		Tag: "gb28181", Summary: "Upstream GB/T 28181 platforms we register to (级联), each with its registration's status; passwords are never returned", Result: "Items"},
+	{Method: "POST", Path: "/api/v1/gb/platforms", Rule: system(permissions.Operate), Handle: at((*platformHandler).create), Needs: needGBPlatforms,
+		Tag: "gb28181", Summary: "Register upward to a platform: its 20-digit ID, domain, address, transport, password (write-only), our ID, expiry, keepalive, and the platform account whose grants decide what it sees", Body: "GBPlatformCreate", Status: 201, Result: "GBPlatform"},
+	{Method: "GET", Path: "/api/v1/gb/platforms/:id", Rule: system(permissions.Operate), Handle: at((*platformHandler).get), Needs: needGBPlatforms,
+		Tag: "gb28181", Summary: "One upstream platform and its registration's status", Result: "GBPlatform"},
+	{Method: "PATCH", Path: "/api/v1/gb/platforms/:id", Rule: system(permissions.Operate), Handle: at((*platformHandler).patch), Needs: needGBPlatforms,
+		Tag: "gb28181", Summary: "Change an upstream platform (a new password, address, account, enabled…); it re-registers", Body: "GBPlatformPatch", Result: "GBPlatform"},
+	{Method: "DELETE", Path: "/api/v1/gb/platforms/:id", Rule: system(permissions.Operate), Handle: at((*platformHandler).delete), Needs: needGBPlatforms,
+		Tag: "gb28181", Summary: "Stop registering to a platform: it is unregistered and its streams end", Status: 204},
 	{Method: "POST", Path: "/api/v1/agents/enroll", Rule: agentCredential, Handle: at((*agentHandler).enroll), Needs: needAgents,
 		Tag: "agents", Summary: "Agent enrollment: one-time code in, long-lived credentials out", Body: "Enroll", Result: "Enrolled"},
 	{Method: "GET", Path: "/api/v1/agents/page-access", Rule: agentCredential, Handle: at((*agentPageHandler).access), Needs: needAgents,

@@ -83,6 +83,12 @@ type Deps struct {
 	// the TCP peer, so nobody can pick the address the login throttle and
 	// the audit log see by sending a header.
 	TrustedProxies []string
+	// GBPlatforms are the upstream GB/T 28181 platforms we register to
+	// (级联); nil serves no /api/v1/gb/platforms routes.
+	GBPlatforms *gb28181.PlatformStore
+	// GBPlatformStatus says how our registration to a platform stands;
+	// nil shows every platform unregistered.
+	GBPlatformStatus func(id string) gb28181.PlatformStatus
 	// MaxImportBytes bounds a points or regions import body; 0 means 64 MiB.
 	MaxImportBytes int64
 	Logger         *slog.Logger
@@ -121,6 +127,7 @@ type Server struct {
 	meta      *metaHandler
 	ops       *opsHandler
 	ui        *uiHandler
+	platforms *platformHandler
 }
 
 // tokenResolver finds the user a session token or API token belongs to.
@@ -207,12 +214,14 @@ func (s *Server) wire(assets map[string]*uiAsset) {
 		s.ops.metrics = promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})
 	}
 	s.ui = &uiHandler{assets: assets}
+	s.platforms = &platformHandler{platforms: present[platformStore](d.GBPlatforms), accounts: present[platformAccounts](d.Accounts),
+		status: d.GBPlatformStatus, trail: trail, log: log}
 }
 
 // resources are the handlers at picks a route's handler from.
 func (s *Server) resources() []any {
 	return []any{s.auth, s.self, s.users, s.grants, s.access, s.points, s.streams, s.regions,
-		s.imports, s.audit, s.agents, s.agentPage, s.gbDevices, s.gbLive, s.prefs, s.meta, s.ops, s.ui}
+		s.imports, s.audit, s.agents, s.agentPage, s.gbDevices, s.gbLive, s.prefs, s.meta, s.ops, s.ui, s.platforms}
 }
 
 // present is v, or I's nil when v holds a nil pointer: a nil pointer

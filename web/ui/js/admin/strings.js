@@ -59,6 +59,8 @@ extend({
   gb_flaggedTitle: "待处理通道", gb_channelId: "通道编号", gb_civilCode: "行政区划", gb_flags: "原因", gb_noFlagged: "没有待处理的通道",
   gb_flag_civil_code: "行政区划缺失或无效（已放在辖区根）", gb_flag_unclassified: "未分类", gb_flag_conflict: "编号与其他点位冲突",
   gb_flag_gone: "已从设备目录消失", gb_flag_invalid: "点位无效",
+  adm_userKind: "账号类型", adm_kindPerson: "人员", adm_kindPlatform: "上级平台（不可登录）", adm_platforms: "上级平台",
+  err_platform_account: "上级平台账号不能登录，没有密码、会话、令牌或推流密钥",
 }, {
   adm_users: "Users & roles", adm_grants: "Grants", adm_agents: "Edge agents", adm_points: "Points", adm_audit: "Audit log", adm_health: "Health",
   adm_confirm: "Confirm ", adm_create: "Create", adm_save: "Save", adm_delete: "Delete", adm_close: "Close", adm_hide: "Hide",
@@ -115,4 +117,6 @@ extend({
   gb_flaggedTitle: "Channels to check", gb_channelId: "Channel ID", gb_civilCode: "Civil code", gb_flags: "Why", gb_noFlagged: "No channel needs checking",
   gb_flag_civil_code: "Civil code missing or invalid (placed at the district root)", gb_flag_unclassified: "Unclassified", gb_flag_conflict: "ID taken by another point",
   gb_flag_gone: "Gone from the device's catalog", gb_flag_invalid: "Point refused",
+  adm_userKind: "Kind", adm_kindPerson: "Person", adm_kindPlatform: "Upstream platform (no login)", adm_platforms: "Upstream platforms",
+  err_platform_account: "A platform account never logs in: no password, session, token or stream key",
 });
