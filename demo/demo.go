@@ -1,9 +1,10 @@
 // Package demo runs Tianyan's self-contained demonstration: the central
 // server, simulated ONVIF cameras, an edge agent that discovers them, the
-// cameras provisioned through the technician's API, a full-size district
-// catalog, and demo accounts whose grants visibly differ.
+// cameras provisioned through the technician's API, a simulated GB/T 28181
+// NVR registering over SIP with its channels classified by mapping rules, a
+// full-size district catalog, and demo accounts whose grants visibly differ.
 //
-// It drives the system only through its public APIs (HTTP, the agent's
+// It drives the system only through its public APIs (HTTP, SIP, the agent's
 // provisioning calls), like an operator would, except for marking the
 // seeded catalog's camera-less points offline in bulk. It is never used by
 // `vms serve`.
@@ -29,6 +30,7 @@ import (
 	"github.com/tianyan/vms/camsim"
 	"github.com/tianyan/vms/catalog"
 	"github.com/tianyan/vms/edge"
+	"github.com/tianyan/vms/gbsim"
 	"github.com/tianyan/vms/server"
 )
 
@@ -98,10 +100,14 @@ type Demo struct {
 	// Book is the agent's camera book (what it discovered and provisioned).
 	Book    *edge.CameraBook
 	Cameras []*camsim.Camera
+	// NVR is the simulated GB/T 28181 NVR registered to the demo's SIP
+	// listener (nil when SIP is off).
+	NVR *gbsim.Device
 	// AgentUIURL is the provisioning page.
 	AgentUIURL string
 
 	log       *slog.Logger
+	gbStarted time.Time
 	cancel    context.CancelFunc
 	done      chan error
 	closeOnce sync.Once
@@ -152,6 +158,11 @@ func Start(ctx context.Context, cfg server.Config, o Options) (d *Demo, err erro
 	if err := seedAccounts(api); err != nil {
 		return d, err
 	}
+	// After the regions (its civil codes name them), before the agent: it
+	// registers and syncs its catalog while the cameras are provisioned.
+	if err := d.startGB(api, cfg); err != nil {
+		return d, err
+	}
 	creds, err := agentCredentials(ctx, api, filepath.Join(cfg.DataDir, "edge-state"))
 	if err != nil {
 		return d, err
@@ -184,6 +195,9 @@ func Start(ctx context.Context, cfg server.Config, o Options) (d *Demo, err erro
 		if err := d.seedCatalog(api); err != nil {
 			return d, err
 		}
+	}
+	if err := d.waitGB(ctx, api); err != nil {
+		return d, err
 	}
 	return d, nil
 }
@@ -270,6 +284,10 @@ func (d *Demo) close() {
 	if d.cancel != nil {
 		d.cancel()
 		<-d.done
+	}
+	if d.NVR != nil {
+		// Before the server goes: the NVR unregisters, as one switched off.
+		d.NVR.Stop()
 	}
 	if d.App != nil {
 		d.App.Close(context.Background())

@@ -27,8 +27,21 @@ import (
 
 func startDemo(t *testing.T) *Demo {
 	t.Helper()
+	return startDemoWith(t, Options{})
+}
+
+// startDemoWith starts a demo on ephemeral loopback ports in a fresh data
+// dir (o's Logger is replaced by a silent one).
+func startDemoWith(t *testing.T, o Options) *Demo {
+	t.Helper()
+	return startDemoIn(t, t.TempDir(), o)
+}
+
+// startDemoIn is startDemoWith in a given data dir (a restart).
+func startDemoIn(t *testing.T, dataDir string, o Options) *Demo {
+	t.Helper()
 	cfg := server.Defaults()
-	cfg.DataDir = t.TempDir()
+	cfg.DataDir = dataDir
 	cfg.HTTPAddr, cfg.RTSPAddr, cfg.WebRTCAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.SIPAddr = "127.0.0.1:0"
 	cfg.ICEInterfaces = []string{"lo"}
@@ -40,7 +53,8 @@ func startDemo(t *testing.T) *Demo {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	start := time.Now()
-	d, err := Start(ctx, cfg, Options{Logger: log})
+	o.Logger = log
+	d, err := Start(ctx, cfg, o)
 	if err != nil {
 		t.Fatalf("demo: %v", err)
 	}
@@ -81,19 +95,24 @@ func TestDemoDistrictCamerasThroughAgentAndDifferentGrants(t *testing.T) {
 	if err := admin.do(http.MethodGet, "/api/v1/points/facets", nil, &all); err != nil {
 		t.Fatal(err)
 	}
-	if all.Total != HDPoints+PanoramicPoints {
-		t.Fatalf("district has %d points, want %d", all.Total, HDPoints+PanoramicPoints)
+	// The district's catalog plus the GB/T 28181 NVR's channels.
+	if all.Total != HDPoints+PanoramicPoints+len(gbChannels) {
+		t.Fatalf("district has %d points, want %d + %d GB channels", all.Total, HDPoints+PanoramicPoints, len(gbChannels))
 	}
 	for _, c := range all.Categories {
-		// Unclassified holds GB/T 28181 channels no mapping rule matched: none in the demo district.
-		if c.Count == 0 && c.Code != catalog.Unclassified {
+		// Unclassified holds the GB/T 28181 channel no mapping rule matched.
+		if c.Code == catalog.Unclassified && c.Count != 1 {
+			t.Errorf("category %s holds %d points, want the NVR's one channel no rule matches", c.Code, c.Count)
+		}
+		if c.Count == 0 {
 			t.Errorf("category %s is empty", c.Code)
 		}
 	}
-	waitFor(t, 15*time.Second, "16 live points online via the agent", func() bool {
+	live := len(liveCameras) + len(gbChannels)
+	waitFor(t, 15*time.Second, "16 live points online via the agent and the NVR's channels", func() bool {
 		var f catalog.Facets
 		_ = admin.do(http.MethodGet, "/api/v1/points/facets", nil, &f)
-		return f.Status["online"] == len(liveCameras) && f.Status["offline"] == all.Total-len(liveCameras)
+		return f.Status["online"] == live && f.Status["offline"] == all.Total-live
 	})
 
 	// Each account sees what its grants say, and no more.
@@ -286,5 +305,10 @@ func TestTwoDemosOnOneHostKeepTheirOwnCameras(t *testing.T) {
 	lead := loginAs(t, first, "leader")
 	if err := lead.do(http.MethodPost, "/api/v1/points/"+liveCameras[12].id+"/ptz", map[string]any{"op": "move", "pan": 0.5, "timeout_ms": 300}, nil); err != nil {
 		t.Fatalf("leader PTZ after the other demo stopped: %v", err)
+	}
+	// The two NVRs share their fixed GB IDs but each registered to its own
+	// demo's SIP port: the second one's unregister left the first online.
+	if devs := gbDevices(t, loginAs(t, first, "admin")); len(devs) != 1 || devs[0].ID != GBNVRID || !devs[0].Online || !first.NVR.Registered() {
+		t.Fatalf("the first demo's NVR after the second demo stopped: %+v", devs)
 	}
 }

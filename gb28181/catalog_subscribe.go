@@ -56,8 +56,15 @@ func (s *Server) syncDevice(ctx context.Context, id string) {
 		return
 	}
 	defer func() { <-s.catalogSem }()
+	// Many devices never answer ConfigDownload: waiting out its timeout must not delay the
+	// catalog (the device's channels) by RequestTimeout. It runs beside the rest of the sync.
+	interval := make(chan struct{})
+	go func() {
+		defer close(interval)
+		s.queryKeepaliveInterval(ctx, id)
+	}()
+	defer func() { <-interval }()
 	s.queryDeviceInfo(ctx, id)
-	s.queryKeepaliveInterval(ctx, id)
 	if s.cfg.Catalog == nil {
 		return
 	}

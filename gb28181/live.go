@@ -27,6 +27,10 @@ const (
 	MediaTCP = "tcp" // TCP, the device connects to us (we are passive)
 )
 
+// keyframeRetry is how long after the ACK a channel that has not started
+// is asked for a keyframe again.
+const keyframeRetry = 600 * time.Millisecond
+
 // onlinePoll is how often a source waiting for its device looks again: a
 // device that restarts is played again this long after it registers.
 const onlinePoll = 200 * time.Millisecond
@@ -156,14 +160,14 @@ func (c *ChannelSource) Run(ctx context.Context, out streaming.ExternalOutput) e
 	defer sess.close()
 	// A keyframe now rather than at the end of the device's GOP. Sent
 	// after the ACK, in parallel with the media starting; Run waits for
-	// it (at most the request timeout, less once ctx ends).
+	// the requests, which its return cuts short (cancel before Wait).
 	var kf sync.WaitGroup
 	defer kf.Wait()
-	kf.Go(func() { l.requestKeyframe(ctx, peer, c.channel) })
-
-	feed := newLiveFeed(out)
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	kf.Go(func() { l.requestKeyframe(rctx, peer, c.channel) })
+
+	feed := newLiveFeed(out)
 	var feedErr error
 	errc := make(chan error, 1)
 	go func() {
@@ -181,26 +185,36 @@ func (c *ChannelSource) Run(ctx context.Context, out streaming.ExternalOutput) e
 			}
 		})
 	}()
-	select {
-	case <-ctx.Done():
-		cancel()
-		<-errc
-		return nil
-	case <-sess.call.ended:
-		cancel()
-		<-errc
-		return errDeviceBye
-	case err := <-errc:
-		if ctx.Err() != nil {
+	// A keyframe lost on the way (UDP) or a request the device missed
+	// would leave the viewer waiting a whole GOP: ask once more.
+	retry := time.NewTimer(keyframeRetry)
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			cancel()
+			<-errc
 			return nil
+		case <-sess.call.ended:
+			cancel()
+			<-errc
+			return errDeviceBye
+		case <-retry.C:
+			if !feed.announced.Load() {
+				kf.Go(func() { l.requestKeyframe(rctx, peer, c.channel) })
+			}
+		case err := <-errc:
+			if ctx.Err() != nil {
+				return nil
+			}
+			if feedErr != nil {
+				return feedErr
+			}
+			if err == nil {
+				err = errors.New("media ended")
+			}
+			return fmt.Errorf("media from the device: %w", err)
 		}
-		if feedErr != nil {
-			return feedErr
-		}
-		if err == nil {
-			err = errors.New("media ended")
-		}
-		return fmt.Errorf("media from the device: %w", err)
 	}
 }
 

@@ -46,6 +46,7 @@ type liveDevice struct {
 	otherSSRC uint32      // sends with this SSRC whatever was offered
 	noMedia   bool        // answers INVITE but never sends
 	noAnswer  bool        // never answers INVITE (a device rebooting)
+	deafOnce  bool        // ignores the first IFameCmd
 	silent    atomic.Bool // acknowledges queries but never answers them
 
 	answers sync.WaitGroup // query answers being sent
@@ -276,8 +277,8 @@ func (d *liveDevice) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 	// Commands are taken before the 200, so a test that got the 200
 	// finds them recorded.
 	if ctl, ok := m.Body.(*manscdp.DeviceControl); ok {
-		if ctl.IFameCmd != "" {
-			d.keyframes.Add(1)
+		// A deaf device counts the first request and does nothing.
+		if ctl.IFameCmd != "" && (d.keyframes.Add(1) > 1 || !d.deafOnce) {
 			d.mu.Lock()
 			for _, c := range d.calls {
 				c.kfNow.Store(true)

@@ -3,6 +3,7 @@ package gb28181
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
@@ -47,8 +48,10 @@ var errNoVideo = errors.New("the device's stream carries no H.264 or H.265 video
 type liveFeed struct {
 	out streaming.ExternalOutput
 
-	ready   bool
-	pending []ps.Frame // held until ready: the first keyframe onwards
+	ready bool
+	// announced mirrors ready for other goroutines (Run's keyframe retry).
+	announced atomic.Bool
+	pending   []ps.Frame // held until ready: the first keyframe onwards
 	// videoAfterKey counts video frames held after the first keyframe.
 	videoAfterKey int
 	audioType     ps.StreamType // 0 until a G.711 frame is seen
@@ -239,6 +242,7 @@ func (f *liveFeed) announce() error {
 		return err
 	}
 	f.ready = true
+	f.announced.Store(true)
 	return nil
 }
 

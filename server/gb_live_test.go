@@ -106,8 +106,8 @@ func TestGBChannelPlaysOverWHEPAndRTSPAndIdleSendsBye(t *testing.T) {
 	}})
 	waitKeyframe(t, c, 10*time.Second)
 	t.Logf("WHEP POST → first keyframe: %v", time.Since(start))
-	if got := dev.Channel(gbLiveChannel).KeyframeRequests(); got != 1 {
-		t.Errorf("the device got %d keyframe requests, want 1 (IFameCmd on INVITE)", got)
+	if got := dev.Channel(gbLiveChannel).KeyframeRequests(); got < 1 {
+		t.Error("the device got no keyframe request (IFameCmd on INVITE)")
 	}
 	if s := dev.Sessions(); len(s) != 1 || s[0].Transport != "udp" {
 		t.Fatalf("device sessions %+v, want one over UDP", s)

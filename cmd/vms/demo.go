@@ -13,12 +13,15 @@ import (
 // demoAgentUI is where the demo's edge agent serves its provisioning page.
 const demoAgentUI = "127.0.0.1:8091"
 
+// demoSIPPassword is the demo's default GB/T 28181 device password.
+const demoSIPPassword = "tianyan-demo"
+
 func demoCmd(args []string, log *slog.Logger) error {
 	base := server.Defaults()
 	base.DataDir = "./tianyan-demo-data"
 	// GB/T 28181 on an ephemeral loopback port unless told (--sip :5060 to connect a real NVR).
 	base.SIPAddr = "127.0.0.1:0"
-	base.SIPPassword = "tianyan-demo"
+	base.SIPPassword = demoSIPPassword
 	cfg, _, err := loadConfig("demo", args, base)
 	if err != nil {
 		return err
@@ -31,7 +34,7 @@ func demoCmd(args []string, log *slog.Logger) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	fmt.Println("Starting the Tianyan demo: 16 simulated ONVIF cameras, an edge agent, a 13,635-point district …")
+	fmt.Println("Starting the Tianyan demo: 16 simulated ONVIF cameras, an edge agent, a GB/T 28181 NVR, a 13,635-point district …")
 	d, err := demo.Start(ctx, cfg, demo.Options{AgentUI: ui, Logger: log})
 	if err != nil {
 		return err
@@ -50,7 +53,17 @@ func demoCmd(args []string, log *slog.Logger) error {
 	fmt.Fprintf(&b, "  Camera networks: centre %s; edge agent %s (the simulated cameras, listed explicitly).\n",
 		d.App.CameraNetworks, demo.SimulatedCameraNetworks)
 	if sip := d.App.SIPAddr(); sip != "" {
-		fmt.Fprintf(&b, "  GB/T 28181: devices register to %s (UDP/TCP), server ID %s, domain %s.\n", sip, cfg.SIPID, cfg.SIPDomain)
+		pw := "as set by --sip-password"
+		if cfg.SIPPassword == demoSIPPassword {
+			pw = demoSIPPassword // the demo's own, printed like the accounts'
+		}
+		fmt.Fprintf(&b, "  GB/T 28181: devices register to %s (UDP/TCP), server ID %s, domain %s, password %s.\n",
+			sip, cfg.SIPID, cfg.SIPDomain, pw)
+		if d.NVR != nil {
+			fmt.Fprintf(&b, "  Simulated NVR %s (%s) registered over SIP: %d channels in 南头街道, classified by\n",
+				demo.GBNVRName, demo.GBNVRID, len(d.NVR.Channels()))
+			fmt.Fprintf(&b, "  mapping rules but one (待分类, admin only); see 管理 → 国标设备, search 雪亮工程 or the map.\n")
+		}
 	}
 	fmt.Fprintf(&b, "  Data in %s.  Press Ctrl-C to stop.\n\n", cfg.DataDir)
 	fmt.Print(b.String())
