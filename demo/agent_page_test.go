@@ -96,8 +96,18 @@ func TestDemoAgentPageAsEachDemoAccount(t *testing.T) {
 	if err := json.Unmarshal(body, &list); code != http.StatusOK || err != nil {
 		t.Fatalf("cameras: %d %s", code, body)
 	}
+	// Other cameras on this host's loopback (another demo's, a test's)
+	// are on the agent's LAN too and rightly offered as new: judge only
+	// the demo's own.
+	own := map[string]bool{}
+	for _, c := range d.Cameras {
+		own[edge.CameraID(c.Endpoint(), c.XAddr())] = true
+	}
 	points := map[string]string{} // point → camera
 	for _, c := range list.Items {
+		if !own[c.ID] {
+			continue
+		}
 		if c.Point == nil {
 			t.Errorf("camera %s (%s) is offered as new", c.ID, c.Name)
 			continue
