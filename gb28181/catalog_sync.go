@@ -738,7 +738,9 @@ func (s *Server) noteCharset(device, charset string) {
 // onCatalog handles Catalog bodies nobody waits for: NOTIFYs of a subscription (and MESSAGE
 // Notify), and late or unsolicited Responses. Their items update points; DEL marks a channel gone.
 func (s *Server) onCatalog(_ context.Context, r *Request) {
-	if _, ok := s.devices.Get(r.FromID); !ok {
+	if !s.fromRegistered(r) {
+		// Only the device itself, from where it registered, may change its channels.
+		s.log.Debug("gb28181: catalog from an unregistered source refused", "device", r.FromID, "source", r.Source, "transport", r.Transport)
 		r.Respond(404, "Not Found", nil)
 		return
 	}

@@ -64,7 +64,14 @@ type Config struct {
 	// RequestTimeout bounds every request we send.
 	RequestTimeout time.Duration
 	// MaxBody bounds SIP message bodies (MANSCDP XML, SDP); larger requests are refused with 413.
+	// sipgo's parser refuses whole messages over 64 KiB before that (over TCP it closes the
+	// connection).
 	MaxBody int
+	// MaxTCPConns bounds concurrent TCP connections from devices; more are closed on accept.
+	MaxTCPConns int
+	// TCPIdleTimeout closes a device's TCP connection that sent nothing for this long; writes to a
+	// TCP peer that stopped reading fail after RequestTimeout.
+	TCPIdleTimeout time.Duration
 	// UserAgent is the User-Agent header value.
 	UserAgent string
 	// Logger receives the server's logs; nil means slog.Default().
@@ -130,6 +137,14 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBody <= 0 {
 		c.MaxBody = DefaultMaxBody
+	}
+	if c.MaxTCPConns <= 0 {
+		c.MaxTCPConns = DefaultMaxTCPConns
+	}
+	if c.TCPIdleTimeout <= 0 {
+		// Never shorter than the silence that takes a device offline: a quiet but online
+		// device keeps its connection.
+		c.TCPIdleTimeout = max(DefaultTCPIdleTimeout, (MissedKeepalives+1)*c.KeepaliveInterval)
 	}
 	if c.CatalogPageTimeout <= 0 {
 		c.CatalogPageTimeout = 10 * time.Second
@@ -323,6 +338,9 @@ func (s *Server) Start(ctx context.Context) error {
 	s.udpAddr = udp.LocalAddr().(*net.UDPAddr)
 	s.tcpAddr = tcp.Addr().(*net.TCPAddr)
 	s.udpConn, s.tcpLn = udp, tcp
+	guarded := newGuardListener(tcp, s.cfg.MaxTCPConns, s.cfg.TCPIdleTimeout, s.cfg.RequestTimeout, func(remote net.Addr) {
+		s.log.Warn("gb28181: too many TCP connections; closing a new one", "source", remote.String(), "max", s.cfg.MaxTCPConns)
+	})
 
 	s.wg.Add(2)
 	go func() {
@@ -333,7 +351,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	go func() {
 		defer s.wg.Done()
-		if err := s.srv.ServeTCP(tcp); err != nil && !errors.Is(err, net.ErrClosed) && s.ctx.Err() == nil {
+		if err := s.srv.ServeTCP(guarded); err != nil && !errors.Is(err, net.ErrClosed) && s.ctx.Err() == nil {
 			s.log.Warn("gb28181: tcp serve ended", "err", err)
 		}
 	}()
