@@ -69,6 +69,9 @@ type Config struct {
 	MaxBody int
 	// MaxTCPConns bounds concurrent TCP connections from devices; more are closed on accept.
 	MaxTCPConns int
+	// MaxUDPPeers bounds how many UDP source addresses the SIP stack remembers (see
+	// restartableConn); 0 means DefaultMaxUDPPeers.
+	MaxUDPPeers int
 	// TCPIdleTimeout closes a device's TCP connection that sent nothing for this long; writes to a
 	// TCP peer that stopped reading fail after RequestTimeout.
 	TCPIdleTimeout time.Duration
@@ -140,6 +143,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxTCPConns <= 0 {
 		c.MaxTCPConns = DefaultMaxTCPConns
+	}
+	if c.MaxUDPPeers <= 0 {
+		c.MaxUDPPeers = DefaultMaxUDPPeers
 	}
 	if c.TCPIdleTimeout <= 0 {
 		// Never shorter than the silence that takes a device offline: a quiet but online
@@ -239,7 +245,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.ID),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(cfg.Logger.With("sip", "transport"))),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slog.New(redactHandler{cfg.Logger.Handler()}).With("sip", "transport"))),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(cfg.Logger.With("sip", "transaction"))))
 	if err != nil {
 		return nil, fmt.Errorf("gb28181: user agent: %w", err)
@@ -343,11 +349,10 @@ func (s *Server) Start(ctx context.Context) error {
 	})
 
 	s.wg.Add(2)
+	rudp := &restartableConn{PacketConn: udp}
 	go func() {
 		defer s.wg.Done()
-		if err := s.srv.ServeUDP(udp); err != nil && !errors.Is(err, net.ErrClosed) {
-			s.log.Warn("gb28181: udp serve ended", "err", err)
-		}
+		s.serveUDP(rudp)
 	}()
 	go func() {
 		defer s.wg.Done()
@@ -368,6 +373,7 @@ func (s *Server) Start(ctx context.Context) error {
 		case <-sctx.Done():
 		}
 	})
+	s.Go(func(ctx context.Context) { s.watchUDPPeers(ctx, rudp) })
 	s.Go(s.watchDevices)
 	s.Go(s.catalogLoop)
 	s.log.Info("gb28181: listening", "udp", s.udpAddr.String(), "tcp", s.tcpAddr.String(), "id", s.cfg.ID, "domain", s.cfg.Domain)

@@ -3,11 +3,14 @@ package gb28181
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -355,5 +358,81 @@ func TestADeviceCannotTakeOverAnRTSPPointWithTheSameID(t *testing.T) {
 	}
 	if p.Main != orig.Main || p.Name != orig.Name || p.Status.State == catalog.StateOffline || slices.Contains(p.Tags, TagGone) {
 		t.Fatalf("the RTSP point was changed by a device: %+v", p)
+	}
+}
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestAMessageThatDoesNotParseKeepsItsDigestAnswerOutOfTheLog: sipgo logs what it cannot parse;
+// a REGISTER carrying credentials and one broken header must not put the Digest answer in our log.
+func TestAMessageThatDoesNotParseKeepsItsDigestAnswerOutOfTheLog(t *testing.T) {
+	var logs syncBuffer
+	s := newTestServer(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	const answer = "6629fae49393a05397450978507c4ef1"
+	bad := wireMsg("REGISTER sip:"+testServerID+"@"+testDomain+" SIP/2.0", append(hikRegister(wireDevice)[:4], "CSeq: one REGISTER",
+		`Authorization: Digest username="`+wireDevice+`", realm="`+testDomain+`", nonce="00", uri="sip:`+testServerID+`@`+testDomain+`", response="`+answer+`", algorithm=MD5`), "", "")
+	for _, tp := range []string{"udp", "tcp"} {
+		c, err := net.Dial(tp, s.UDPAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(bad)
+		c.Close()
+	}
+	waitFor(t, "both parse failures logged", 3*time.Second, func() bool { return strings.Count(logs.String(), "failed to parse") >= 2 })
+	if strings.Contains(logs.String(), answer) {
+		t.Fatalf("the Digest answer is in the log:\n%s", logs.String())
+	}
+}
+
+// TestDatagramsFromManyAddressesDoNotGrowMemoryWithoutBound: sipgo remembers every UDP source;
+// past MaxUDPPeers the server makes it forget, and a registered device goes on working.
+func TestDatagramsFromManyAddressesDoNotGrowMemoryWithoutBound(t *testing.T) {
+	prev := udpPeerCheck
+	udpPeerCheck = 20 * time.Millisecond
+	defer func() { udpPeerCheck = prev }()
+	s := newTestServer(t, func(c *Config) { c.MaxUDPPeers = 100; c.KeepaliveInterval = time.Hour; c.SubscribeExpiry = -1 })
+	d := newSIPDevice(t, s, "34020000001320000036", "UDP")
+	if _, final := d.register("secret-12345", 3600); final.StatusCode != 200 {
+		t.Fatal(final.StatusCode)
+	}
+	pool := s.ua.TransportLayer().Pool("udp")
+	for i := 0; i < 1000; i++ {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.WriteTo([]byte("junk"), s.UDPAddr())
+		c.Close()
+		if i%100 == 99 {
+			time.Sleep(30 * time.Millisecond) // let the watcher look
+		}
+	}
+	waitFor(t, "sipgo to forget", 3*time.Second, func() bool {
+		assertAlive(t, s) // a datagram lets a pending restart happen
+		return pool.Size() <= 200
+	})
+	if res := d.message(keepaliveBody(d.id, 5)); res.StatusCode != 200 {
+		t.Fatalf("keepalive after the restart answered %d", res.StatusCode)
+	}
+	if err := s.SendMANSCDP(context.Background(), Peer{ID: d.id, Addr: d.udp.LocalAddr().String(), Transport: "UDP"}, "",
+		[]byte(fmt.Sprintf("<Query><CmdType>DeviceStatus</CmdType><SN>1</SN><DeviceID>%s</DeviceID></Query>", d.id))); err != nil {
+		t.Fatalf("sending to the device after the restart: %v", err)
 	}
 }

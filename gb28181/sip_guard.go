@@ -1,8 +1,13 @@
 package gb28181
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,6 +20,9 @@ const (
 	// on TCP send a keepalive every minute or so; one that goes quiet longer is offline anyway
 	// and reconnects when it registers again.
 	DefaultTCPIdleTimeout = 10 * time.Minute
+	// DefaultMaxUDPPeers is how many UDP source addresses sipgo may remember (about 150 bytes
+	// each) before its read loop is restarted to forget them.
+	DefaultMaxUDPPeers = 65536
 )
 
 // fromRegistered reports whether r comes from where its From ID holds a live registration: the
@@ -93,3 +101,89 @@ func (c *guardConn) Close() error {
 	c.once.Do(func() { <-c.l.slots })
 	return c.Conn.Close()
 }
+
+// redactHandler keeps the raw bytes sipgo's transports log with a message that does not parse
+// ("data") out of our logs, logging their length instead: they may carry a device's Digest answer,
+// and a flood of junk must not copy up to 64 KiB per datagram into the log.
+type redactHandler struct{ slog.Handler }
+
+func (h redactHandler) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "data" {
+			a = slog.Int("bytes", len(a.Value.String()))
+		}
+		out.AddAttrs(a)
+		return true
+	})
+	return h.Handler.Handle(ctx, out)
+}
+
+func (h redactHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return redactHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h redactHandler) WithGroup(name string) slog.Handler {
+	return redactHandler{h.Handler.WithGroup(name)}
+}
+
+// errRestartRead ends sipgo's UDP read loop without closing the socket. It wraps net.ErrClosed so
+// sipgo takes it as a normal end (and logs it at debug level only).
+var errRestartRead = fmt.Errorf("gb28181: UDP read loop restarted to forget old peers: %w", net.ErrClosed)
+
+// restartableConn is the UDP socket as sipgo sees it. sipgo's read loop remembers every source
+// address a datagram ever came from (its connection pool and a map of its own) and forgets them
+// only when the loop ends, so anyone sending from many ports or spoofed addresses grows our memory
+// without bound. When asked, the next read ends the loop instead (sipgo then drops what it
+// remembered) and the server serves the same socket again.
+type restartableConn struct {
+	net.PacketConn
+	restart    atomic.Bool // end the loop at the next read
+	restarting atomic.Bool // the loop ended because we asked
+}
+
+func (c *restartableConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	if c.restart.CompareAndSwap(true, false) {
+		c.restarting.Store(true)
+		return 0, nil, errRestartRead
+	}
+	return c.PacketConn.ReadFrom(b)
+}
+
+// serveUDP runs sipgo's UDP loop on c until the server closes, restarting it when it was ended to
+// forget peers.
+func (s *Server) serveUDP(c *restartableConn) {
+	for {
+		err := s.srv.ServeUDP(c)
+		if c.restarting.CompareAndSwap(true, false) && s.ctx.Err() == nil {
+			continue
+		}
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			s.log.Warn("gb28181: udp serve ended", "err", err)
+		}
+		return
+	}
+}
+
+// watchUDPPeers asks for a restart of the UDP read loop when sipgo remembers more than
+// MaxUDPPeers source addresses. A restart costs nothing to registered devices: their address is
+// in our registry, and sipgo learns it again from their next datagram.
+func (s *Server) watchUDPPeers(ctx context.Context, c *restartableConn) {
+	pool := s.ua.TransportLayer().Pool("udp")
+	t := time.NewTicker(udpPeerCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n := pool.Size(); n > s.cfg.MaxUDPPeers {
+			s.log.Info("gb28181: forgetting UDP peers", "remembered", n, "max", s.cfg.MaxUDPPeers)
+			c.restart.Store(true)
+		}
+	}
+}
+
+// udpPeerCheck is how often the size of sipgo's UDP pool is looked at.
+var udpPeerCheck = 2 * time.Second
