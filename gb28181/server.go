@@ -344,7 +344,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.udpAddr = udp.LocalAddr().(*net.UDPAddr)
 	s.tcpAddr = tcp.Addr().(*net.TCPAddr)
 	s.udpConn, s.tcpLn = udp, tcp
-	guarded := newGuardListener(tcp, s.cfg.MaxTCPConns, s.cfg.TCPIdleTimeout, s.cfg.RequestTimeout, func(remote net.Addr) {
+	guarded := newGuardListener(tcp, s.cfg.MaxTCPConns, s.cfg.TCPIdleTimeout, s.cfg.RequestTimeout, s.ctx.Done(), func(remote net.Addr) {
 		s.log.Warn("gb28181: too many TCP connections; closing a new one", "source", remote.String(), "max", s.cfg.MaxTCPConns)
 	})
 

@@ -436,3 +436,49 @@ func TestDatagramsFromManyAddressesDoNotGrowMemoryWithoutBound(t *testing.T) {
 		t.Fatalf("sending to the device after the restart: %v", err)
 	}
 }
+
+// TestARequestWhoseTCPConnectionClosedIsNotAnsweredByDialingItsVia: sipgo answers a TCP request
+// whose connection is gone by dialing the host in its Via, which anyone can write; a sender must
+// not make us open connections to other hosts and ports that way.
+func TestARequestWhoseTCPConnectionClosedIsNotAnsweredByDialingItsVia(t *testing.T) {
+	s := newTestServer(t, nil)
+	trap, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trap.Close()
+	dialed := make(chan string, 64)
+	go func() {
+		for {
+			c, err := trap.Accept()
+			if err != nil {
+				return
+			}
+			dialed <- c.RemoteAddr().String()
+			c.Close()
+		}
+	}()
+	for i := 0; i < 40; i++ {
+		req := wireMsg("OPTIONS sip:"+testServerID+"@"+testDomain+" SIP/2.0", []string{
+			fmt.Sprintf("Via: SIP/2.0/TCP %s;branch=z9hG4bKvia%d", trap.Addr().String(), i),
+			"From: <sip:34020000001320000037@3402000000>;tag=via",
+			"To: <sip:" + testServerID + "@3402000000>",
+			fmt.Sprintf("Call-ID: via-%d", i),
+			"CSeq: 1 OPTIONS",
+			"Max-Forwards: 70",
+		}, "", "")
+		c, err := net.Dial("tcp", s.TCPAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(req)
+		c.(*net.TCPConn).SetLinger(0) // reset at once: the connection is gone before the answer
+		c.Close()
+	}
+	select {
+	case from := <-dialed:
+		t.Fatalf("the server dialed the Via of a closed connection's request (from %s)", from)
+	case <-time.After(time.Second):
+	}
+	assertAlive(t, s)
+}

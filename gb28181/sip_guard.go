@@ -46,11 +46,12 @@ type guardListener struct {
 	net.Listener
 	slots       chan struct{}
 	idle, write time.Duration
+	done        <-chan struct{} // the server closed: stop lingering
 	onRefuse    func(remote net.Addr)
 }
 
-func newGuardListener(l net.Listener, max int, idle, write time.Duration, onRefuse func(net.Addr)) *guardListener {
-	return &guardListener{Listener: l, slots: make(chan struct{}, max), idle: idle, write: write, onRefuse: onRefuse}
+func newGuardListener(l net.Listener, max int, idle, write time.Duration, done <-chan struct{}, onRefuse func(net.Addr)) *guardListener {
+	return &guardListener{Listener: l, slots: make(chan struct{}, max), idle: idle, write: write, done: done, onRefuse: onRefuse}
 }
 
 // Accept returns the next connection within the bound; connections over it are closed at once.
@@ -84,8 +85,25 @@ func (c *guardConn) Read(b []byte) (int, error) {
 			return 0, err
 		}
 	}
-	return c.Conn.Read(b)
+	n, err := c.Conn.Read(b)
+	if err != nil && n == 0 && !errors.Is(err, net.ErrClosed) {
+		if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+			// The peer closed or reset the connection. sipgo may still be starting the transaction
+			// of the last request it read, on another goroutine, and looks this connection up to
+			// answer on; once sipgo forgets it (as soon as we report the close), it would dial the
+			// host and port in that request's Via instead, which anyone can write. Report the
+			// close a little later.
+			select {
+			case <-time.After(closeGrace):
+			case <-c.l.done:
+			}
+		}
+	}
+	return n, err
 }
+
+// closeGrace is how long a TCP connection the peer closed stays known to sipgo.
+const closeGrace = 2 * time.Second
 
 func (c *guardConn) Write(b []byte) (int, error) {
 	if c.l.write > 0 {
