@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"io"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -277,9 +278,9 @@ func (s *Server) deliver(r *Request) bool {
 	return len(fs) > 0
 }
 
-var snCounter atomic.Uint32
-
-// NextSN returns a fresh MANSCDP SN for a query we send.
+// NextSN returns a fresh MANSCDP SN for a query we send. It is random, not a counter: an answer is
+// matched by device and SN, and an SN that cannot be guessed is one more thing a stranger spoofing
+// the device's address over UDP would have to know.
 func NextSN() int {
-	return int(snCounter.Add(1)%1_000_000_000) + 1
+	return rand.IntN(999_999_999) + 1
 }

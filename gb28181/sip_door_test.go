@@ -482,3 +482,22 @@ func TestARequestWhoseTCPConnectionClosedIsNotAnsweredByDialingItsVia(t *testing
 	}
 	assertAlive(t, s)
 }
+
+// TestQuerySNsCannotBePredicted: seeing one of our SNs tells nothing about the next.
+func TestQuerySNsCannotBePredicted(t *testing.T) {
+	prev := NextSN()
+	near := 0
+	for i := 0; i < 1000; i++ {
+		sn := NextSN()
+		if sn < 1 || sn > 999_999_999 {
+			t.Fatalf("SN %d out of range", sn)
+		}
+		if d := sn - prev; d >= -1000 && d <= 1000 {
+			near++
+		}
+		prev = sn
+	}
+	if near > 5 {
+		t.Fatalf("%d of 1000 SNs were within 1000 of the one before", near)
+	}
+}
