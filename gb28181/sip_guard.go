@@ -31,7 +31,12 @@ const (
 // keepalive, catalog or answer from a stranger writing its ID in From.
 func (s *Server) fromRegistered(r *Request) bool {
 	d, ok := s.devices.Get(r.FromID)
-	if !ok || d.Expires == 0 || s.cfg.Now().After(d.RegisteredAt.Add(d.Expires)) {
+	if !ok {
+		return false
+	}
+	// Online (between an accepted REGISTER and offline) or within the registration's lifetime
+	// (offline only for missed keepalives: its next keepalive brings it back).
+	if !d.Online && (d.Expires == 0 || s.cfg.Now().After(d.RegisteredAt.Add(d.Expires))) {
 		return false
 	}
 	return hostOf(d.Addr) == hostOf(r.Source) && d.Transport == r.Transport
