@@ -219,6 +219,7 @@ type Server struct {
 	applyMu      sync.Mutex // one catalog sync writes at a time
 	regionBudget int        // regions the running sync may still create (under applyMu)
 	catalogSem   chan struct{}
+	notifySem    chan struct{}        // catalog notifications waiting to be applied (bounded backlog)
 	querying     map[string]bool      // devices with a catalog query running (under mu)
 	catalogAt    map[string]time.Time // last catalog sync per device (under mu)
 	charsets     map[string]string    // charset to write to each device (under mu)
@@ -278,6 +279,7 @@ func New(cfg Config) (*Server, error) {
 		subs:      map[string]*subscription{},
 	}
 	s.catalogSem = make(chan struct{}, cfg.CatalogConcurrency)
+	s.notifySem = make(chan struct{}, maxPendingNotifies)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, m := range []sip.RequestMethod{sip.REGISTER, sip.MESSAGE, sip.NOTIFY, sip.SUBSCRIBE,
 		sip.INVITE, sip.ACK, sip.BYE, sip.INFO, sip.CANCEL, sip.OPTIONS} {

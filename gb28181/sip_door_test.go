@@ -501,3 +501,40 @@ func TestQuerySNsCannotBePredicted(t *testing.T) {
 		t.Fatalf("%d of 1000 SNs were within 1000 of the one before", near)
 	}
 }
+
+// TestCatalogNotificationsFasterThanTheyApplyAreRefusedNotQueued: a device flooding catalog
+// NOTIFYs while the sync is busy is told to retry (503) once the backlog is full; memory does not
+// grow with the flood.
+func TestCatalogNotificationsFasterThanTheyApplyAreRefusedNotQueued(t *testing.T) {
+	w := newCatalogWorld(t, func(c *Config) { c.SubscribeExpiry = -1 })
+	d := newCatalogDevice(t, w.s, nvrID, "TCP", nvrItems(), 5)
+	if _, final := d.register("secret-12345", 3600); final.StatusCode != 200 {
+		t.Fatal(final.StatusCode)
+	}
+	w.waitPoints(t, nvrID, 5)
+	w.s.applyMu.Lock() // the sync is busy
+	locked := true
+	defer func() {
+		if locked {
+			w.s.applyMu.Unlock()
+		}
+	}()
+	notify := gbk(`<?xml version="1.0" encoding="GB2312"?>
+<Notify><CmdType>Catalog</CmdType><SN>5</SN><DeviceID>` + nvrID + `</DeviceID><SumNum>1</SumNum><DeviceList Num="1">
+<Item><DeviceID>44030700001310000001</DeviceID><Name>河道一号</Name><CivilCode>440307001001</CivilCode><Event>UPDATE</Event></Item>
+</DeviceList></Notify>`)
+	codes := map[int]int{}
+	for i := 0; i < maxPendingNotifies+20; i++ {
+		codes[int(d.do(d.request(sip.NOTIFY, ContentTypeMANSCDP, notify, sip.NewHeader("Event", "Catalog"))).StatusCode)]++
+	}
+	if codes[200] > maxPendingNotifies || codes[503] < 20 {
+		t.Fatalf("answers %v with the sync busy: the backlog is not bounded", codes)
+	}
+	w.s.applyMu.Unlock()
+	locked = false
+	// Once the backlog drains, notifications are taken again.
+	waitFor(t, "the backlog to drain", 10*time.Second, func() bool { return len(w.s.notifySem) == 0 })
+	if res := d.do(d.request(sip.NOTIFY, ContentTypeMANSCDP, notify, sip.NewHeader("Event", "Catalog"))); res.StatusCode != 200 {
+		t.Fatalf("after the backlog drained: %d", res.StatusCode)
+	}
+}
