@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
 )
 
 // wireDevice is the 20-digit ID the wire seeds speak for; the fuzz server has it registered from
@@ -339,6 +340,32 @@ func FuzzSIPParser(f *testing.F) {
 			if held := st.Buffer().Len(); held > p.MaxMessageLength+len(data) {
 				t.Fatalf("stream parser holds %d bytes", held)
 			}
+		}
+	})
+}
+
+// FuzzDigestAnswer: whatever a REGISTER's Authorization says (algorithm, qop, nc, userhash, odd
+// quoting), checking it against our nonce never panics and never lets a made-up answer in.
+func FuzzDigestAnswer(f *testing.F) {
+	for _, a := range []string{
+		`Digest username="` + wireDevice + `", realm="` + testDomain + `", nonce="NONCE", uri="sip:` + testServerID + `@` + testDomain + `", response="00000000000000000000000000000000", algorithm=MD5`,
+		`Digest username="` + wireDevice + `", realm="` + testDomain + `", nonce="NONCE", uri="sip:x", response="0", algorithm=MD5-sess, qop=auth, nc=00000001, cnonce="abc"`,
+		`Digest username="` + wireDevice + `", realm="` + testDomain + `", nonce="NONCE", uri="", response="", algorithm=SHA-256, qop="auth-int", nc=zz`,
+		`Digest username="` + wireDevice + `", realm="` + testDomain + `", nonce="NONCE", response="x", algorithm=SHA-512-256, userhash=true`,
+		`Digest username="` + wireDevice + `", realm="` + testDomain + `", nonce="NONCE", algorithm=UNKNOWN`,
+		`Digest username=, realm="`, `Basic dXNlcjpwYXNz`, `Digest "`,
+	} {
+		f.Add(a)
+	}
+	s := newTestServer(f, nil)
+	nonce := s.newNonce(wireDevice, "127.0.0.1", time.Now())
+	f.Fuzz(func(t *testing.T, authz string) {
+		cred, err := digest.ParseCredentials(strings.ReplaceAll(authz, "NONCE", nonce))
+		if err != nil {
+			return
+		}
+		if s.credentialsMatch(wireDevice, cred) {
+			t.Fatalf("made-up credentials %q matched", authz)
 		}
 	})
 }
