@@ -73,7 +73,7 @@ func (a *Accounts) RTSPCredential(username, basicPassword string, basic bool) Cr
 		rec, err = getRecord(tx, username)
 		return err
 	})
-	if err != nil {
+	if err != nil || rec.IsPlatform() {
 		return ""
 	}
 	if !basic {
@@ -103,6 +103,10 @@ func (a *Accounts) CheckCredential(username string, c Credential) error {
 		}
 		if rec.Disabled {
 			return fmt.Errorf("accounts: user %q: %w", username, ErrDisabled)
+		}
+		if rec.IsPlatform() {
+			// Nothing can have opened a stream as a platform account.
+			return ErrBadCredential
 		}
 		switch s := string(c); {
 		case strings.HasPrefix(s, credSession):

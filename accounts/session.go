@@ -150,8 +150,9 @@ func sessionUser(tx *bbolt.Tx, key []byte, now time.Time) (u User, drop bool, er
 	if err != nil {
 		return User{}, false, err
 	}
-	if rec.Disabled {
-		// Drop it so re-enabling the user does not revive old sessions.
+	if rec.Disabled || rec.IsPlatform() {
+		// Drop it so re-enabling the user does not revive old sessions. A
+		// platform account never has one; should one appear, it is dead.
 		return User{}, true, ErrNoSession
 	}
 	return rec.User, false, nil

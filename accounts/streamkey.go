@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"go.etcd.io/bbolt"
@@ -21,14 +22,20 @@ func (a *Accounts) StreamKey(username string) (string, error) {
 	var (
 		key      string
 		disabled bool
+		platform bool
 	)
 	err := a.db.View(func(tx *bbolt.Tx) error {
 		rec, err := getRecord(tx, username)
-		key, disabled = rec.StreamKey, rec.Disabled
+		key, disabled, platform = rec.StreamKey, rec.Disabled, rec.IsPlatform()
 		return err
 	})
 	if err != nil {
 		return "", err
+	}
+	if platform {
+		// RTSP Digest asks for the key of whoever knocks: a platform's
+		// answer is a bad credential, like an unknown user's.
+		return "", ErrBadCredentials
 	}
 	if disabled {
 		return "", ErrDisabled
@@ -62,6 +69,9 @@ func (a *Accounts) setStreamKey(username string, force bool) (string, error) {
 		if err != nil {
 			return err
 		}
+		if rec.IsPlatform() {
+			return fmt.Errorf("accounts: user %q: %w", username, ErrPlatformAccount)
+		}
 		if !force && rec.Disabled {
 			return ErrDisabled
 		}
@@ -89,7 +99,7 @@ func (a *Accounts) VerifyStreamKey(username, key string) bool {
 			return err
 		}
 		stored = rec.StreamKey
-		ok = !rec.Disabled && stored != ""
+		ok = !rec.Disabled && stored != "" && !rec.IsPlatform()
 		return nil
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) {

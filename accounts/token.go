@@ -100,6 +100,9 @@ func (a *Accounts) CreateToken(username, name string, expires time.Time, also ..
 			if u.Disabled {
 				return fmt.Errorf("accounts: user %q: %w", username, ErrDisabled)
 			}
+			if u.IsPlatform() {
+				return fmt.Errorf("accounts: user %q: %w", username, ErrPlatformAccount)
+			}
 			if purged, err = deleteTokensWhere(tx, username, func(_ []byte, t tokenRecord) bool { return t.expired(now) }); err != nil {
 				return err
 			}
@@ -240,7 +243,7 @@ func tokenUser(tx *bbolt.Tx, key []byte, now time.Time) (u User, touch bool, err
 	if err != nil {
 		return User{}, false, err
 	}
-	if rec.Disabled {
+	if rec.Disabled || rec.IsPlatform() {
 		return User{}, false, ErrNoSession
 	}
 	return rec.User, lastUsedStale(t.LastUsed, now), nil

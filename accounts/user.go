@@ -45,6 +45,21 @@ var (
 	ErrDisabled = errors.New("user disabled")
 	// ErrLastAdmin reports a change that would leave no enabled user holding the admin role.
 	ErrLastAdmin = errors.New("would remove the last enabled admin")
+	// ErrPlatformAccount reports an operation a platform account cannot take
+	// part in (API tokens, stream keys, passwords): it never logs in.
+	ErrPlatformAccount = errors.New("platform account")
+)
+
+// Account kinds (User.Kind).
+const (
+	// KindPerson is a person who logs in (the zero value).
+	KindPerson = ""
+	// KindPlatform is an upstream platform (GB/T 28181 级联): grants decide
+	// what it sees and views, like anyone's, but it never logs in over HTTP
+	// or RTSP, holds no password, session, API token or stream key, and
+	// holds no built-in duty role. It acts only through the cascade, which
+	// authenticates the platform itself.
+	KindPlatform = "platform"
 )
 
 // RoleAdmin is the role that grants administrator rights.
@@ -95,6 +110,13 @@ type User struct {
 	Roles       []string  `json:"roles"`
 	Disabled    bool      `json:"disabled"`
 	CreatedAt   time.Time `json:"created_at"`
+	// Kind is KindPerson ("") or KindPlatform; set at creation, never changed.
+	Kind string `json:"kind"`
+}
+
+// IsPlatform reports whether u is an upstream platform's account.
+func (u User) IsPlatform() bool {
+	return u.Kind == KindPlatform
 }
 
 // IsAdmin reports whether u has the "admin" role.
@@ -210,17 +232,25 @@ func (a *Accounts) CreateUser(u User, password string, also ...store.ResultHook[
 	if err := validateUser(&u); err != nil {
 		return User{}, err
 	}
-	if err := validatePassword(password); err != nil {
-		return User{}, err
-	}
-	// Hash outside the write transaction: argon2 is deliberately slow.
-	hash, err := a.hashPassword(password)
-	if err != nil {
-		return User{}, err
+	var hash string
+	if u.IsPlatform() {
+		// No password at all: nothing to guess, nothing to leak.
+		if password != "" {
+			return User{}, &ValidationError{"password", "a platform account has no password: it never logs in"}
+		}
+	} else {
+		if err := validatePassword(password); err != nil {
+			return User{}, err
+		}
+		// Hash outside the write transaction: argon2 is deliberately slow.
+		var err error
+		if hash, err = a.hashPassword(password); err != nil {
+			return User{}, err
+		}
 	}
 	u.CreatedAt = a.now().UTC()
 	rec := userRecord{User: u, PasswordHash: hash}
-	err = a.db.Update(func(tx *bbolt.Tx) error {
+	err := a.db.Update(func(tx *bbolt.Tx) error {
 		if tx.Bucket(store.BucketUsers).Get([]byte(u.Username)) != nil {
 			return fmt.Errorf("accounts: user %q: %w", u.Username, ErrExists)
 		}
@@ -250,11 +280,32 @@ func validateUser(u *User) error {
 	if msg := validateText(u.DisplayName, maxDisplayName); msg != "" {
 		return &ValidationError{"display_name", msg}
 	}
+	if u.Kind != KindPerson && u.Kind != KindPlatform {
+		return &ValidationError{"kind", `must be "" (a person) or "platform"`}
+	}
 	roles, err := normalizeRoles(u.Roles)
 	if err != nil {
 		return err
 	}
+	if err := checkPlatformRoles(u.Kind, roles); err != nil {
+		return err
+	}
 	u.Roles = roles
+	return nil
+}
+
+// checkPlatformRoles refuses the built-in duty roles to a platform account:
+// those give system actions and, for admin, every point regardless of
+// grants, while a platform must see exactly what its grants say.
+func checkPlatformRoles(kind string, roles []string) error {
+	if kind != KindPlatform {
+		return nil
+	}
+	for _, r := range roles {
+		if IsBuiltInRole(r) {
+			return &ValidationError{"roles", "a platform account cannot hold the built-in role " + r}
+		}
+	}
 	return nil
 }
 
@@ -394,6 +445,9 @@ func (a *Accounts) UpdateUser(name string, p UserPatch, also ...store.ResultHook
 			rec.DisplayName = *p.DisplayName
 		}
 		if p.Roles != nil {
+			if err := checkPlatformRoles(rec.Kind, roles); err != nil {
+				return err
+			}
 			if err := checkRolesExist(tx, roles); err != nil {
 				return err
 			}
@@ -543,6 +597,9 @@ func (a *Accounts) setPassword(name, hash, expect string, also []store.TxHook) (
 		if err != nil {
 			return err
 		}
+		if rec.IsPlatform() {
+			return fmt.Errorf("accounts: user %q: %w", name, ErrPlatformAccount)
+		}
 		if expect != "" && rec.PasswordHash != expect {
 			return ErrBadCredentials
 		}
@@ -584,6 +641,10 @@ func (a *Accounts) checkPassword(username, pw string) (userRecord, error) {
 	if err != nil && !unknown {
 		return userRecord{}, err
 	}
+	// A platform account never logs in: treated exactly as an unknown user
+	// (the same dummy argon2 run, the same answer), so neither timing nor
+	// the answer says whether the name is a platform's or what it would take.
+	unknown = unknown || rec.IsPlatform()
 	var ok bool
 	gerr := a.gate.run(func() {
 		if unknown {

@@ -64,6 +64,8 @@ func (v *vmsServer) start() {
 		"--http", fmt.Sprintf("127.0.0.1:%d", v.http),
 		"--rtsp", fmt.Sprintf("127.0.0.1:%d", v.rtsp),
 		"--webrtc", fmt.Sprintf("127.0.0.1:%d", v.rtc),
+		// GB/T 28181 on an ephemeral loopback port: several servers run at once.
+		"--sip", "127.0.0.1:0",
 		"--ice-interfaces", "lo",
 		// The cameras of these tests listen on loopback.
 		"--camera-networks", "127.0.0.0/8",

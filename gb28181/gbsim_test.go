@@ -105,7 +105,7 @@ func TestGbsimNVRsRegisterOverUDPAndTCPAndTheirPagedGBKCatalogsBecomePoints(t *t
 }
 
 func TestGbsimWrongPasswordIsRefusedAndASilentDeviceGoesOfflineWithinThreeIntervals(t *testing.T) {
-	const interval = 200 * time.Millisecond
+	const interval = 300 * time.Millisecond
 	w := newCatalogWorld(t, func(c *Config) { c.KeepaliveInterval = interval })
 	var mu sync.Mutex
 	offlineAt := map[string]time.Time{}

@@ -248,7 +248,7 @@ func TestUnregisterTakesTheDeviceOffline(t *testing.T) {
 func TestKeepalivesKeepADeviceOnlineAndSilenceTakesItOfflineWithinThreeIntervals(t *testing.T) {
 	for _, tp := range []string{"UDP", "TCP"} {
 		t.Run(tp, func(t *testing.T) {
-			const interval = 150 * time.Millisecond
+			const interval = 300 * time.Millisecond
 			s := newTestServer(t, func(c *Config) { c.KeepaliveInterval = interval })
 			offline := make(chan time.Time, 1)
 			s.Devices().OnChange(func(ev DeviceEvent) {
@@ -261,7 +261,7 @@ func TestKeepalivesKeepADeviceOnlineAndSilenceTakesItOfflineWithinThreeIntervals
 				t.Fatal(final.StatusCode)
 			}
 			// Many intervals of keepalives: it stays online throughout.
-			for i := 0; i < 20; i++ {
+			for i := 0; i < 15; i++ {
 				if res := d.message(keepaliveBody(d.id, i+1)); res.StatusCode != 200 {
 					t.Fatalf("keepalive %d answered %d", i, res.StatusCode)
 				}

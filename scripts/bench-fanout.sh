@@ -53,7 +53,7 @@ go build -o "$tmp/vms" ./cmd/vms
 go build -o "$tmp/whepbench" ./cmd/whepbench
 
 VMS_ADMIN_PASSWORD=$PASSWORD "$tmp/vms" serve --data "$tmp/data" \
-	--http "127.0.0.1:$HTTP_PORT" --rtsp "127.0.0.1:$RTSP_PORT" --webrtc "127.0.0.1:$WEBRTC_PORT" \
+	--http "127.0.0.1:$HTTP_PORT" --rtsp "127.0.0.1:$RTSP_PORT" --webrtc "127.0.0.1:$WEBRTC_PORT" --sip "" \
 	--ice-interfaces lo --max-views-per-user 100000 --max-views-per-ip 100000 >"$tmp/vms.log" 2>&1 &
 vms_pid=$!
 

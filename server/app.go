@@ -45,8 +45,17 @@ type App struct {
 	Agents   *agents.Registry
 	// GB is the GB/T 28181 server (nil when --sip is "").
 	GB *gb28181.Server
+	// GBLive plays GB/T 28181 channels into the hub and steers them (nil
+	// with GB).
+	GBLive *gb28181.Live
 	// CameraNetworks decides which hosts the server connects to for cameras.
 	CameraNetworks *cameranet.Policy
+	// GBPlatforms are the upstream GB/T 28181 platforms we register to (级联).
+	GBPlatforms *gb28181.PlatformStore
+	// Cascade registers to them and answers them; nil without a SIP server.
+	Cascade *gb28181.Cascade
+	// decider makes every access decision (kept for the cascade's wiring).
+	decider *permissions.Decider
 
 	bindings *agentBindings
 
@@ -87,10 +96,10 @@ func (a *App) syncPoint(p catalog.Point) {
 	if p.Agent != "" {
 		a.Agents.PointsChanged(p.Agent)
 	}
-	a.Hub.SetPoint(p.ID, SourceOf(p))
+	a.Hub.SetPoint(p.ID, a.sourceOf(p, p.Main))
 	sub := streaming.PathKey(p.ID, streaming.ProfileSub)
 	if p.Sub != nil {
-		a.Hub.SetPoint(sub, sourceConfig(p, *p.Sub))
+		a.Hub.SetPoint(sub, a.sourceOf(p, *p.Sub))
 	} else {
 		a.Hub.RemovePoint(sub)
 	}
@@ -145,6 +154,7 @@ func Start(cfg Config) (a *App, err error) {
 		return nil, err
 	}
 	perm.UseDuties(a.Accounts)
+	a.decider = perm
 
 	if err := checkTrustedProxies(cfg.TrustedProxies); err != nil {
 		return nil, err
@@ -198,11 +208,12 @@ func Start(cfg Config) (a *App, err error) {
 
 	// Before any pull starts: a point must not make the server read itself.
 	a.CameraNetworks.AddListeners(a.RTSP.Addr(), a.webRTCAddr())
-	for _, p := range points {
-		a.syncPoint(p)
-	}
+	// Before the points: GB/T 28181 channels need the live part as their source.
 	if err := a.startGB(cfg); err != nil {
 		return nil, err
+	}
+	for _, p := range points {
+		a.syncPoint(p)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -213,12 +224,17 @@ func Start(cfg Config) (a *App, err error) {
 		return nil, fmt.Errorf("map tiles: %w", err)
 	}
 	a.Prefs = prefs.New(a.DB)
+	a.GBPlatforms = gb28181.NewPlatformStore(a.DB)
+	if a.GB != nil {
+		a.startCascade(a.GB, perm)
+	}
 	api := web.New(web.Deps{
+		GBPlatforms: a.GBPlatforms, GBPlatformStatus: a.platformStatus,
 		Prefs:  a.Prefs,
 		UI:     ui,
 		Audit:  a.Audit,
 		Store:  a.DB,
-		Agents: a.Agents, AgentRTSPURL: a.agentRTSPURL, PTZ: permissions.NewPTZArbiter(0), GB: a.GB,
+		Agents: a.Agents, AgentRTSPURL: a.agentRTSPURL, PTZ: permissions.NewPTZArbiter(0), GB: a.GB, GBLive: a.GBLive,
 		Catalog: a.Catalog, Accounts: a.Accounts, Permissions: perm, Hub: a.Hub, WebRTC: a.WebRTC,
 		ViewLimits:     views,
 		Metrics:        reg,
@@ -315,6 +331,10 @@ func (a *App) Wait() <-chan error { return a.httpErr }
 // Close stops accepting, ends sessions and sources, and closes the store,
 // in that order. It waits for every goroutine the app owns.
 func (a *App) Close(ctx context.Context) {
+	if a.Cascade != nil {
+		// Its views end with BYE and it unregisters while SIP still runs.
+		a.Cascade.Close()
+	}
 	if a.Agents != nil {
 		// Links are hijacked connections Shutdown does not wait for.
 		a.Agents.Close()
@@ -334,9 +354,6 @@ func (a *App) Close(ctx context.Context) {
 		<-a.pruneDone
 		a.pruneStop = nil
 	}
-	if a.GB != nil {
-		a.GB.Close()
-	}
 	if a.RTSP != nil {
 		a.RTSP.Close()
 	}
@@ -344,7 +361,14 @@ func (a *App) Close(ctx context.Context) {
 		a.WebRTC.Close()
 	}
 	if a.Hub != nil {
+		// Before the GB/T 28181 server: live calls end with a BYE.
 		a.Hub.Close()
+	}
+	if a.GBLive != nil {
+		a.GBLive.Close()
+	}
+	if a.GB != nil {
+		a.GB.Close()
 	}
 	if a.DB != nil {
 		if err := a.DB.Close(); err != nil {

@@ -42,6 +42,8 @@ func (a *App) startGB(cfg Config) error {
 		return fmt.Errorf("sip: %w", err)
 	}
 	a.GB = gb
+	a.GBLive = gb28181.NewLive(gb, gb28181.LiveConfig{MediaHost: cfg.SIPHost,
+		Logger: a.log.With("component", "gb28181-live")})
 	return nil
 }
 

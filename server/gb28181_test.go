@@ -179,6 +179,7 @@ type gbDeviceJSON struct {
 	Online    bool   `json:"online"`
 	Channels  int    `json:"channels"`
 	Flagged   int    `json:"flagged"`
+	Expires   int    `json:"expires"`
 }
 
 func (a *testApp) gbDevices() []gbDeviceJSON {
@@ -222,7 +223,7 @@ func TestGBDeviceRegistersOverSIPAndItsChannelsBecomeGrantedPoints(t *testing.T)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if dev.ID != gbNVR || !dev.Online || dev.Transport != "UDP" || dev.Address != d.udp.LocalAddr().String() || dev.Flagged != 1 {
+	if dev.ID != gbNVR || !dev.Online || dev.Transport != "UDP" || dev.Address != d.udp.LocalAddr().String() || dev.Flagged != 1 || dev.Expires != 3600 {
 		t.Fatalf("device %+v", dev)
 	}
 	if recs := a.audited("gb.register_fail"); len(recs) != 1 {
@@ -328,6 +329,7 @@ func TestAdminGBPageListsDevicesClassifiesChannelsAndSetsAPassword(t *testing.T)
 	b.click("create the rule", `#gb-rule-form button[type="submit"]`)
 	b.waitJS("the rule listed", `document.querySelectorAll('#gb-rules tr[data-rule]').length === 1`, 10*time.Second)
 	b.waitJS("the reservoir channel classified", `!document.querySelector('#gb-flagged tr[data-channel="44030700001310000081"]') && !!document.querySelector('#gb-flagged tr[data-channel="44030700001310000082"]')`, 10*time.Second)
+	b.screenshot("admin-gb")
 	if p, err := a.Catalog.Get("44030700001310000081"); err != nil || p.Category != "reservoir" {
 		t.Fatalf("classified point %+v %v", p, err)
 	}

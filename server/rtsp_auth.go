@@ -97,7 +97,8 @@ func (a *rtspAuthorizer) verify(c *streaming.RTSPCredentials) (string, error) {
 	// Digest proves the stream key (the password is never stored in a form
 	// Digest could use); StreamKey refuses unknown and disabled users.
 	key, err := a.acc.StreamKey(c.Username)
-	if errors.Is(err, accounts.ErrNotFound) || errors.Is(err, accounts.ErrDisabled) || err == nil && !c.VerifySecret(key) {
+	if errors.Is(err, accounts.ErrNotFound) || errors.Is(err, accounts.ErrDisabled) || errors.Is(err, accounts.ErrBadCredentials) ||
+		err == nil && !c.VerifySecret(key) {
 		return "", accounts.ErrBadCredentials
 	}
 	if err != nil {

@@ -63,10 +63,13 @@ var (
 	// BucketGBChannels holds what gb28181 knows of each device channel (its
 	// flags and what the catalog sync last wrote), keyed by channel ID.
 	BucketGBChannels = []byte("gb_channels")
+	// BucketGBPlatforms holds the upstream GB/T 28181 platforms we register
+	// to (级联), keyed by the platform's 20-digit ID (owned by gb28181's cascade).
+	BucketGBPlatforms = []byte("gb_platforms")
 )
 
 var allBuckets = [][]byte{BucketPoints, BucketRegions, BucketUsers, BucketSessions, BucketMeta, BucketRoles, BucketTokens, BucketAudit, BucketGrants, BucketAgents, BucketPrefs,
-	BucketGBDevices, BucketGBRules, BucketGBChannels}
+	BucketGBDevices, BucketGBRules, BucketGBChannels, BucketGBPlatforms}
 
 // ErrLocked reports that another process holds the database file lock.
 var ErrLocked = errors.New("data dir locked by another process")

@@ -67,6 +67,7 @@ type agentHandler struct {
 	cameras  cameraRelay
 	leases   ptzLeases // nil: whoever may steer, steers
 	decide   ptzDecider
+	gb       gbPTZ // nil: no GB/T 28181 channels to steer
 	throttle loginThrottle
 	trail    auditTrail
 	log      *slog.Logger
@@ -246,6 +247,10 @@ func (h *agentHandler) connect(c *gin.Context) {
 func (h *agentHandler) ptz(c *gin.Context) {
 	p, ok := visiblePoint(c, h.log, permissions.PTZ)
 	if !ok {
+		return
+	}
+	if p.PTZ && p.Main.Type == catalog.SourceGB28181 {
+		h.ptzGB(c, p)
 		return
 	}
 	if !p.PTZ || p.Agent == "" {

@@ -67,12 +67,24 @@ type gbDeviceRequest struct {
 	StreamTransport *string `json:"stream_transport,omitempty"`
 }
 
+// gbDeviceView is a device as the API shows it: durations in seconds.
+type gbDeviceView struct {
+	gb28181.Device
+	Expires           int64 `json:"expires"`                      // seconds its registration lasts
+	KeepaliveInterval int64 `json:"keepalive_interval,omitempty"` // seconds, when the device reported its own
+}
+
+func viewOfDevice(d gb28181.Device) gbDeviceView {
+	return gbDeviceView{Device: d, Expires: int64(d.Expires / time.Second), KeepaliveInterval: int64(d.KeepaliveInterval / time.Second)}
+}
+
 func (h *gbDeviceHandler) listDevices(c *gin.Context) {
 	list := h.gb.ListDevices()
-	if list == nil {
-		list = []gb28181.Device{}
+	out := make([]gbDeviceView, len(list))
+	for i, d := range list {
+		out[i] = viewOfDevice(d)
 	}
-	c.JSON(http.StatusOK, gin.H{"items": list})
+	c.JSON(http.StatusOK, gin.H{"items": out})
 }
 
 func auditPatch(id string, p gb28181.DevicePatch) map[string]string {
@@ -112,7 +124,7 @@ func (h *gbDeviceHandler) createDevice(c *gin.Context) {
 		gbError(c, h.log, err)
 		return
 	}
-	c.JSON(http.StatusCreated, d)
+	c.JSON(http.StatusCreated, viewOfDevice(d))
 }
 
 func (h *gbDeviceHandler) patchDevice(c *gin.Context) {
@@ -126,7 +138,7 @@ func (h *gbDeviceHandler) patchDevice(c *gin.Context) {
 		gbError(c, h.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, d)
+	c.JSON(http.StatusOK, viewOfDevice(d))
 }
 
 func (h *gbDeviceHandler) deleteDevice(c *gin.Context) {

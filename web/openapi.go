@@ -95,14 +95,19 @@ var apiSchemas = map[string]any{
 		EnrollmentCode string       `json:"enrollment_code"`
 		Expires        time.Time    `json:"expires"`
 	}{},
-	"Enroll":          agentlink.EnrollRequest{},
-	"Enrolled":        agentlink.EnrollResponse{},
-	"PTZ":             agentlink.PTZRequest{},
-	"GBDevice":        gb28181.Device{},
-	"GBDeviceCreate":  gbDeviceRequest{},
-	"GBDevicePatch":   gb28181.DevicePatch{},
-	"GBCatalogResult": gb28181.CatalogResult{},
-	"GBRule":          gbRuleRequest{},
+	"GBPlatformCreate": platformRequest{},
+	"GBPlatformPatch":  gb28181.PlatformPatch{},
+	"GBPlatform":       platformView{},
+	"Enroll":           agentlink.EnrollRequest{},
+	"Enrolled":         agentlink.EnrollResponse{},
+	"PTZ":              agentlink.PTZRequest{},
+	"GBDevice":         gbDeviceView{},
+	"GBDeviceCreate":   gbDeviceRequest{},
+	"GBDevicePatch":    gb28181.DevicePatch{},
+	"GBCatalogResult":  gb28181.CatalogResult{},
+	"GBRule":           gbRuleRequest{},
+	"GBDeviceInfo":     gbDeviceInfo{},
+	"GBDeviceStatus":   gbDeviceStatus{},
 	"GrantList": struct {
 		Items []permissions.Grant `json:"items"`
 	}{},

@@ -162,9 +162,10 @@ func newFullServer(t *testing.T, db *store.DB, tune ...func(*Deps)) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { gb.Close() })
-	d := Deps{Catalog: cat, Accounts: acc, Permissions: perm, Hub: hub, WebRTC: rtc, GB: gb,
+	d := Deps{Catalog: cat, Accounts: acc, Permissions: perm, Hub: hub, WebRTC: rtc, GB: gb, GBLive: gb28181.NewLive(gb, gb28181.LiveConfig{}),
 		Metrics: prometheus.NewRegistry(), Audit: log, Store: db, Agents: agents.New(db, agents.Options{}),
 		Prefs: prefs.New(db), PTZ: permissions.NewPTZArbiter(0)}
+	d.GBPlatforms = gb28181.NewPlatformStore(db)
 	for _, f := range tune {
 		f(&d)
 	}

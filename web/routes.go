@@ -213,6 +213,8 @@ const (
 	needPrefs
 	needMetrics
 	needGB
+	needGBLive
+	needGBPlatforms
 )
 
 // serves reports whether d has what a route needing n needs.
@@ -221,7 +223,9 @@ func (d *Deps) serves(n need) bool {
 		(n&needAgents == 0 || d.Agents != nil) &&
 		(n&needPrefs == 0 || d.Prefs != nil) &&
 		(n&needMetrics == 0 || d.Metrics != nil) &&
-		(n&needGB == 0 || d.GB != nil)
+		(n&needGB == 0 || d.GB != nil) &&
+		(n&needGBLive == 0 || d.GBLive != nil) &&
+		(n&needGBPlatforms == 0 || d.GBPlatforms != nil)
 }
 
 // Context keys the guards set.
@@ -497,6 +501,16 @@ var apiOps = []apiOp{
 		Tag: "agents", Summary: "Revoke an agent: its link and RTSP publishes are cut at once", Status: 204},
 	{Method: "POST", Path: "/api/v1/agents/:id/rediscover", Rule: system(permissions.ManageAgents), Handle: at((*agentHandler).rediscover), Needs: needAgents,
 		Tag: "agents", Summary: "Ask an agent to search its LAN again", Status: 202},
+	{Method: "GET", Path: "/api/v1/gb/platforms", Rule: system(permissions.Operate), Handle: at((*platformHandler).list), Needs: needGBPlatforms,
+		Tag: "gb28181", Summary: "Upstream GB/T 28181 platforms we register to (级联), each with its registration's status; passwords are never returned", Result: "Items"},
+	{Method: "POST", Path: "/api/v1/gb/platforms", Rule: system(permissions.Operate), Handle: at((*platformHandler).create), Needs: needGBPlatforms,
+		Tag: "gb28181", Summary: "Register upward to a platform: its 20-digit ID, domain, address, transport, password (write-only), our ID, expiry, keepalive, and the platform account whose grants decide what it sees", Body: "GBPlatformCreate", Status: 201, Result: "GBPlatform"},
+	{Method: "GET", Path: "/api/v1/gb/platforms/:id", Rule: system(permissions.Operate), Handle: at((*platformHandler).get), Needs: needGBPlatforms,
+		Tag: "gb28181", Summary: "One upstream platform and its registration's status", Result: "GBPlatform"},
+	{Method: "PATCH", Path: "/api/v1/gb/platforms/:id", Rule: system(permissions.Operate), Handle: at((*platformHandler).patch), Needs: needGBPlatforms,
+		Tag: "gb28181", Summary: "Change an upstream platform (a new password, address, account, enabled…); it re-registers", Body: "GBPlatformPatch", Result: "GBPlatform"},
+	{Method: "DELETE", Path: "/api/v1/gb/platforms/:id", Rule: system(permissions.Operate), Handle: at((*platformHandler).delete), Needs: needGBPlatforms,
+		Tag: "gb28181", Summary: "Stop registering to a platform: it is unregistered and its streams end", Status: 204},
 	{Method: "POST", Path: "/api/v1/agents/enroll", Rule: agentCredential, Handle: at((*agentHandler).enroll), Needs: needAgents,
 		Tag: "agents", Summary: "Agent enrollment: one-time code in, long-lived credentials out", Body: "Enroll", Result: "Enrolled"},
 	{Method: "GET", Path: "/api/v1/agents/page-access", Rule: agentCredential, Handle: at((*agentPageHandler).access), Needs: needAgents,
@@ -504,7 +518,7 @@ var apiOps = []apiOp{
 	{Method: "GET", Path: "/api/v1/agents/connect", Rule: agentCredential, Handle: at((*agentHandler).connect), Needs: needAgents,
 		Tag: "agents", Summary: "The agent's control link (WebSocket; HTTP Basic agent-id:secret)", Status: 101},
 	{Method: "POST", Path: "/api/v1/points/:id/ptz", Rule: onPoint(permissions.PTZ), Handle: at((*agentHandler).ptz), Needs: needAgents,
-		Tag: "points", Summary: "Steer the camera through its agent (ptz grant; PTZ priority decides between users)", Body: "PTZ", Status: 204},
+		Tag: "points", Summary: "Steer the camera through its agent, or its GB/T 28181 device (DeviceControl PTZCmd; GB points also take op preset_set and preset_delete, presets 1–255) (ptz grant; PTZ priority decides between users)", Body: "PTZ", Status: 204},
 	{Method: "GET", Path: "/api/v1/points/:id/snapshot.jpg", Rule: onPoint(permissions.Snapshot), Handle: at((*agentHandler).snapshot), Needs: needAgents,
 		Tag: "points", Summary: "A JPEG from the camera through its agent (snapshot grant)", Result: "image/jpeg"},
 	{Method: "GET", Path: "/api/v1/gb/devices", Rule: system(permissions.ManageAgents), Handle: at((*gbDeviceHandler).listDevices), Needs: needGB,
@@ -517,6 +531,10 @@ var apiOps = []apiOp{
 		Tag: "gb28181", Summary: "Forget a device and its password (its points stay; it may register again)", Status: 204},
 	{Method: "POST", Path: "/api/v1/gb/devices/:id/catalog", Rule: system(permissions.ManageAgents), Handle: at((*gbDeviceHandler).queryCatalog), Needs: needGB,
 		Tag: "gb28181", Summary: "Ask the device for its catalog again and sync its channels into points (409 device_offline when it is not registered)", Result: "GBCatalogResult"},
+	{Method: "GET", Path: "/api/v1/gb/devices/:id/info", Rule: system(permissions.ManageAgents), Handle: at((*gbLiveHandler).info), Needs: needGBLive,
+		Tag: "gb28181", Summary: "Ask the device now for its DeviceInfo: name, manufacturer, model, firmware, channel count (503 device_offline when it is not online, 504 device_timeout when it does not answer)", Result: "GBDeviceInfo"},
+	{Method: "GET", Path: "/api/v1/gb/devices/:id/status", Rule: system(permissions.ManageAgents), Handle: at((*gbLiveHandler).status), Needs: needGBLive,
+		Tag: "gb28181", Summary: "Ask the device now for its DeviceStatus: online, status and reason, encoding, recording, clock, alarm inputs (503 device_offline, 504 device_timeout)", Result: "GBDeviceStatus"},
 	{Method: "GET", Path: "/api/v1/gb/channels", Rule: system(permissions.ManageAllPoints), Handle: at((*gbDeviceHandler).listChannels), Needs: needGB,
 		Tag: "gb28181", Summary: "Channels of the GB devices (device= one device; flagged=1 only those needing an admin: civil code, unclassified, conflict, gone, invalid)", Query: []string{"device", "flagged"}, Result: "Items"},
 	{Method: "GET", Path: "/api/v1/gb/rules", Rule: system(permissions.ManageAllPoints), Handle: at((*gbDeviceHandler).listRules), Needs: needGB,

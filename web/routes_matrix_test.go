@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -628,6 +629,28 @@ func routeCases() map[string]routeCase {
 			return mxReq{path: "/api/v1/agents/" + m.agentID + "/rediscover"}
 		}},
 
+		// --- upstream GB/T 28181 platforms: system.operate ---
+		"GET /api/v1/gb/platforms": {door: dSystem("system.operate"), ok: ok(200), build: get("/api/v1/gb/platforms")},
+		"POST /api/v1/gb/platforms": {door: dSystem("system.operate"), ok: ok(201), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
+			m.platformAccount()
+			id := fmt.Sprintf("44030000002%09d", m.next())
+			return mxReq{path: "/api/v1/gb/platforms", body: map[string]any{"id": id, "address": "127.0.0.1:5060", "account": "matrix-city", "password": "p"},
+				after: func(int, []byte) { _ = m.s.d.GBPlatforms.Delete(id) }}
+		}},
+		"GET /api/v1/gb/platforms/:id": {door: dSystem("system.operate"), ok: ok(200), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
+			id := m.freshPlatform()
+			return mxReq{path: "/api/v1/gb/platforms/" + id, after: func(int, []byte) { _ = m.s.d.GBPlatforms.Delete(id) }}
+		}},
+		"PATCH /api/v1/gb/platforms/:id": {door: dSystem("system.operate"), ok: ok(200), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
+			id := m.freshPlatform()
+			return mxReq{path: "/api/v1/gb/platforms/" + id, body: map[string]any{"enabled": false},
+				after: func(int, []byte) { _ = m.s.d.GBPlatforms.Delete(id) }}
+		}},
+		"DELETE /api/v1/gb/platforms/:id": {door: dSystem("system.operate"), ok: ok(204), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
+			id := m.freshPlatform()
+			return mxReq{path: "/api/v1/gb/platforms/" + id, after: func(int, []byte) { _ = m.s.d.GBPlatforms.Delete(id) }}
+		}},
+
 		// --- audit and operating ---
 		"GET /api/v1/audit":        {door: dScope, ok: ok(200), build: get("/api/v1/audit")},
 		"GET /api/v1/audit/verify": {door: dSystem("audit.read"), ok: ok(200), build: get("/api/v1/audit/verify")},
@@ -650,6 +673,15 @@ func routeCases() map[string]routeCase {
 		"POST /api/v1/gb/devices/:id/catalog": {door: dSystem("agents.manage"), ok: ok(409), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
 			id := m.freshGBDevice()
 			return mxReq{path: "/api/v1/gb/devices/" + id + "/catalog", after: func(int, []byte) { _ = m.s.d.GB.DeleteDevice(id) }}
+		}},
+		// A device that has not registered: the question cannot reach it.
+		"GET /api/v1/gb/devices/:id/info": {door: dSystem("agents.manage"), ok: ok(503), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
+			id := m.freshGBDevice()
+			return mxReq{path: "/api/v1/gb/devices/" + id + "/info", after: func(int, []byte) { _ = m.s.d.GB.DeleteDevice(id) }}
+		}},
+		"GET /api/v1/gb/devices/:id/status": {door: dSystem("agents.manage"), ok: ok(503), build: func(m *matrix, _ *mxAccount, _ variant) mxReq {
+			id := m.freshGBDevice()
+			return mxReq{path: "/api/v1/gb/devices/" + id + "/status", after: func(int, []byte) { _ = m.s.d.GB.DeleteDevice(id) }}
 		}},
 		"GET /api/v1/gb/channels": {door: dSystem("points.manage_all"), ok: ok(200), build: get("/api/v1/gb/channels?flagged=1")},
 		"GET /api/v1/gb/rules":    {door: dSystem("points.manage_all"), ok: ok(200), build: get("/api/v1/gb/rules")},
@@ -676,6 +708,23 @@ func (m *matrix) freshRegion() string {
 	_, err := m.s.d.Catalog.CreateRegion(catalog.Region{Code: code, Name: "Fresh " + code, Parent: "440307"})
 	m.must(err)
 	return code
+}
+
+// platformAccount makes the account the matrix's upstream platforms name.
+func (m *matrix) platformAccount() {
+	_, err := m.s.d.Accounts.CreateUser(accounts.User{Username: "matrix-city", Kind: accounts.KindPlatform}, "")
+	if err != nil && !errors.Is(err, accounts.ErrExists) {
+		m.must(err)
+	}
+}
+
+// freshPlatform configures an upstream platform for one case.
+func (m *matrix) freshPlatform() string {
+	m.platformAccount()
+	id := fmt.Sprintf("44030000002%09d", m.next())
+	_, err := m.s.d.GBPlatforms.Create(gb28181.Platform{ID: id, Address: "127.0.0.1:5060", Account: "matrix-city"}, "p")
+	m.must(err)
+	return id
 }
 
 func (m *matrix) freshAgent() string {

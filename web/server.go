@@ -52,6 +52,9 @@ type Deps struct {
 	AgentRTSPURL func(r *http.Request) string
 	// PTZ arbitrates between users steering the same camera.
 	PTZ *permissions.PTZArbiter
+	// GBLive steers the channels of GB/T 28181 devices (PTZ and presets
+	// through DeviceControl); nil leaves GB points without PTZ.
+	GBLive *gb28181.Live
 	// PointChanged and PointDeleted keep the streaming hub in step with the catalog.
 	PointChanged func(catalog.Point)
 	PointDeleted func(id string)
@@ -80,6 +83,12 @@ type Deps struct {
 	// the TCP peer, so nobody can pick the address the login throttle and
 	// the audit log see by sending a header.
 	TrustedProxies []string
+	// GBPlatforms are the upstream GB/T 28181 platforms we register to
+	// (级联); nil serves no /api/v1/gb/platforms routes.
+	GBPlatforms *gb28181.PlatformStore
+	// GBPlatformStatus says how our registration to a platform stands;
+	// nil shows every platform unregistered.
+	GBPlatformStatus func(id string) gb28181.PlatformStatus
 	// MaxImportBytes bounds a points or regions import body; 0 means 64 MiB.
 	MaxImportBytes int64
 	Logger         *slog.Logger
@@ -113,10 +122,12 @@ type Server struct {
 	agents    *agentHandler
 	agentPage *agentPageHandler
 	gbDevices *gbDeviceHandler
+	gbLive    *gbLiveHandler
 	prefs     *prefsHandler
 	meta      *metaHandler
 	ops       *opsHandler
 	ui        *uiHandler
+	platforms *platformHandler
 }
 
 // tokenResolver finds the user a session token or API token belongs to.
@@ -191,10 +202,11 @@ func (s *Server) wire(assets map[string]*uiAsset) {
 		maxBytes: d.MaxImportBytes, changed: d.PointChanged}
 	s.audit = &auditHandler{records: present[auditReader](d.Audit), decide: present[auditScoper](decider), points: present[scopedPoints](d.Catalog), log: log}
 	s.agents = &agentHandler{agents: present[agentRegistry](d.Agents), regions: present[regionLookup](d.Catalog), cameras: present[cameraRelay](d.Agents), leases: present[ptzLeases](d.PTZ),
-		decide: present[ptzDecider](decider), throttle: d.Throttle, trail: trail, log: log, rtspURL: d.AgentRTSPURL}
+		decide: present[ptzDecider](decider), gb: present[gbPTZ](d.GBLive), throttle: d.Throttle, trail: trail, log: log, rtspURL: d.AgentRTSPURL}
 	s.agentPage = &agentPageHandler{agents: present[pageAgents](d.Agents), tokens: present[tokenResolver](d.Accounts), points: present[pointLookup](d.Catalog),
 		decide: present[pageDecider](decider), log: log}
 	s.gbDevices = &gbDeviceHandler{gb: present[gbDeviceAdmin](d.GB), trail: trail, log: log}
+	s.gbLive = &gbLiveHandler{live: present[gbQueries](d.GBLive), log: log}
 	s.prefs = &prefsHandler{prefs: present[prefsStore](d.Prefs), points: present[pointLookup](d.Catalog), decide: present[viewDecider](decider)}
 	s.meta = &metaHandler{ui: d.UI, ice: present[iceSource](d.WebRTC)}
 	s.ops = &opsHandler{store: present[backupSource](d.Store), trail: trail, log: log}
@@ -202,12 +214,14 @@ func (s *Server) wire(assets map[string]*uiAsset) {
 		s.ops.metrics = promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})
 	}
 	s.ui = &uiHandler{assets: assets}
+	s.platforms = &platformHandler{platforms: present[platformStore](d.GBPlatforms), accounts: present[platformAccounts](d.Accounts),
+		status: d.GBPlatformStatus, trail: trail, log: log}
 }
 
 // resources are the handlers at picks a route's handler from.
 func (s *Server) resources() []any {
 	return []any{s.auth, s.self, s.users, s.grants, s.access, s.points, s.streams, s.regions,
-		s.imports, s.audit, s.agents, s.agentPage, s.gbDevices, s.prefs, s.meta, s.ops, s.ui}
+		s.imports, s.audit, s.agents, s.agentPage, s.gbDevices, s.gbLive, s.prefs, s.meta, s.ops, s.ui, s.platforms}
 }
 
 // present is v, or I's nil when v holds a nil pointer: a nil pointer

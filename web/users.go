@@ -76,6 +76,8 @@ func accountError(c *gin.Context, log *slog.Logger, err error) {
 			"at most "+strconv.Itoa(accounts.MaxTokensPerUser)+" API tokens per user; revoke one first")
 	case errors.Is(err, accounts.ErrDisabled):
 		fail(c, http.StatusConflict, "disabled", "the user is disabled")
+	case errors.Is(err, accounts.ErrPlatformAccount):
+		fail(c, http.StatusConflict, "platform_account", "a platform account never logs in: it has no password, session, API token or stream key")
 	case errors.Is(err, accounts.ErrBusy):
 		c.Header("Retry-After", "1")
 		fail(c, http.StatusServiceUnavailable, "busy", "too many password checks in progress; try again shortly")
@@ -92,6 +94,7 @@ type createUserRequest struct {
 	Password    string   `json:"password"`
 	DisplayName string   `json:"display_name"`
 	Roles       []string `json:"roles"`
+	Kind        string   `json:"kind"` // "" a person, "platform" an upstream platform (no password)
 }
 
 func (h *userHandler) create(c *gin.Context) {
@@ -102,9 +105,9 @@ func (h *userHandler) create(c *gin.Context) {
 	if len(req.Roles) > 0 && !h.mayAssignRoles(c) {
 		return
 	}
-	u, err := h.users.CreateUser(accounts.User{Username: req.Username, DisplayName: req.DisplayName, Roles: req.Roles}, req.Password,
+	u, err := h.users.CreateUser(accounts.User{Username: req.Username, DisplayName: req.DisplayName, Roles: req.Roles, Kind: req.Kind}, req.Password,
 		func(tx *store.Tx, u accounts.User) error {
-			return h.trail.appendIn(tx, byCaller(c, "user.create", map[string]string{"target": u.Username, "roles": strings.Join(u.Roles, ",")}))
+			return h.trail.appendIn(tx, byCaller(c, "user.create", map[string]string{"target": u.Username, "roles": strings.Join(u.Roles, ","), "kind": u.Kind}))
 		})
 	if err != nil {
 		accountError(c, h.log, err)

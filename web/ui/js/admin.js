@@ -14,9 +14,9 @@ import "./admin/strings.js";
 // secadmin, auditor) sees its own sections only.
 const needs = {
   users: "users.manage", grants: "grants.manage", agents: "agents.manage", gb: "agents.manage",
-  points: "points.manage_all", audit: "audit.read", health: "",
+  points: "points.manage_all", audit: "audit.read", health: "", platforms: "system.operate",
 };
-const allSections = ["users", "grants", "agents", "gb", "points", "audit", "health"];
+const allSections = ["users", "grants", "agents", "gb", "points", "audit", "health", "platforms"];
 
 /** admin renders one admin section (the first the caller may use when none is named). */
 export async function admin(view, params, query) {

@@ -27,7 +27,7 @@ const dict = {
     mapPoints: "个点位已上图", noLocation: "个点位无坐标", noTiles: "未配置底图，显示经纬网格",
     select: "选择", more: "更多",
     selection: "选中", addToTour: "加入轮巡", tourEmpty: "轮巡列表为空", lang: "EN",
-    ptzBusy: "云台正被更高优先级的用户控制", ptzAgentOffline: "边缘代理离线，暂不能控制云台",
+    ptzBusy: "云台正被更高优先级的用户控制", ptzAgentOffline: "边缘代理离线，暂不能控制云台", ptzDeviceOffline: "国标设备离线或未应答，暂不能控制云台",
     ptzDenied: "无云台控制权限", ptzFailed: "云台控制失败", zoomIn: "放大", zoomOut: "缩小",
   },
   en: {
@@ -55,7 +55,7 @@ const dict = {
     mapPoints: "points on the map", noLocation: "without coordinates", noTiles: "No basemap configured; showing a coordinate grid",
     select: "Select", more: "More",
     selection: "Selected", addToTour: "Add to tour", tourEmpty: "The tour list is empty", lang: "中文",
-    ptzBusy: "PTZ is held by a user of higher priority", ptzAgentOffline: "The edge agent is offline; PTZ unavailable",
+    ptzBusy: "PTZ is held by a user of higher priority", ptzAgentOffline: "The edge agent is offline; PTZ unavailable", ptzDeviceOffline: "The GB/T 28181 device is offline or not answering; PTZ unavailable",
     ptzDenied: "You may not steer this camera", ptzFailed: "PTZ command failed", zoomIn: "Zoom in", zoomOut: "Zoom out",
   },
 };

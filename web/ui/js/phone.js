@@ -309,6 +309,8 @@ function ptzPad(id) {
         } else if (e.code === "ptz_busy") {
           const holder = /held by (.+)$/.exec(e.message)?.[1];
           note.textContent = t("ptzBusy") + (holder ? ` (${holder})` : "");
+        } else if (e.code === "device_offline" || e.code === "device_timeout") {
+          note.textContent = t("ptzDeviceOffline");
         } else if (e.code === "agent_offline" || e.status === 503 || e.status === 504) {
           note.textContent = t("ptzAgentOffline");
         } else if (e.status === 403) {

@@ -1,7 +1,7 @@
 // GB/T 28181 devices (国标设备): the NVRs, cameras and lower platforms that
 // register to us, with their address, keepalive and channel counts; set a
 // device's own password (write-only), name and stream transport, ask it for
-// its catalog again, forget it. Holders of points.manage_all also see the
+// its catalog again or for its info and status, forget it. Holders of points.manage_all also see the
 // channel → category mapping rules and the channels that need an admin
 // (no usable civil code, unclassified, conflicting ID, gone).
 
@@ -96,6 +96,15 @@ export default async function gb(el) {
               await load();
             }),
           }, t("gb_queryCatalog")) : null,
+          // Asked of the device itself, now (DeviceInfo and DeviceStatus over SIP).
+          d.online ? h("button.mini.act-status", {
+            type: "button",
+            onclick: (e) => run(e.currentTarget, msg, async () => {
+              const [info, st] = await Promise.all([api(`/api/v1/gb/devices/${enc(d.id)}/info`), api(`/api/v1/gb/devices/${enc(d.id)}/status`)]);
+              say(msg, `${d.id}: ${[info.manufacturer, info.model, info.firmware].filter(Boolean).join(" ")} · ${t("gb_channels")} ${info.channels}` +
+                ` · ${st.online || "?"} / ${st.status || "?"}${st.reason ? " (" + st.reason + ")" : ""}${st.device_time ? " · " + st.device_time : ""}`);
+            }),
+          }, t("gb_queryStatus")) : null,
           confirmBtn("act-delete", t("adm_delete"), () => run(null, msg, async () => {
             await api(`/api/v1/gb/devices/${enc(d.id)}`, { method: "DELETE" });
             say(msg, t("gb_deviceDeleted") + " " + d.id);

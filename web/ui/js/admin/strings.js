@@ -50,7 +50,7 @@ extend({
   gb_newDevice: "预置设备", gb_newDeviceHint: "可在设备首次注册前为它设置独立密码；未设置的设备使用 --sip-password。",
   gb_deviceId: "设备编号", gb_ownPassword: "独立密码", gb_passwordKeep: "留空则不修改", gb_useDefault: "改用默认密码",
   gb_streamTransport: "取流方式", gb_vendor: "厂商/型号", gb_transport: "信令", gb_address: "地址", gb_lastKeepalive: "最后心跳",
-  gb_channels: "通道数", gb_flagged: "待处理", gb_edit: "编辑", gb_editDevice: "编辑设备", gb_queryCatalog: "查询目录",
+  gb_channels: "通道数", gb_flagged: "待处理", gb_edit: "编辑", gb_editDevice: "编辑设备", gb_queryCatalog: "查询目录", gb_queryStatus: "查询状态",
   gb_catalogDone: "目录已同步", gb_gone: "消失", gb_deviceCreated: "已预置设备", gb_deviceSaved: "已保存设备", gb_deviceDeleted: "已删除设备",
   gb_noDevices: "还没有设备注册", gb_rules: "分类映射规则", gb_newRule: "新建映射规则",
   gb_ruleHint: "按优先级（小的先）依次匹配，第一条命中的规则决定通道的分类和级别；都不命中的通道为“未分类”，只有管理员可见。",
@@ -59,6 +59,8 @@ extend({
   gb_flaggedTitle: "待处理通道", gb_channelId: "通道编号", gb_civilCode: "行政区划", gb_flags: "原因", gb_noFlagged: "没有待处理的通道",
   gb_flag_civil_code: "行政区划缺失或无效（已放在辖区根）", gb_flag_unclassified: "未分类", gb_flag_conflict: "编号与其他点位冲突",
   gb_flag_gone: "已从设备目录消失", gb_flag_invalid: "点位无效",
+  adm_userKind: "账号类型", adm_kindPerson: "人员", adm_kindPlatform: "上级平台（不可登录）", adm_platforms: "上级平台",
+  err_platform_account: "上级平台账号不能登录，没有密码、会话、令牌或推流密钥",
 }, {
   adm_users: "Users & roles", adm_grants: "Grants", adm_agents: "Edge agents", adm_points: "Points", adm_audit: "Audit log", adm_health: "Health",
   adm_confirm: "Confirm ", adm_create: "Create", adm_save: "Save", adm_delete: "Delete", adm_close: "Close", adm_hide: "Hide",
@@ -106,7 +108,7 @@ extend({
   gb_newDevice: "Add a device ahead", gb_newDeviceHint: "Give a device its own password before it first registers; others use --sip-password.",
   gb_deviceId: "Device ID", gb_ownPassword: "Own password", gb_passwordKeep: "empty keeps it", gb_useDefault: "Use the default password",
   gb_streamTransport: "Stream transport", gb_vendor: "Vendor / model", gb_transport: "Signalling", gb_address: "Address", gb_lastKeepalive: "Last keepalive",
-  gb_channels: "Channels", gb_flagged: "To check", gb_edit: "Edit", gb_editDevice: "Edit device", gb_queryCatalog: "Query catalog",
+  gb_channels: "Channels", gb_flagged: "To check", gb_edit: "Edit", gb_editDevice: "Edit device", gb_queryCatalog: "Query catalog", gb_queryStatus: "Ask status",
   gb_catalogDone: "Catalog synced", gb_gone: "gone", gb_deviceCreated: "Device added", gb_deviceSaved: "Device saved", gb_deviceDeleted: "Device deleted",
   gb_noDevices: "No device has registered yet", gb_rules: "Category mapping rules", gb_newRule: "New mapping rule",
   gb_ruleHint: "Tried by priority (lowest first); the first matching rule gives a channel its category and level. Channels no rule matches are unclassified, seen by administrators only.",
@@ -115,4 +117,6 @@ extend({
   gb_flaggedTitle: "Channels to check", gb_channelId: "Channel ID", gb_civilCode: "Civil code", gb_flags: "Why", gb_noFlagged: "No channel needs checking",
   gb_flag_civil_code: "Civil code missing or invalid (placed at the district root)", gb_flag_unclassified: "Unclassified", gb_flag_conflict: "ID taken by another point",
   gb_flag_gone: "Gone from the device's catalog", gb_flag_invalid: "Point refused",
+  adm_userKind: "Kind", adm_kindPerson: "Person", adm_kindPlatform: "Upstream platform (no login)", adm_platforms: "Upstream platforms",
+  err_platform_account: "A platform account never logs in: no password, session, token or stream key",
 });

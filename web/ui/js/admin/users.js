@@ -19,6 +19,15 @@ export default async function users(el) {
   const name = h("input#nu-name", { required: true, autocomplete: "off", autocapitalize: "off", spellcheck: "false" });
   const pass = h("input#nu-pass", { type: "password", required: true, autocomplete: "new-password", minLength: 8 });
   const display = h("input#nu-display", { autocomplete: "off" });
+  // A platform account (an upstream GB/T 28181 platform, 级联) has no
+  // password and never logs in: its grants decide what the platform sees.
+  const syncKind = () => {
+    const platform = kind.value === "platform";
+    pass.required = !platform;
+    pass.disabled = platform;
+    if (platform) pass.value = "";
+  };
+  const kind = h("select#nu-kind", { onchange: () => syncKind() }, h("option", { value: "" }, t("adm_kindPerson")), h("option", { value: "platform" }, t("adm_kindPlatform")));
   const createBtn = h("button.primary", { type: "submit" }, t("adm_create"));
   const form = h("form.card.form#user-form", {
     onsubmit: (e) => {
@@ -26,14 +35,16 @@ export default async function users(el) {
       run(createBtn, msg, async () => {
         const u = await api("/api/v1/users", { method: "POST", body: {
           username: name.value.trim(), password: pass.value, display_name: display.value.trim(), roles: checkedValues(form, "nu-role"),
+          kind: kind.value,
         } });
         form.reset();
+        syncKind();
         say(msg, t("adm_userCreated") + " " + u.username);
         await load();
       });
     },
   }, h("h2", t("adm_newUser")),
-  h("div.form-grid", field(t("username"), name), field(t("password"), pass), field(t("adm_displayName"), display)),
+  h("div.form-grid", field(t("username"), name), field(t("adm_userKind"), kind), field(t("password"), pass), field(t("adm_displayName"), display)),
   field(t("adm_roles"), roleChecks), h("div.form-actions", createBtn));
 
   const roleName = h("input#nr-name", { required: true, autocomplete: "off", autocapitalize: "off", spellcheck: "false", placeholder: "water-bureau" });
@@ -62,7 +73,7 @@ export default async function users(el) {
   }
 
   function drawUsers(list) {
-    userBox.replaceChildren(table("users", [t("username"), t("adm_displayName"), t("adm_roles"), t("status"), t("adm_created"), ""],
+    userBox.replaceChildren(table("users", [t("username"), t("adm_userKind"), t("adm_displayName"), t("adm_roles"), t("status"), t("adm_created"), ""],
       list.map((u) => {
         const actions = h("div.acts");
         const sessions = h("div.sessions", { hidden: true });
@@ -88,8 +99,11 @@ export default async function users(el) {
               await load();
             }),
           }, u.disabled ? t("adm_enable") : t("adm_disable")),
-          h("button.mini.act-reset", { type: "button", onclick: () => ((pwForm.hidden = !pwForm.hidden), pw.focus()) }, t("adm_resetPassword")),
-          h("button.mini.act-sessions", { type: "button", onclick: () => toggleSessions(u.username, sessions) }, t("adm_sessionsTokens")),
+          // A platform never logs in: no password to reset, no sessions.
+          u.kind === "platform" ? null
+            : h("button.mini.act-reset", { type: "button", onclick: () => ((pwForm.hidden = !pwForm.hidden), pw.focus()) }, t("adm_resetPassword")),
+          u.kind === "platform" ? null
+            : h("button.mini.act-sessions", { type: "button", onclick: () => toggleSessions(u.username, sessions) }, t("adm_sessionsTokens")),
           h("a.mini.act-grants", { href: "#/admin/grants?user=" + enc(u.username) }, t("adm_grants")),
           confirmBtn("act-delete", t("adm_delete"), () => run(null, msg, async () => {
             await api(`/api/v1/users/${enc(u.username)}`, { method: "DELETE" });
@@ -98,7 +112,9 @@ export default async function users(el) {
           })),
           pwForm, sessions);
         return tr({ dataset: { user: u.username }, class: u.disabled ? "off" : null },
-          h("b", u.username), u.display_name || "—",
+          h("b", u.username),
+          h("span.small.kind-" + (u.kind || "person"), u.kind === "platform" ? t("adm_kindPlatform") : t("adm_kindPerson")),
+          u.display_name || "—",
           (u.roles || []).map((r) => h("span.chip-s", r)),
           h("span.state." + (u.disabled ? "bad" : "ok"), u.disabled ? t("adm_disabled") : t("adm_active")),
           fmtTime(u.created_at), actions);
