@@ -564,6 +564,8 @@ func TestRevokingTheGrantEndsTheUpstreamViewWithBye(t *testing.T) {
 	eventually(t, 10*time.Second, "media", func() bool { return packets.Load() > 20 })
 	f.access.revoke(cityAcct, pointIn1)
 	eventually(t, 5*time.Second, "our BYE after the grant went", func() bool { return byes.Load() == 1 })
+	// The view is audited once the BYE is answered, a moment after the platform saw it.
+	eventually(t, 5*time.Second, "the view's end audited", func() bool { return len(auditActions(t, f.audit, "view.stop")) > 0 })
 	stops := auditActions(t, f.audit, "view.stop")
 	if len(stops) != 1 || stops[0].Detail["reason"] != "access_revoked" || stops[0].User != cityAcct {
 		t.Fatalf("view.stop %+v", stops)
