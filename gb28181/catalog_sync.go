@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/emiago/sipgo/sip"
 	"go.etcd.io/bbolt"
 
 	"github.com/tianyan/vms/audit"
@@ -183,6 +184,10 @@ func (s *Server) district() string {
 // maxNewRegionsPerSync bounds the regions one catalog may create, so a device cannot flood the
 // region tree with invented civil codes; beyond it channels fall back to the district, flagged.
 const maxNewRegionsPerSync = 200
+
+// maxPendingNotifies bounds the catalog notifications (of all devices) answered but not yet
+// applied: each holds its parsed channels until its turn.
+const maxPendingNotifies = 64
 
 // errRegionBudget is returned when a sync has created all the regions it may.
 var errRegionBudget = errors.New("gb28181: too many new regions in one catalog")
@@ -738,7 +743,9 @@ func (s *Server) noteCharset(device, charset string) {
 // onCatalog handles Catalog bodies nobody waits for: NOTIFYs of a subscription (and MESSAGE
 // Notify), and late or unsolicited Responses. Their items update points; DEL marks a channel gone.
 func (s *Server) onCatalog(_ context.Context, r *Request) {
-	if _, ok := s.devices.Get(r.FromID); !ok {
+	if !s.fromRegistered(r) {
+		// Only the device itself, from where it registered, may change its channels.
+		s.log.Debug("gb28181: catalog from an unregistered source refused", "device", r.FromID, "source", r.Source, "transport", r.Transport)
 		r.Respond(404, "Not Found", nil)
 		return
 	}
@@ -747,6 +754,15 @@ func (s *Server) onCatalog(_ context.Context, r *Request) {
 		r.Respond(400, "Bad Request", nil)
 		return
 	}
+	// Notifications are applied one at a time after their answer; a device sending them faster
+	// than they are applied is told to come back later rather than piling them up in memory.
+	select {
+	case s.notifySem <- struct{}{}:
+	default:
+		r.Respond(503, "Service Unavailable", nil, sip.NewHeader("Retry-After", "5"))
+		return
+	}
+	release := func() { <-s.notifySem }
 	r.Respond(200, "OK", nil)
 	s.noteCharset(r.FromID, m.Charset)
 	var items []manscdp.Item
@@ -756,6 +772,7 @@ func (s *Server) onCatalog(_ context.Context, r *Request) {
 	case *manscdp.CatalogResponse:
 		items = b.DeviceList.Items
 	default:
+		release()
 		return
 	}
 	var upserts, gone []manscdp.Item
@@ -778,6 +795,7 @@ func (s *Server) onCatalog(_ context.Context, r *Request) {
 	}
 	device := r.FromID
 	s.Go(func(context.Context) {
+		defer release()
 		if len(upserts) > 0 {
 			if _, err := s.applyItems(device, upserts, false); err != nil {
 				s.log.Warn("gb28181: catalog notify", "device", device, "err", err)

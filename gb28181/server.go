@@ -64,7 +64,17 @@ type Config struct {
 	// RequestTimeout bounds every request we send.
 	RequestTimeout time.Duration
 	// MaxBody bounds SIP message bodies (MANSCDP XML, SDP); larger requests are refused with 413.
+	// sipgo's parser refuses whole messages over 64 KiB before that (over TCP it closes the
+	// connection).
 	MaxBody int
+	// MaxTCPConns bounds concurrent TCP connections from devices; more are closed on accept.
+	MaxTCPConns int
+	// MaxUDPPeers bounds how many UDP source addresses the SIP stack remembers (see
+	// restartableConn); 0 means DefaultMaxUDPPeers.
+	MaxUDPPeers int
+	// TCPIdleTimeout closes a device's TCP connection that sent nothing for this long; writes to a
+	// TCP peer that stopped reading fail after RequestTimeout.
+	TCPIdleTimeout time.Duration
 	// UserAgent is the User-Agent header value.
 	UserAgent string
 	// Logger receives the server's logs; nil means slog.Default().
@@ -130,6 +140,17 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBody <= 0 {
 		c.MaxBody = DefaultMaxBody
+	}
+	if c.MaxTCPConns <= 0 {
+		c.MaxTCPConns = DefaultMaxTCPConns
+	}
+	if c.MaxUDPPeers <= 0 {
+		c.MaxUDPPeers = DefaultMaxUDPPeers
+	}
+	if c.TCPIdleTimeout <= 0 {
+		// Never shorter than the silence that takes a device offline: a quiet but online
+		// device keeps its connection.
+		c.TCPIdleTimeout = max(DefaultTCPIdleTimeout, (MissedKeepalives+1)*c.KeepaliveInterval)
 	}
 	if c.CatalogPageTimeout <= 0 {
 		c.CatalogPageTimeout = 10 * time.Second
@@ -198,6 +219,7 @@ type Server struct {
 	applyMu      sync.Mutex // one catalog sync writes at a time
 	regionBudget int        // regions the running sync may still create (under applyMu)
 	catalogSem   chan struct{}
+	notifySem    chan struct{}        // catalog notifications waiting to be applied (bounded backlog)
 	querying     map[string]bool      // devices with a catalog query running (under mu)
 	catalogAt    map[string]time.Time // last catalog sync per device (under mu)
 	charsets     map[string]string    // charset to write to each device (under mu)
@@ -224,7 +246,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.ID),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(cfg.Logger.With("sip", "transport"))),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slog.New(redactHandler{cfg.Logger.Handler()}).With("sip", "transport"))),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(cfg.Logger.With("sip", "transaction"))))
 	if err != nil {
 		return nil, fmt.Errorf("gb28181: user agent: %w", err)
@@ -257,6 +279,7 @@ func New(cfg Config) (*Server, error) {
 		subs:      map[string]*subscription{},
 	}
 	s.catalogSem = make(chan struct{}, cfg.CatalogConcurrency)
+	s.notifySem = make(chan struct{}, maxPendingNotifies)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, m := range []sip.RequestMethod{sip.REGISTER, sip.MESSAGE, sip.NOTIFY, sip.SUBSCRIBE,
 		sip.INVITE, sip.ACK, sip.BYE, sip.INFO, sip.CANCEL, sip.OPTIONS} {
@@ -323,17 +346,19 @@ func (s *Server) Start(ctx context.Context) error {
 	s.udpAddr = udp.LocalAddr().(*net.UDPAddr)
 	s.tcpAddr = tcp.Addr().(*net.TCPAddr)
 	s.udpConn, s.tcpLn = udp, tcp
+	guarded := newGuardListener(tcp, s.cfg.MaxTCPConns, s.cfg.TCPIdleTimeout, s.cfg.RequestTimeout, s.ctx.Done(), func(remote net.Addr) {
+		s.log.Warn("gb28181: too many TCP connections; closing a new one", "source", remote.String(), "max", s.cfg.MaxTCPConns)
+	})
 
 	s.wg.Add(2)
+	rudp := &restartableConn{PacketConn: udp}
 	go func() {
 		defer s.wg.Done()
-		if err := s.srv.ServeUDP(udp); err != nil && !errors.Is(err, net.ErrClosed) {
-			s.log.Warn("gb28181: udp serve ended", "err", err)
-		}
+		s.serveUDP(rudp)
 	}()
 	go func() {
 		defer s.wg.Done()
-		if err := s.srv.ServeTCP(tcp); err != nil && !errors.Is(err, net.ErrClosed) && s.ctx.Err() == nil {
+		if err := s.srv.ServeTCP(guarded); err != nil && !errors.Is(err, net.ErrClosed) && s.ctx.Err() == nil {
 			s.log.Warn("gb28181: tcp serve ended", "err", err)
 		}
 	}()
@@ -350,6 +375,7 @@ func (s *Server) Start(ctx context.Context) error {
 		case <-sctx.Done():
 		}
 	})
+	s.Go(func(ctx context.Context) { s.watchUDPPeers(ctx, rudp) })
 	s.Go(s.watchDevices)
 	s.Go(s.catalogLoop)
 	s.log.Info("gb28181: listening", "udp", s.udpAddr.String(), "tcp", s.tcpAddr.String(), "id", s.cfg.ID, "domain", s.cfg.Domain)

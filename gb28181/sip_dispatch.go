@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"io"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,6 +54,7 @@ func (r *Request) Respond(code int, reason string, body []byte, headers ...sip.H
 		return nil
 	}
 	res := sip.NewResponseFromRequest(r.SIP, code, reason, body)
+	r.answerSource(res)
 	for _, h := range headers {
 		res.AppendHeader(h)
 	}
@@ -73,7 +75,17 @@ func (r *Request) RespondResponse(res *sip.Response) error {
 	if r.Tx == nil || !r.responded.CompareAndSwap(false, true) {
 		return nil
 	}
+	r.answerSource(res)
 	return r.Tx.Respond(res)
+}
+
+// answerSource sends a UDP answer to the address the request came from. sipgo picks the Via port
+// unless the request asked for rport, so a device behind NAT that did not ask would never hear
+// us, and any sender could point our answers at another port of its host.
+func (r *Request) answerSource(res *sip.Response) {
+	if r.Transport == "UDP" && r.Source != "" {
+		res.SetDestination(r.Source)
+	}
 }
 
 // Responded reports whether the request has been answered.
@@ -130,8 +142,9 @@ func (s *Server) dispatch(req *sip.Request, tx sip.ServerTransaction) {
 	s.mu.RUnlock()
 	r.Upstream = up
 
-	// Answers to our own queries (Response root) go to whoever waits for them first.
-	if !up && req.Method == sip.MESSAGE && r.CmdType != "" && strings.EqualFold(r.Root, "Response") {
+	// Answers to our own queries (Response root) go to whoever waits for them first, if they come
+	// from where the device registered: SNs are no secret, and anyone can write a device's ID.
+	if !up && req.Method == sip.MESSAGE && r.CmdType != "" && strings.EqualFold(r.Root, "Response") && s.fromRegistered(r) {
 		if s.deliver(r) {
 			return
 		}
@@ -265,9 +278,9 @@ func (s *Server) deliver(r *Request) bool {
 	return len(fs) > 0
 }
 
-var snCounter atomic.Uint32
-
-// NextSN returns a fresh MANSCDP SN for a query we send.
+// NextSN returns a fresh MANSCDP SN for a query we send. It is random, not a counter: an answer is
+// matched by device and SN, and an SN that cannot be guessed is one more thing a stranger spoofing
+// the device's address over UDP would have to know.
 func NextSN() int {
-	return int(snCounter.Add(1)%1_000_000_000) + 1
+	return rand.IntN(999_999_999) + 1
 }
