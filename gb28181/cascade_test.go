@@ -240,9 +240,10 @@ func TestLowerRegistersUpwardAndListsExactlyTheGrantedPoints(t *testing.T) {
 					t.Errorf("item %+v", it)
 				}
 			}
-			if len(auditActions(t, f.audit, "gb.upstream.register")) == 0 {
-				t.Error("registration upward not audited")
-			}
+			// The registration is audited just after its state turns registered.
+			eventually(t, 5*time.Second, "registration upward audited", func() bool {
+				return len(auditActions(t, f.audit, "gb.upstream.register")) > 0
+			})
 		})
 	}
 }
