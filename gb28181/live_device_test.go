@@ -49,7 +49,8 @@ type liveDevice struct {
 	deafOnce  bool        // ignores the first IFameCmd
 	silent    atomic.Bool // acknowledges queries but never answers them
 
-	answers sync.WaitGroup // query answers being sent
+	answers sync.WaitGroup // query answers being sent; Add only under mu while !closing
+	closing bool           // guarded by mu: close has begun, no new answers
 
 	invites   atomic.Int32
 	acks      atomic.Int32
@@ -150,6 +151,7 @@ func (d *liveDevice) close() {
 	d.mu.Lock()
 	calls := d.calls
 	d.calls = map[string]*deviceCall{}
+	d.closing = true
 	d.mu.Unlock()
 	for _, c := range calls {
 		c.stop()
@@ -312,7 +314,13 @@ func (d *liveDevice) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		d.t.Errorf("marshal the answer: %v", err)
 		return
 	}
+	d.mu.Lock()
+	if d.closing {
+		d.mu.Unlock()
+		return
+	}
 	d.answers.Add(1)
+	d.mu.Unlock()
 	go func() {
 		defer d.answers.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
