@@ -127,6 +127,10 @@ func (c *Cascade) Start() {
 // Close ends every view (with BYE), unregisters and waits for its goroutines.
 func (c *Cascade) Close() {
 	c.mu.Lock()
+	// Cancelled under mu: an INVITE handler either published its view
+	// (and counted itself in wg) before this, or sees the cancel and
+	// refuses; none adds to wg once Wait may have begun.
+	c.cancel()
 	views := make([]*view, 0, len(c.views))
 	for _, v := range c.views {
 		views = append(views, v)
@@ -135,7 +139,6 @@ func (c *Cascade) Close() {
 	for _, v := range views {
 		v.end("server_stopped", true)
 	}
-	c.cancel()
 	c.wg.Wait()
 	c.mu.Lock()
 	links := c.links

@@ -37,7 +37,14 @@ func (c *Cascade) onMessage(_ context.Context, r *Request) {
 	}
 	r.Respond(200, "OK", nil)
 	sn, target, charset := msg.SN, msg.DeviceID, msg.Charset
+	// Counted under mu only while open: Close cancels under mu, then waits.
+	c.mu.Lock()
+	if c.ctx.Err() != nil {
+		c.mu.Unlock()
+		return
+	}
 	c.wg.Add(1)
+	c.mu.Unlock()
 	go func() {
 		defer c.wg.Done()
 		var err error

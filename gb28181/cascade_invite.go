@@ -175,16 +175,20 @@ func (c *Cascade) onInvite(ctx context.Context, r *Request) {
 	// (and read started) from another goroutine at any moment after.
 	v.started = c.now()
 	c.views[v.callID] = v
+	// Counted under mu while open, so Close (which cancels under mu
+	// before it waits) waits for the rest of this handler and the view's
+	// run: no audit record or goroutine outlives it.
+	c.wg.Add(1)
 	c.mu.Unlock()
 	if err := r.RespondResponse(res); err != nil {
 		v.end("answer_failed", false)
+		c.wg.Done()
 		return
 	}
 	c.log.Info("gb28181: upstream view started", "platform", l.cfg.ID, "account", l.cfg.Account, "point", pointID,
 		"transport", string(v.transport), "dest", v.dest)
 	c.auditRecord(audit.Record{User: l.cfg.Account, Action: "view.start", Point: pointID, ClientIP: ip,
 		Detail: map[string]string{"via": "gb28181", "platform": l.cfg.ID, "transport": string(v.transport)}})
-	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		v.run()
