@@ -27,6 +27,9 @@ type vmsOptions struct {
 	IdleGrace time.Duration
 	// Env is added to the child's environment (e.g. GODEBUG).
 	Env []string
+	// Args are added after the default flags, so a repeated flag (e.g.
+	// --sip with a known port) overrides the default.
+	Args []string
 }
 
 // vmsServer is the central server running as a child process. Its data
@@ -59,7 +62,7 @@ func startVMS(t *testing.T, opts vmsOptions) *vmsServer {
 func (v *vmsServer) start() {
 	v.t.Helper()
 	env := append([]string{"VMS_ADMIN_PASSWORD=" + adminPassword}, v.opts.Env...)
-	v.proc = startProc(v.t, "vms", v.bin, env, "serve",
+	args := []string{"serve",
 		"--data", v.data,
 		"--http", fmt.Sprintf("127.0.0.1:%d", v.http),
 		"--rtsp", fmt.Sprintf("127.0.0.1:%d", v.rtsp),
@@ -69,7 +72,8 @@ func (v *vmsServer) start() {
 		"--ice-interfaces", "lo",
 		// The cameras of these tests listen on loopback.
 		"--camera-networks", "127.0.0.0/8",
-		"--idle-grace", v.opts.IdleGrace.String())
+		"--idle-grace", v.opts.IdleGrace.String()}
+	v.proc = startProc(v.t, "vms", v.bin, env, append(args, v.opts.Args...)...)
 	hc := &http.Client{Timeout: 2 * time.Second}
 	waitFor(v.t, 30*time.Second, "vms to answer HTTP", func() bool {
 		if !v.proc.running() {
