@@ -501,14 +501,7 @@ func (c *Cascade) endViewsOf(id, reason string) {
 // account may no longer view their point (grant withdrawn, account
 // disabled or deleted, point gone), as for every other viewer.
 func (c *Cascade) recheckLoop() {
-	t := time.NewTicker(c.cfg.RecheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(c.ctx, c.cfg.RecheckInterval, func() {
 		c.mu.Lock()
 		vs := make([]*view, 0, len(c.views))
 		for _, v := range c.views {
@@ -520,5 +513,5 @@ func (c *Cascade) recheckLoop() {
 				v.end("access_revoked", true)
 			}
 		}
-	}
+	})
 }

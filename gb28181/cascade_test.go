@@ -535,21 +535,23 @@ func TestInviteNamingAMediaAddressOutsideThePlatformIs403(t *testing.T) {
 	}
 }
 
-func TestRevokingTheGrantEndsTheUpstreamViewWithBye(t *testing.T) {
+// upstreamUDPView has an upper platform, which counts the BYEs it gets, view pointIn1 of a
+// registered lower over UDP, and waits for the media to flow to its counting RTP socket.
+func upstreamUDPView(t *testing.T) (f *lowerFixture, byes, packets *atomic.Int32) {
+	t.Helper()
 	upper := newTestServer(t, nil)
-	var byes atomic.Int32
+	byes, packets = new(atomic.Int32), new(atomic.Int32)
 	upper.Handle(sip.BYE, func(_ context.Context, r *Request) {
 		byes.Add(1)
 		r.Respond(200, "OK", nil)
 	})
-	f := newLower(t, upper, "udp")
+	f = newLower(t, upper, "udp")
 	f.waitRegistered(t)
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pc.Close()
-	var packets atomic.Int32
+	t.Cleanup(func() { pc.Close() })
 	go func() {
 		buf := make([]byte, 2048)
 		for {
@@ -563,6 +565,11 @@ func TestRevokingTheGrantEndsTheUpstreamViewWithBye(t *testing.T) {
 		t.Fatalf("INVITE answered %d", res.StatusCode)
 	}
 	eventually(t, 10*time.Second, "media", func() bool { return packets.Load() > 20 })
+	return f, byes, packets
+}
+
+func TestRevokingTheGrantEndsTheUpstreamViewWithBye(t *testing.T) {
+	f, byes, packets := upstreamUDPView(t)
 	f.access.revoke(cityAcct, pointIn1)
 	eventually(t, 5*time.Second, "our BYE after the grant went", func() bool { return byes.Load() == 1 })
 	// The BYE goes out before the view's end is audited.
@@ -869,33 +876,7 @@ func TestDeviceInfoAndStatusAreAnsweredWithinTheGrants(t *testing.T) {
 }
 
 func TestStreamEndingEndsTheUpstreamViewWithBye(t *testing.T) {
-	upper := newTestServer(t, nil)
-	var byes atomic.Int32
-	upper.Handle(sip.BYE, func(_ context.Context, r *Request) {
-		byes.Add(1)
-		r.Respond(200, "OK", nil)
-	})
-	f := newLower(t, upper, "udp")
-	f.waitRegistered(t)
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	var packets atomic.Int32
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			if _, _, err := pc.ReadFrom(buf); err != nil {
-				return
-			}
-			packets.Add(1)
-		}
-	}()
-	if _, res := invite(t, upper, pointIn1, playOffer(pc.LocalAddr().(*net.UDPAddr).Port, gbsdp.UDP)); res.StatusCode != 200 {
-		t.Fatalf("INVITE answered %d", res.StatusCode)
-	}
-	eventually(t, 10*time.Second, "media", func() bool { return packets.Load() > 20 })
+	f, byes, _ := upstreamUDPView(t)
 	f.hub.RemovePoint(pointIn1) // the point is gone from the hub: its stream ends
 	eventually(t, 5*time.Second, "our BYE when the stream ended", func() bool { return byes.Load() == 1 })
 	eventually(t, 5*time.Second, "view.stop audited", func() bool { return len(auditActions(t, f.audit, "view.stop")) > 0 })

@@ -201,14 +201,7 @@ func callIDHeader(v string) *sip.CallIDHeader {
 // expire (at four fifths of their life).
 func (s *Server) catalogLoop(ctx context.Context) {
 	tick := min(max(s.cfg.CatalogInterval/10, 50*time.Millisecond), 10*time.Second)
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, tick, func() {
 		now := s.cfg.Now()
 		for _, d := range s.devices.List() {
 			if !d.Online {
@@ -255,7 +248,7 @@ func (s *Server) catalogLoop(ctx context.Context) {
 				}
 			}
 		}
-	}
+	})
 }
 
 // channelsOffline marks the points of a device that went away offline (its channels cannot be

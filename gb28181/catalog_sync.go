@@ -305,16 +305,9 @@ func (s *Server) applyItems(device string, items []manscdp.Item, full bool) (Cat
 			if seen[id] || slices.Contains(rec.Flags, FlagGone) {
 				continue
 			}
-			rec.setFlag(FlagGone, true)
-			touched[id] = rec
-			res.Gone++
-			p, err := s.cfg.Catalog.Get(id)
-			if err != nil || p.Main.Type != catalog.SourceGB28181 || p.Main.Device != device {
-				continue
+			if p, ok := s.flagGone(device, rec, touched, &res, now); ok {
+				points = append(points, p)
 			}
-			p.Tags = withGBTags(p.Tags, append(gbTagsOf(p.Tags), TagGone))
-			p.Status = catalog.Status{State: catalog.StateOffline, Since: now}
-			points = append(points, p)
 		}
 	}
 	stored, err := s.storePoints(device, points, touched, &res)
@@ -807,6 +800,21 @@ func (s *Server) onCatalog(_ context.Context, r *Request) {
 	})
 }
 
+// flagGone flags the channel rec of device gone (counted in res, recorded in touched) and returns
+// its point, tagged gone and offline since now, when the catalog holds it as this device's channel.
+func (s *Server) flagGone(device string, rec *Channel, touched map[string]*Channel, res *CatalogResult, now time.Time) (catalog.Point, bool) {
+	rec.setFlag(FlagGone, true)
+	touched[rec.ID] = rec
+	res.Gone++
+	p, err := s.cfg.Catalog.Get(rec.ID)
+	if err != nil || p.Main.Type != catalog.SourceGB28181 || p.Main.Device != device {
+		return catalog.Point{}, false
+	}
+	p.Tags = withGBTags(p.Tags, append(gbTagsOf(p.Tags), TagGone))
+	p.Status = catalog.Status{State: catalog.StateOffline, Since: now}
+	return p, true
+}
+
 // markGone marks channels a device deleted (Catalog NOTIFY DEL): offline, tagged, flagged; never
 // deleted.
 func (s *Server) markGone(device string, items []manscdp.Item) {
@@ -825,16 +833,9 @@ func (s *Server) markGone(device string, items []manscdp.Item) {
 		if rec == nil || slices.Contains(rec.Flags, FlagGone) {
 			continue
 		}
-		rec.setFlag(FlagGone, true)
-		touched[rec.ID] = rec
-		res.Gone++
-		p, err := s.cfg.Catalog.Get(rec.ID)
-		if err != nil || p.Main.Type != catalog.SourceGB28181 || p.Main.Device != device {
-			continue
+		if p, ok := s.flagGone(device, rec, touched, &res, now); ok {
+			points = append(points, p)
 		}
-		p.Tags = withGBTags(p.Tags, append(gbTagsOf(p.Tags), TagGone))
-		p.Status = catalog.Status{State: catalog.StateOffline, Since: now}
-		points = append(points, p)
 	}
 	stored, err := s.storePoints(device, points, touched, &res)
 	if err != nil {

@@ -221,16 +221,7 @@ func (g *Registry) put(d Device) {
 func (s *Server) watchDevices(ctx context.Context) {
 	tick := s.cfg.KeepaliveInterval / 4
 	tick = min(max(tick, 20*time.Millisecond), 5*time.Second)
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		s.expireDevices(s.cfg.Now())
-	}
+	every(ctx, tick, func() { s.expireDevices(s.cfg.Now()) })
 }
 
 func (s *Server) expireDevices(now time.Time) {

@@ -403,6 +403,20 @@ func (s *Server) Go(f func(ctx context.Context)) {
 	}()
 }
 
+// every calls f every d until ctx is done, on the caller's goroutine.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		f()
+	}
+}
+
 // Context is the server's lifetime: it ends on Close.
 func (s *Server) Context() context.Context { return s.ctx }
 

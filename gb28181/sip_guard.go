@@ -193,19 +193,12 @@ func (s *Server) serveUDP(c *restartableConn) {
 // in our registry, and sipgo learns it again from their next datagram.
 func (s *Server) watchUDPPeers(ctx context.Context, c *restartableConn) {
 	pool := s.ua.TransportLayer().Pool("udp")
-	t := time.NewTicker(udpPeerCheck)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, udpPeerCheck, func() {
 		if n := pool.Size(); n > s.cfg.MaxUDPPeers {
 			s.log.Info("gb28181: forgetting UDP peers", "remembered", n, "max", s.cfg.MaxUDPPeers)
 			c.restart.Store(true)
 		}
-	}
+	})
 }
 
 // udpPeerCheck is how often the size of sipgo's UDP pool is looked at.

@@ -431,6 +431,12 @@ func (d *Device) sendMANSCDP(ctx context.Context, conn *sipConn, v any) error {
 	r := &outRequest{method: "MESSAGE", uri: "sip:" + d.cfg.ServerID + "@" + d.cfg.Domain,
 		from: d.addrOfRecord(d.cfg.ID) + ";tag=" + randHex(6), to: d.addrOfRecord(d.cfg.ServerID),
 		callID: randHex(12) + "@gbsim", cseq: 20, expires: -1, contentType: contentTypeMANSCDP, body: body}
+	return d.send(ctx, conn, r)
+}
+
+// send sends r and waits, at most RequestTimeout, for a final answer; one that is not 2xx is an
+// error.
+func (d *Device) send(ctx context.Context, conn *sipConn, r *outRequest) error {
 	tctx, cancel := context.WithTimeout(ctx, d.cfg.RequestTimeout)
 	defer cancel()
 	res, err := conn.do(tctx, r)
@@ -438,7 +444,7 @@ func (d *Device) sendMANSCDP(ctx context.Context, conn *sipConn, v any) error {
 		return err
 	}
 	if res.StatusCode >= 300 {
-		return fmt.Errorf("MESSAGE: %d %s", res.StatusCode, res.Reason)
+		return fmt.Errorf("%s: %d %s", r.method, res.StatusCode, res.Reason)
 	}
 	return nil
 }
@@ -663,16 +669,7 @@ func (d *Device) NotifyCatalog(ctx context.Context, event string, ids ...string)
 	r := &outRequest{method: "NOTIFY", uri: sub.remoteURI, from: sub.fromHdr, to: sub.toHdr, callID: sub.callID,
 		cseq: cseq, contact: d.contact(conn), expires: -1, contentType: contentTypeMANSCDP, body: body,
 		extra: []string{"Event: Catalog", "Subscription-State: active"}}
-	tctx, cancel := context.WithTimeout(ctx, d.cfg.RequestTimeout)
-	defer cancel()
-	res, err := conn.do(tctx, r)
-	if err != nil {
-		return err
-	}
-	if res.StatusCode >= 300 {
-		return fmt.Errorf("NOTIFY: %d %s", res.StatusCode, res.Reason)
-	}
-	return nil
+	return d.send(ctx, conn, r)
 }
 
 // jitter returns a random duration in [0, d).

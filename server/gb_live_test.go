@@ -1,14 +1,9 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -89,21 +84,9 @@ func TestGBChannelPlaysOverWHEPAndRTSPAndIdleSendsBye(t *testing.T) {
 	ffmpeg := requireTool(t, "ffmpeg")
 	a, dev := startGBLive(t, gbLiveOptions{})
 
-	var (
-		mu     sync.Mutex
-		annexB bytes.Buffer
-		aus    int
-	)
+	var rec annexBRecorder
 	start := time.Now()
-	c := a.connectViewer(gbLiveChannel, whepclient.Options{OnAccessUnit: func(au [][]byte, _ bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, n := range au {
-			annexB.Write([]byte{0, 0, 0, 1})
-			annexB.Write(n)
-		}
-		aus++
-	}})
+	c := a.connectViewer(gbLiveChannel, whepclient.Options{OnAccessUnit: rec.add})
 	waitKeyframe(t, c, 10*time.Second)
 	t.Logf("WHEP POST → first keyframe: %v", time.Since(start))
 	if got := dev.Channel(gbLiveChannel).KeyframeRequests(); got < 1 {
@@ -131,26 +114,10 @@ func TestGBChannelPlaysOverWHEPAndRTSPAndIdleSendsBye(t *testing.T) {
 		t.Fatalf("grant-less WHEP on a GB channel: %d, want 404", status)
 	}
 
-	waitFor(t, 10*time.Second, "50 access units", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return aus >= 50
-	})
+	waitFor(t, 10*time.Second, "50 access units", func() bool { return rec.count() >= 50 })
 	c.Close()
 	r.client.Close()
-	mu.Lock()
-	raw := bytes.Clone(annexB.Bytes())
-	mu.Unlock()
-	file := filepath.Join(t.TempDir(), "gb.h264")
-	if err := os.WriteFile(file, raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, ffmpeg, "-nostdin", "-v", "error", "-f", "h264", "-i", file, "-f", "null", "-").CombinedOutput()
-	if err != nil || len(bytes.TrimSpace(out)) != 0 {
-		t.Fatalf("ffmpeg could not decode the GB channel as viewed (err %v):\n%s", err, out)
-	}
+	decodesCleanly(t, ffmpeg, rec.bytes(), "gb.h264", "the GB channel as viewed")
 
 	// Idle grace (500 ms in tests) → BYE: the device's session ends.
 	waitFor(t, 5*time.Second, "the BYE after the idle grace", func() bool { return len(dev.Sessions()) == 0 })

@@ -146,42 +146,16 @@ func TestWHEPFramesDecodeWithFFmpeg(t *testing.T) {
 	cam := startCamera(t, camsim.ClipH264Sub)
 	a.createPoint("cam", map[string]string{"type": "rtsp", "url": cam.URL("main")})
 
-	var (
-		mu     sync.Mutex
-		annexB bytes.Buffer
-		aus    int
-	)
-	c := a.connectViewer("cam", whepclient.Options{OnAccessUnit: func(au [][]byte, _ bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, nalu := range au {
-			annexB.Write([]byte{0, 0, 0, 1})
-			annexB.Write(nalu)
-		}
-		aus++
-	}})
+	var rec annexBRecorder
+	c := a.connectViewer("cam", whepclient.Options{OnAccessUnit: rec.add})
 	waitKeyframe(t, c, 10*time.Second)
-	waitFor(t, 8*time.Second, "60 access units", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return aus >= 60
-	})
+	waitFor(t, 8*time.Second, "60 access units", func() bool { return rec.count() >= 60 })
 	c.Close()
-	mu.Lock()
-	raw := bytes.Clone(annexB.Bytes())
-	mu.Unlock()
 
-	file := filepath.Join(t.TempDir(), "viewer.h264")
-	if err := os.WriteFile(file, raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := decodesCleanly(t, ffmpeg, rec.bytes(), "viewer.h264", "what the viewer received")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, ffmpeg, "-nostdin", "-v", "error", "-f", "h264", "-i", file, "-f", "null", "-").CombinedOutput()
-	if err != nil || len(bytes.TrimSpace(out)) != 0 {
-		t.Fatalf("ffmpeg could not decode what the viewer received cleanly (err %v):\n%s", err, out)
-	}
-	out, err = exec.CommandContext(ctx, ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0",
+	out, err := exec.CommandContext(ctx, ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0",
 		"-show_entries", "stream=nb_read_frames,width,height", "-of", "csv=p=0", file).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ffprobe: %v\n%s", err, out)
@@ -193,6 +167,53 @@ func TestWHEPFramesDecodeWithFFmpeg(t *testing.T) {
 	if w != 640 || h != 360 || frames < 40 {
 		t.Fatalf("ffprobe decoded %d frames at %dx%d, want >= 40 at 640x360", frames, w, h)
 	}
+}
+
+// annexBRecorder keeps the H.264 access units a WHEP viewer receives as one Annex-B stream.
+type annexBRecorder struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	aus int
+}
+
+// add is the viewer's OnAccessUnit.
+func (r *annexBRecorder) add(au [][]byte, _ bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, nalu := range au {
+		r.buf.Write([]byte{0, 0, 0, 1})
+		r.buf.Write(nalu)
+	}
+	r.aus++
+}
+
+func (r *annexBRecorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.aus
+}
+
+func (r *annexBRecorder) bytes() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return bytes.Clone(r.buf.Bytes())
+}
+
+// decodesCleanly writes the H.264 stream raw to a file called name and fails t unless ffmpeg
+// decodes it without a word; what names the stream in the failure. It returns the file.
+func decodesCleanly(t *testing.T, ffmpeg string, raw []byte, name, what string) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(file, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, ffmpeg, "-nostdin", "-v", "error", "-f", "h264", "-i", file, "-f", "null", "-").CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) != 0 {
+		t.Fatalf("ffmpeg could not decode %s cleanly (err %v):\n%s", what, err, out)
+	}
+	return file
 }
 
 func TestWHEPOnPublishPointWithoutPublisherIs503(t *testing.T) {
