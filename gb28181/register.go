@@ -104,7 +104,11 @@ func (s *Server) onRegister(_ context.Context, r *Request) {
 		return
 	}
 	now := s.cfg.Now()
-	user := "gb:" + id
+	// Failures count per device ID and address: wrong answers from
+	// elsewhere must not lock the real device out of its own ID (anyone
+	// who knows it could). The per-address limit still stops a guesser
+	// trying many IDs, and nonces bound to the address stop spoofing.
+	user := "gb:" + id + "@" + ip
 	if s.cfg.Throttle != nil {
 		if wait, locked := s.cfg.Throttle.Check(user, ip, now); locked || wait > 0 {
 			// A refused attempt is not checked and not a failure; locks are audited once, when set.

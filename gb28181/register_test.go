@@ -169,6 +169,28 @@ func TestWrongPasswordIsRefusedAuditedAndThrottled(t *testing.T) {
 	}
 }
 
+// TestWrongAnswersFromElsewhereDoNotLockTheRealDeviceOut: a device's ID
+// is printed on its label and in every catalog; whoever knows it must not
+// be able to keep the real device from registering by guessing from
+// another address.
+func TestWrongAnswersFromElsewhereDoNotLockTheRealDeviceOut(t *testing.T) {
+	db, al := openTestDB(t)
+	th := accounts.NewThrottle(accounts.ThrottleConfig{PerUser: accounts.ThrottleLimit{Failures: 3, Window: time.Minute, Lockout: time.Minute}})
+	s := newTestServer(t, func(c *Config) { c.DB, c.Audit, c.Throttle = db, al, th })
+	const id = "34020000001320000016"
+	attacker := newSIPDeviceAt(t, s, id, "UDP", net.IPv4(127, 0, 0, 9))
+	for range 5 {
+		attacker.register("guess", 3600)
+	}
+	if _, final := attacker.register("secret-12345", 3600); final.StatusCode != 403 {
+		t.Fatalf("the guessing address, even with the right password, answered %d: want it locked", final.StatusCode)
+	}
+	real := newSIPDevice(t, s, id, "UDP")
+	if _, final := real.register("secret-12345", 3600); final.StatusCode != 200 {
+		t.Fatalf("the real device at its own address answered %d after guesses from elsewhere", final.StatusCode)
+	}
+}
+
 func TestDeviceOwnPasswordReplacesTheDefault(t *testing.T) {
 	db, al := openTestDB(t)
 	s := newTestServer(t, func(c *Config) { c.DB, c.Audit = db, al })

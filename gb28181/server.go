@@ -109,7 +109,8 @@ type Config struct {
 }
 
 // Throttle is the failed-attempt limiter the server consults before checking a REGISTER's
-// credentials: user is "gb:" + device ID, ip the source address.
+// credentials: user is "gb:" + device ID + "@" + source address (a lock never reaches the
+// device at its own address), ip the source address.
 type Throttle interface {
 	Check(user, ip string, now time.Time) (wait time.Duration, locked bool)
 	Failure(user, ip string, now time.Time) (locked bool)
